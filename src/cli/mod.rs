@@ -1,0 +1,1 @@
+//! The `sbgm-xla` command line: argument definitions and one file per subcommand.

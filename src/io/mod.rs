@@ -1,0 +1,1 @@
+//! Checkpoints and file formats: `.npy`/`.npz`, Equinox `.eqx` leaves, safetensors, JAX exports.

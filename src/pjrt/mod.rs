@@ -1,0 +1,2 @@
+//! PJRT runtime: our own binding of the PJRT C API (plugins, clients, buffers, executables).
+//! Never imports `graph`.

@@ -1,0 +1,1 @@
+//! Sampling (SDE and probability-flow ODE solvers) and log-likelihoods.

@@ -1,0 +1,1 @@
+//! Stochastic differential equations (VE, VP, SubVP) and their noise schedules.

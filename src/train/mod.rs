@@ -1,0 +1,1 @@
+//! Training: denoising score-matching loss, optimizers, the compiled training step and loop.
