@@ -18,6 +18,7 @@ pub mod data;
 pub mod dtype;
 pub mod error;
 pub mod graph;
+pub mod host;
 pub mod io;
 pub mod nn;
 pub mod pjrt;
@@ -27,3 +28,4 @@ pub mod train;
 
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
+pub use host::HostArray;
