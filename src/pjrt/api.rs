@@ -63,7 +63,17 @@ impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ErrorCode::Other(c) => write!(f, "code {c}"),
-            c => write!(f, "{}", format!("{c:?}").to_uppercase()),
+            c => {
+                // InvalidArgument -> INVALID_ARGUMENT, as the C API spells the codes.
+                let mut out = String::new();
+                for (i, ch) in format!("{c:?}").chars().enumerate() {
+                    if ch.is_ascii_uppercase() && i > 0 {
+                        out.push('_');
+                    }
+                    out.push(ch.to_ascii_uppercase());
+                }
+                f.write_str(&out)
+            }
         }
     }
 }
