@@ -5,6 +5,7 @@
 use super::api::{Api, pjrt_call, plugin_str};
 use super::buffer::{Buffer, dtype_of};
 use super::client::Client;
+use super::live;
 use super::program::{CompileOptions, Program};
 use super::proto::{self, ArraySpec};
 use super::sys::{self, Args};
@@ -34,6 +35,7 @@ unsafe impl Sync for Executable {}
 
 impl Drop for Executable {
     fn drop(&mut self) {
+        live::destroyed(&live::EXECUTABLES);
         let api = self.client.plugin();
         if !self.exe.is_null() {
             let mut a = sys::PJRT_Executable_Destroy_Args::new();
@@ -112,7 +114,7 @@ impl Client {
             Ok(()) => {}
             Err(Error::Pjrt { message, .. }) => {
                 return Err(Error::Compile {
-                    message,
+                    message: message.trim_end().to_string(),
                     versions: versions_note(api, Some(program)),
                 });
             }
@@ -137,6 +139,7 @@ impl Executable {
     /// Takes ownership of a loaded executable and reads what we need to know about it.
     fn new(client: &Client, loaded: *mut sys::PJRT_LoadedExecutable) -> Result<Executable> {
         let api = client.plugin();
+        live::created(&live::EXECUTABLES);
         // Owned from here on: any error below destroys it.
         let mut e = Executable {
             client: client.clone(),
