@@ -75,6 +75,24 @@ fn atomic_write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
+/// A tick label with at most 4 significant digits and no trailing zeros.
+fn tick(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let mag = v.abs().log10().floor() as i32;
+    if !(-4..6).contains(&mag) {
+        return format!("{v:.2e}");
+    }
+    let decimals = (3 - mag).max(0) as usize;
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
 /// Range `[lo, hi]` padded by 5% (and widened if empty).
 fn padded(lo: f64, hi: f64) -> (f64, f64) {
     if !(lo.is_finite() && hi.is_finite()) {
@@ -144,6 +162,8 @@ pub fn scatter_png(path: &Path, title: &str, series: &[(&str, &ArrayD<f32>)]) ->
         chart
             .configure_mesh()
             .light_line_style(WHITE.mix(0.0))
+            .x_label_formatter(&|v: &f64| tick(*v))
+            .y_label_formatter(&|v: &f64| tick(*v))
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(|e| plot_err(path, e))?;
@@ -321,6 +341,9 @@ pub fn loss_curve_png(
                 chart
                     .configure_mesh()
                     .x_desc("step")
+                    .light_line_style(WHITE.mix(0.0))
+                    .x_label_formatter(&|v: &f64| format!("{v:.0}"))
+                    .y_label_formatter(&|v: &f64| tick(*v))
                     .label_style(("sans-serif", 14))
                     .draw()
                     .map_err(|e| plot_err(path, e))?;
