@@ -3,12 +3,17 @@
 //! Every writer goes through [`atomic_write`], so a crash never leaves a half-written file.
 
 pub mod atomic;
+pub mod eqx;
 pub mod npy;
 pub mod npz;
 
 pub use atomic::{atomic_write, atomic_write_bytes};
+pub use eqx::{
+    LeafKind, LeafSpec, check_leaves, read_eqx, read_eqx_records, skeleton_from_json,
+    skeleton_to_json, write_eqx, write_eqx_checked,
+};
 pub use npy::{
-    NpyHeader, npy_descr, npy_header_bytes, read_npy, read_npy_header, read_npy_record, write_npy,
-    write_npy_record,
+    NpyHeader, dtype_from_numpy_name, npy_descr, npy_header_bytes, numpy_name, read_npy,
+    read_npy_header, read_npy_record, write_npy, write_npy_record,
 };
 pub use npz::{read_npz, write_npz};

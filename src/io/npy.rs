@@ -67,6 +67,35 @@ pub fn npy_descr(dtype: DType) -> &'static str {
     }
 }
 
+/// The element type NumPy calls `name` (`float32`, `bfloat16`, `bool`, `int64`, ...).
+pub fn dtype_from_numpy_name(name: &str) -> Result<DType> {
+    DType::ALL
+        .into_iter()
+        .find(|d| numpy_name(*d) == name)
+        .ok_or_else(|| {
+            Error::msg(format!(
+                "unsupported dtype '{name}'; supported: bool, uint8, int32, int64, uint32, \
+                 uint64, float16, bfloat16, float32, float64"
+            ))
+        })
+}
+
+/// NumPy's name of `dtype` (`str(np.dtype)`): `float32`, `bfloat16`, `bool`, ...
+pub fn numpy_name(dtype: DType) -> &'static str {
+    match dtype {
+        DType::Pred => "bool",
+        DType::U8 => "uint8",
+        DType::I32 => "int32",
+        DType::I64 => "int64",
+        DType::U32 => "uint32",
+        DType::U64 => "uint64",
+        DType::F16 => "float16",
+        DType::BF16 => "bfloat16",
+        DType::F32 => "float32",
+        DType::F64 => "float64",
+    }
+}
+
 /// Reads a whole `.npy` file. Errors name the file; trailing bytes after the array are an error.
 pub fn read_npy(path: &Path) -> Result<HostArray> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
