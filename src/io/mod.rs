@@ -5,6 +5,7 @@
 pub mod atomic;
 pub mod checkpoint;
 pub mod eqx;
+pub mod export;
 pub mod inspect;
 pub mod npy;
 pub mod npz;
@@ -17,6 +18,10 @@ pub use checkpoint::{
 pub use eqx::{
     LeafKind, LeafSpec, check_leaves, read_eqx, read_eqx_records, skeleton_from_json,
     skeleton_to_json, write_eqx, write_eqx_checked,
+};
+pub use export::{
+    Aval, Dim, ExportedArtifact, ModuleArg, ModuleFormat, ModuleResult, Program,
+    detect_module_format, read_exported, read_program,
 };
 pub use inspect::{FileFormat, Report, TensorEntry, inspect};
 pub use npy::{
