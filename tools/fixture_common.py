@@ -52,7 +52,7 @@ def save_safetensors(path: pathlib.Path, arrays: dict) -> None:
     from safetensors.numpy import save_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: np.ascontiguousarray(np.asarray(v)) for k, v in arrays.items()}, str(path))
+    save_file({k: np.array(np.asarray(v), order="C", copy=True) for k, v in arrays.items()}, str(path))
 
 
 def keypath_to_name(path) -> str:
