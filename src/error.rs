@@ -21,6 +21,12 @@ pub enum Error {
     /// A message that names the problem and, where there is one, the fix.
     #[error("{0}")]
     Msg(String),
+
+    // ---- file formats (io) ----
+    /// A file that is not valid in its format (bad header, truncated data, unsupported dtype,
+    /// a leaf that does not match the model, ...); `path` names the file.
+    #[error("{path}: {msg}")]
+    Format { path: PathBuf, msg: String },
 }
 
 impl Error {
@@ -33,6 +39,29 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+}
+
+// ---- file formats (io) ----
+impl Error {
+    /// A format error in the file at `path`.
+    pub fn format(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
+        Error::Format {
+            path: path.into(),
+            msg: msg.into(),
+        }
+    }
+
+    /// This error with the file `path` attached: an [`Error::Msg`] becomes an
+    /// [`Error::Format`] naming the file; errors that already name a file are kept.
+    pub fn in_file(self, path: impl Into<PathBuf>) -> Self {
+        match self {
+            Error::Msg(msg) => Error::Format {
+                path: path.into(),
+                msg,
+            },
+            other => other,
         }
     }
 }
