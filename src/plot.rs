@@ -55,24 +55,7 @@ fn write_png(path: &Path, rgb: &[u8], w: u32, h: u32) -> Result<()> {
     PngEncoder::new(&mut bytes)
         .write_image(rgb, w, h, image::ColorType::Rgb8)
         .map_err(|e| Error::msg(format!("{}: PNG encoding failed: {e}", path.display())))?;
-    atomic_write_bytes(path, &bytes)
-}
-
-// ATOMIC-MERGE: replaced by crate::io::atomic_write_bytes once merged.
-fn atomic_write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::msg(format!("{}: not a file path", path.display())))?;
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
+    crate::io::atomic_write_bytes(path, &bytes)
 }
 
 /// A tick label with at most 4 significant digits and no trailing zeros.

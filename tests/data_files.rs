@@ -302,3 +302,91 @@ fn bad_array_files_are_clear_errors() {
         .to_string();
     assert!(e.contains("`x`") && e.contains("data"), "{e}");
 }
+
+#[test]
+fn npy_and_npz_files() {
+    use sbgm_xla::HostArray;
+    use sbgm_xla::io::{write_npy, write_npz};
+    let dir = tempfile::tempdir().unwrap();
+    // .npy: the samples only; f64 is converted to f32.
+    let x = HostArray::from_vec(
+        vec![4, 2],
+        (0..8).map(|i| i as f64 - 3.5).collect::<Vec<f64>>(),
+    )
+    .unwrap();
+    let f = dir.path().join("points.npy");
+    write_npy(&f, &x).unwrap();
+    let d = load_arrays(&f, &ArrayKeys::default()).unwrap();
+    assert_eq!(d.name(), "points");
+    assert_eq!(d.x().shape(), &[4, 2]);
+    assert_eq!(d.x()[[3, 1]], 3.5);
+    // Keys make no sense for a single array.
+    let keys = ArrayKeys {
+        q: Some("q".into()),
+        ..Default::default()
+    };
+    let e = load_arrays(&f, &keys).unwrap_err().to_string();
+    assert!(e.contains(".npy file holds one array"), "{e}");
+    // A rank-1 .npy is refused with the fix.
+    let f1 = dir.path().join("vec.npy");
+    write_npy(
+        &f1,
+        &HostArray::from_vec(vec![3], vec![1f32, 2.0, 3.0]).unwrap(),
+    )
+    .unwrap();
+    let e = load_arrays(&f1, &ArrayKeys::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("vec.npy") && e.contains("(N, 1)"), "{e}");
+
+    // .npz with x, q, a (2-D) and u8 labels, compressed and not.
+    for compress in [false, true] {
+        let arrays = vec![
+            (
+                "x",
+                HostArray::from_vec(
+                    vec![3, 1, 2, 2],
+                    (0..12).map(|i| i as f32).collect::<Vec<_>>(),
+                )
+                .unwrap(),
+            ),
+            (
+                "q",
+                HostArray::from_vec(vec![3, 1, 2, 2], vec![0.5f32; 12]).unwrap(),
+            ),
+            (
+                "a",
+                HostArray::from_vec(vec![3, 2], vec![1f32, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap(),
+            ),
+            (
+                "labels",
+                HostArray::from_vec(vec![3], vec![1u8, 1, 0]).unwrap(),
+            ),
+        ];
+        let f = dir.path().join(format!("set{compress}.npz"));
+        write_npz(&f, &arrays, compress).unwrap();
+        let d = load_arrays(&f, &ArrayKeys::default()).unwrap();
+        assert_eq!(d.x().shape(), &[3, 1, 2, 2]);
+        assert_eq!(d.x()[[2, 0, 1, 1]], 11.0);
+        assert_eq!(d.context_shape(), Some(&[1, 2, 2][..]));
+        assert_eq!(d.parameter_dim(), Some(2));
+        assert_eq!(d.a().unwrap()[[2, 1]], 6.0);
+        assert_eq!(d.labels(), Some(&[1, 1, 0][..]));
+        assert_eq!(d.num_classes(), Some(2));
+    }
+    // A corrupt .npz names the file.
+    let f = dir.path().join("bad.npz");
+    std::fs::write(&f, b"this is not a zip archive").unwrap();
+    let e = load_arrays(&f, &ArrayKeys::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bad.npz"), "{e}");
+    // A truncated .npy names the file.
+    let f = dir.path().join("trunc.npy");
+    let full = std::fs::read(dir.path().join("points.npy")).unwrap();
+    std::fs::write(&f, &full[..full.len() - 5]).unwrap();
+    let e = load_arrays(&f, &ArrayKeys::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("trunc.npy"), "{e}");
+}

@@ -131,7 +131,7 @@ pub fn load_arrays(path: impl AsRef<Path>, keys: &ArrayKeys) -> Result<Dataset> 
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "data".into());
-    let ctx = |e: Error| Error::msg(format!("{}: {e}", path.display()));
+    let ctx = |e: Error| e.in_file(path);
     match ext.as_str() {
         "npy" => {
             if keys.q.is_some() || keys.a.is_some() || keys.labels.is_some() || keys.x.is_some() {
@@ -141,22 +141,18 @@ pub fn load_arrays(path: impl AsRef<Path>, keys: &ArrayKeys) -> Result<Dataset> 
                     path.display()
                 )));
             }
-            let arr: HostArray = npy_pending(path)?; // NPY-MERGE
+            let arr = crate::io::read_npy(path)?;
             Dataset::new(name, to_f32(&arr).map_err(ctx)?).map_err(ctx)
         }
         "npz" => {
-            let arrays: Vec<(String, HostArray)> = npy_pending(path)?; // NPY-MERGE
+            let arrays = crate::io::read_npz(path)?;
             let src = MapSource(arrays.into_iter().collect());
             from_source(&name, &src, keys).map_err(ctx)
         }
         "safetensors" => {
             let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-            let st = SafeTensors::deserialize(&bytes).map_err(|e| {
-                Error::msg(format!(
-                    "{}: not a valid safetensors file ({e})",
-                    path.display()
-                ))
-            })?;
+            let st = SafeTensors::deserialize(&bytes)
+                .map_err(|e| Error::format(path, format!("not a valid safetensors file ({e})")))?;
             from_source(&name, &SafetensorsSource(st), keys).map_err(ctx)
         }
         _ => Err(Error::msg(format!(
@@ -226,12 +222,4 @@ fn from_source(name: &str, src: &dyn ArraySource, keys: &ArrayKeys) -> Result<Da
         ds = ds.with_labels(lv, k)?;
     }
     Ok(ds)
-}
-
-// NPY-MERGE: temporary until crate::io::npy is merged.
-fn npy_pending<T>(path: &Path) -> Result<T> {
-    Err(Error::msg(format!(
-        "{}: .npy/.npz reading is not merged yet",
-        path.display()
-    )))
 }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 pub fn read_idx(path: impl AsRef<Path>) -> Result<HostArray> {
     let path = path.as_ref();
     let bytes = read_maybe_gz(path)?;
-    parse_idx(&bytes).map_err(|e| Error::msg(format!("{}: {e}", path.display())))
+    parse_idx(&bytes).map_err(|e| e.in_file(path))
 }
 
 /// The bytes of `path`, decompressed if they start with the gzip magic number.
@@ -29,10 +29,10 @@ pub(crate) fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
         flate2::read::MultiGzDecoder::new(&raw[..])
             .read_to_end(&mut out)
             .map_err(|e| {
-                Error::msg(format!(
-                    "{}: corrupt gzip data ({e}); download the file again",
-                    path.display()
-                ))
+                Error::format(
+                    path,
+                    format!("corrupt gzip data ({e}); download the file again"),
+                )
             })?;
         Ok(out)
     } else {
