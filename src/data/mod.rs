@@ -30,4 +30,6 @@ pub use dataset::Dataset;
 pub use files::{ArrayKeys, load_arrays};
 pub use idx::{MnistSplit, mnist, read_idx};
 pub use scale::{Scaling, Transform};
-pub use spec::{DataSpec, DatasetKind, PreparedData};
+pub use spec::{
+    DEFAULT_CIRCLES_FACTOR, DEFAULT_HOLDOUT, DEFAULT_N, DataSpec, DatasetKind, PreparedData,
+};
