@@ -411,3 +411,19 @@ fn spec_errors_name_the_key_and_the_allowed_values() {
         "{e}"
     );
 }
+
+#[test]
+fn spec_round_trips_through_toml() {
+    // Checkpoints store the full config, so a spec must serialise and parse back unchanged.
+    let texts = [
+        "dataset = \"circles\"\nn = 500\nnoise = 0.1\nfactor = 0.4\nscaling = \"normer\"\nholdout = 0.2\nseed = 4",
+        "dataset = \"file\"\npath = \"a/b.npz\"\n[keys]\nx = \"data\"\nlabels = \"y\"",
+        "dataset = \"mnist\"\npath = \"mnist\"\nmnist_split = \"test\"",
+        "dataset = \"eight_gaussians\"",
+    ];
+    for t in texts {
+        let s = DataSpec::from_toml(t).unwrap();
+        let back = toml::to_string(&s).unwrap();
+        assert_eq!(DataSpec::from_toml(&back).unwrap(), s, "{t} -> {back}");
+    }
+}
