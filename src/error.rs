@@ -69,6 +69,22 @@ pub enum Error {
         available: usize,
     },
 
+    // ---- graph builder (tracing, autodiff, emission) ----
+    /// Two operands whose shapes or element types do not fit together.
+    #[error("{op}: operands {lhs} and {rhs} do not fit: {msg}")]
+    ShapeMismatch {
+        op: &'static str,
+        lhs: String,
+        rhs: String,
+        msg: String,
+    },
+    /// An op applied to an operand or with arguments it does not accept.
+    #[error("{op}: {msg}")]
+    InvalidOp { op: &'static str, msg: String },
+    /// Differentiation through an op that has no derivative rule.
+    #[error("cannot differentiate through {op}: {msg}")]
+    NotDifferentiable { op: &'static str, msg: String },
+
     // ---- anything else, with a message that names the problem and the fix ----
     /// A message that names the problem and, where there is one, the fix.
     #[error("{0}")]
