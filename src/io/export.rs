@@ -46,10 +46,16 @@ pub fn detect_module_format(bytes: &[u8]) -> Option<ModuleFormat> {
         .lines()
         .map(str::trim_start)
         .find(|l| !l.is_empty() && !l.starts_with("//"))?;
-    ["module", "func.func", "#", "\"builtin.module\"", "\"func.func\""]
-        .iter()
-        .any(|p| first.starts_with(p))
-        .then_some(ModuleFormat::Text)
+    [
+        "module",
+        "func.func",
+        "#",
+        "\"builtin.module\"",
+        "\"func.func\"",
+    ]
+    .iter()
+    .any(|p| first.starts_with(p))
+    .then_some(ModuleFormat::Text)
 }
 
 /// One dimension of an exported shape.
