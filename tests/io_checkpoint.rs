@@ -117,6 +117,23 @@ fn corrupt_checkpoints_give_clear_errors() {
     std::fs::write(&p, &flipped).unwrap();
     assert!(load_checkpoint(&p).is_err());
     assert!(load_checkpoint(&tmp.path().join("missing.safetensors")).is_err());
+    // Offsets that do not match the shape.
+    let header = br#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}"#;
+    let mut b = (header.len() as u64).to_le_bytes().to_vec();
+    b.extend_from_slice(header);
+    b.extend_from_slice(&[0; 4]);
+    let e = sbgm_xla::io::checkpoint_from_bytes(&b)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("tensor 'w'") && e.contains("[0, 8]"), "{e}");
+    let header = br#"{"w":{"dtype":"C64","shape":[1],"data_offsets":[0,8]}}"#;
+    let mut b = (header.len() as u64).to_le_bytes().to_vec();
+    b.extend_from_slice(header);
+    b.extend_from_slice(&[0; 8]);
+    let e = sbgm_xla::io::checkpoint_from_bytes(&b)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unsupported dtype C64"), "{e}");
 }
 
 #[test]

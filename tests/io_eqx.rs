@@ -184,3 +184,73 @@ fn check_leaves_reports_names_and_counts() {
         .to_string();
     assert!(e.contains("a.eqx"), "{e}");
 }
+
+/// The reference Python (JAX + Equinox), if installed: `SBGM_REF_PYTHON` or
+/// `~/.cache/sbgm-ref/bin/python`.
+fn reference_python() -> Option<PathBuf> {
+    let p = std::env::var_os("SBGM_REF_PYTHON")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/sbgm-ref/bin/python"))
+        })?;
+    p.exists().then_some(p)
+}
+
+#[test]
+fn equinox_loads_what_we_write() {
+    let Some(python) = reference_python() else {
+        eprintln!(
+            "SKIPPED equinox_loads_what_we_write: no Python with JAX/Equinox (set \
+             SBGM_REF_PYTHON or install the reference env at ~/.cache/sbgm-ref)"
+        );
+        return;
+    };
+    let (path, skel, _) = fixture("tiny");
+    let mut leaves = read_eqx(&path, &skel).unwrap();
+    // New values: every f32 array doubled plus one, new Python scalars.
+    for (p, a) in leaves.iter_mut() {
+        *a = match (p.as_str(), a.dtype()) {
+            (".t1", _) => HostArray::scalar(2.5f64),
+            (".q_dim", _) => HostArray::scalar(5i64),
+            (".use_bias", _) => HostArray::scalar(false),
+            (_, DType::F32) => {
+                let v: Vec<f32> = a
+                    .to_vec::<f32>()
+                    .unwrap()
+                    .iter()
+                    .map(|x| 2.0 * x + 1.0)
+                    .collect();
+                HostArray::from_vec(a.shape().to_vec(), v).unwrap()
+            }
+            _ => a.clone(),
+        };
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ours.eqx");
+    write_eqx_checked(&out, &skel, &leaves).unwrap();
+    let script = dir().join("../load_eqx_check.py");
+    let res = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(&out)
+        .arg("2")
+        .env("JAX_PLATFORMS", "cpu")
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "equinox could not load our file: {}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let got: Vec<(String, String, Vec<f64>)> = serde_json::from_slice(&res.stdout).unwrap();
+    assert_eq!(got.len(), leaves.len());
+    for ((p, a), (gp, ty, vals)) in leaves.iter().zip(&got) {
+        assert_eq!(p, gp);
+        assert_eq!(&a.to_f64_vec(), vals, "{p}");
+        if p == ".t1" {
+            assert_eq!(ty, "float");
+        }
+        if p == ".use_bias" {
+            assert_eq!(ty, "bool");
+        }
+    }
+}

@@ -190,3 +190,81 @@ fn refuses_unsupported_calling_convention() {
         "no byte of the file changed the calling convention version"
     );
 }
+
+/// The golden exports under hlo/ (tools/export_hlo.py): signature and calling convention as
+/// recorded by JAX in meta.json, module bytes equal to module.mlirbc, inputs accepted.
+#[test]
+fn reads_the_golden_exports_in_hlo() {
+    let hlo = Path::new(env!("CARGO_MANIFEST_DIR")).join("hlo");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&hlo).unwrap() {
+        let d = entry.unwrap().path();
+        let art = d.join("exported.jax_exported");
+        if !art.exists() {
+            continue;
+        }
+        seen += 1;
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("meta.json")).unwrap()).unwrap();
+        let a = read_exported(&art).unwrap();
+        let sig = |avals: &[sbgm_xla::io::Aval]| -> serde_json::Value {
+            avals
+                .iter()
+                .map(|a| serde_json::json!([a.dtype_name, a.fixed_shape().unwrap()]))
+                .collect()
+        };
+        let want = |key: &str| -> serde_json::Value {
+            m[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| serde_json::json!([x["dtype"], x["shape"]]))
+                .collect()
+        };
+        assert_eq!(sig(&a.in_avals), want("arguments"), "{}", d.display());
+        assert_eq!(sig(&a.out_avals), want("results"), "{}", d.display());
+        assert_eq!(serde_json::json!(a.platforms), m["platforms"]);
+        assert_eq!(
+            serde_json::json!(a.module_kept_var_idx),
+            m["module_kept_var_idx"]
+        );
+        let roles: Vec<ModuleArg> = m["main_arguments_in_order"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| match x["role"].as_str().unwrap() {
+                "platform_index" => ModuleArg::PlatformIndex,
+                "argument" => ModuleArg::Input(x["index"].as_u64().unwrap() as usize),
+                r => panic!("role {r}"),
+            })
+            .collect();
+        assert_eq!(a.module_args(), roles, "{}", d.display());
+        assert_eq!(
+            a.mlir_module,
+            std::fs::read(d.join("module.mlirbc")).unwrap()
+        );
+        assert_eq!(
+            a.serialization_version as u64,
+            m["serialization_version_field"].as_u64().unwrap()
+        );
+        // The recorded inputs, by argument name, pass the signature check.
+        let inputs: Vec<HostArray> = m["arguments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                let name = x["name"].as_str().unwrap();
+                sbgm_xla::io::read_npy(&d.join(format!("in_{name}.npy"))).unwrap()
+            })
+            .collect();
+        a.check_inputs(&inputs).unwrap();
+        assert!(matches!(
+            read_program(&d.join("exported.mlir")).unwrap(),
+            Program::Module {
+                format: ModuleFormat::Text,
+                ..
+            }
+        ));
+    }
+    assert!(seen >= 2, "no golden exports found under hlo/");
+}

@@ -12,7 +12,7 @@ use crate::host::HostArray;
 use crate::io::atomic::atomic_write_bytes;
 use crate::io::eqx::{LeafSpec, read_eqx, write_eqx};
 use crate::io::npy::numpy_name;
-use safetensors::tensor::{Dtype as StDtype, SafeTensors, View};
+use safetensors::tensor::{Dtype as StDtype, View};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -184,44 +184,9 @@ pub fn checkpoint_to_bytes(ck: &Checkpoint) -> Result<Vec<u8>> {
     .map_err(|e| Error::msg(format!("cannot encode safetensors: {e}")))
 }
 
-/// Decodes safetensors bytes; `what` names the source in errors.
+/// Decodes safetensors bytes.
 pub fn checkpoint_from_bytes(bytes: &[u8]) -> Result<Checkpoint> {
-    let st = SafeTensors::deserialize(bytes).map_err(|e| {
-        Error::msg(format!(
-            "not a valid safetensors file ({e}); is it truncated or another format?"
-        ))
-    })?;
-    let (_, md) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| Error::msg(format!("bad safetensors header: {e}")))?;
-    let mut tensors = Vec::with_capacity(st.len());
-    // File data order, so that loading reads memory front to back.
-    for name in md.offset_keys() {
-        let view = st
-            .tensor(&name)
-            .map_err(|e| Error::msg(format!("tensor '{name}': {e}")))?;
-        let dtype = dtype_from_safetensors(view.dtype()).ok_or_else(|| {
-            Error::msg(format!(
-                "tensor '{name}' has the unsupported dtype {:?}; supported: BOOL, U8, I32, I64, \
-                 U32, U64, F16, BF16, F32, F64",
-                view.dtype()
-            ))
-        })?;
-        let data = view.data();
-        if dtype == DType::Pred && data.iter().any(|&b| b > 1) {
-            return Err(Error::msg(format!(
-                "tensor '{name}': bool values must be bytes 0 or 1"
-            )));
-        }
-        let a = HostArray::from_bytes(dtype, view.shape().to_vec(), data.to_vec())
-            .map_err(|e| Error::msg(format!("tensor '{name}': {e}")))?;
-        tensors.push((name, a));
-    }
-    let metadata = md
-        .metadata()
-        .as_ref()
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
-    Ok(Checkpoint { tensors, metadata })
+    read_checkpoint_from(&mut &bytes[..], bytes.len() as u64)
 }
 
 /// Writes a checkpoint as a safetensors file, atomically.
@@ -230,10 +195,138 @@ pub fn save_checkpoint(path: &Path, ck: &Checkpoint) -> Result<()> {
     atomic_write_bytes(path, &bytes)
 }
 
-/// Reads a safetensors checkpoint (one read of the file). Errors name the file.
+/// One tensor entry of a safetensors header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SafetensorsEntry {
+    /// The tensor's name.
+    pub name: String,
+    /// The element type.
+    pub dtype: DType,
+    /// The dimensions.
+    pub shape: Vec<usize>,
+    /// Byte range of its data, relative to the start of the data section.
+    pub data_offsets: (usize, usize),
+}
+
+/// Longest safetensors header accepted (the safetensors crate's limit).
+const MAX_ST_HEADER: u64 = 100_000_000;
+
+/// Parses and validates a safetensors header (the JSON text after the 8-byte length):
+/// entries sorted by data offset, contiguous from 0, each of its dtype's and shape's size, and
+/// together `data_len` bytes long.
+pub fn parse_safetensors_header(
+    header: &[u8],
+    data_len: u64,
+) -> Result<(Vec<SafetensorsEntry>, BTreeMap<String, String>)> {
+    let v: serde_json::Value = serde_json::from_slice(header).map_err(|e| {
+        Error::msg(format!(
+            "not a valid safetensors file: the header is not JSON ({e})"
+        ))
+    })?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| Error::msg("not a valid safetensors file: the header is not an object"))?;
+    let mut metadata = BTreeMap::new();
+    let mut entries = Vec::new();
+    for (k, t) in obj {
+        if k == "__metadata__" {
+            let m = t.as_object().ok_or_else(|| {
+                Error::msg("bad safetensors header: __metadata__ is not an object")
+            })?;
+            for (mk, mv) in m {
+                let mv = mv.as_str().ok_or_else(|| {
+                    Error::msg(format!(
+                        "bad safetensors header: metadata '{mk}' is not a string"
+                    ))
+                })?;
+                metadata.insert(mk.clone(), mv.to_string());
+            }
+            continue;
+        }
+        let info: safetensors::tensor::TensorInfo = serde_json::from_value(t.clone())
+            .map_err(|e| Error::msg(format!("tensor '{k}': bad header entry: {e}")))?;
+        let dtype = dtype_from_safetensors(info.dtype).ok_or_else(|| {
+            Error::msg(format!(
+                "tensor '{k}' has the unsupported dtype {:?}; supported: BOOL, U8, I32, I64, \
+                 U32, U64, F16, BF16, F32, F64",
+                info.dtype
+            ))
+        })?;
+        entries.push(SafetensorsEntry {
+            name: k.clone(),
+            dtype,
+            shape: info.shape,
+            data_offsets: info.data_offsets,
+        });
+    }
+    entries.sort_by_key(|e| e.data_offsets);
+    let mut end = 0usize;
+    for e in &entries {
+        let (a, b) = e.data_offsets;
+        let want = e
+            .shape
+            .iter()
+            .try_fold(e.dtype.size_in_bytes(), |acc, &d| acc.checked_mul(d));
+        if a != end || b < a || Some(b - a) != want {
+            return Err(Error::msg(format!(
+                "bad safetensors header: tensor '{}' ({} {:?}) has the data offsets [{a}, {b}], \
+                 expected [{end}, {}]",
+                e.name,
+                numpy_name(e.dtype),
+                e.shape,
+                want.map_or("?".into(), |w| (end + w).to_string())
+            )));
+        }
+        end = b;
+    }
+    if end as u64 != data_len {
+        return Err(Error::msg(format!(
+            "not a valid safetensors file: the header describes {end} bytes of data, the file \
+             holds {data_len} (truncated or corrupt)"
+        )));
+    }
+    Ok((entries, metadata))
+}
+
+/// Reads a safetensors checkpoint in one pass: the header, then each tensor's data straight
+/// into its array. Errors name the file.
 pub fn load_checkpoint(path: &Path) -> Result<Checkpoint> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    checkpoint_from_bytes(&bytes).map_err(|e| e.in_file(path))
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut r = std::io::BufReader::with_capacity(1 << 16, file);
+    read_checkpoint_from(&mut r, len).map_err(|e| e.in_file(path))
+}
+
+/// Reads a safetensors stream of `len` bytes.
+fn read_checkpoint_from(r: &mut impl std::io::Read, len: u64) -> Result<Checkpoint> {
+    let bad = |m: String| Error::msg(format!("not a valid safetensors file: {m}"));
+    let mut n8 = [0u8; 8];
+    r.read_exact(&mut n8)
+        .map_err(|_| bad("shorter than its 8-byte header length".into()))?;
+    let n = u64::from_le_bytes(n8);
+    if n > MAX_ST_HEADER || n > len - 8 {
+        return Err(bad(format!(
+            "header length {n} does not fit the file's {len} bytes (truncated, or another format)"
+        )));
+    }
+    let mut header = vec![0u8; n as usize];
+    r.read_exact(&mut header)
+        .map_err(|e| bad(format!("cannot read the header: {e}")))?;
+    let (entries, metadata) = parse_safetensors_header(&header, len - 8 - n)?;
+    let mut tensors = Vec::with_capacity(entries.len());
+    for e in entries {
+        let mut data = vec![0u8; e.data_offsets.1 - e.data_offsets.0];
+        r.read_exact(&mut data)
+            .map_err(|err| bad(format!("tensor '{}': cannot read its data: {err}", e.name)))?;
+        if e.dtype == DType::Pred && data.iter().any(|&b| b > 1) {
+            return Err(Error::msg(format!(
+                "tensor '{}': bool values must be bytes 0 or 1",
+                e.name
+            )));
+        }
+        tensors.push((e.name, HostArray::from_bytes(e.dtype, e.shape, data)?));
+    }
+    Ok(Checkpoint { tensors, metadata })
 }
 
 /// Converts an Equinox `.eqx` file of a model with `skeleton` into a safetensors checkpoint

@@ -120,23 +120,46 @@ fn describe_array(a: &HostArray) -> String {
 }
 
 /// Reads a skeleton from JSON: a list of `{"path", "dtype" (NumPy name), "shape", "kind"
-/// ("array" or "scalar")}` objects (other fields are ignored), as written by the fixture tools.
+/// ("array" or "scalar")}` objects, or an object holding such a list under `"leaves"` (the
+/// model fixtures' `config.json`). Entries with `"written": false` (static fields, functions)
+/// are skipped; other fields are ignored.
 pub fn skeleton_from_json(text: &str) -> Result<Vec<LeafSpec>> {
     #[derive(serde::Deserialize)]
     struct Entry {
         path: String,
-        dtype: String,
-        shape: Vec<usize>,
+        #[serde(default)]
+        dtype: Option<String>,
+        #[serde(default)]
+        shape: Option<Vec<usize>>,
         #[serde(default)]
         kind: Option<String>,
+        #[serde(default)]
+        written: Option<bool>,
     }
-    let entries: Vec<Entry> =
-        serde_json::from_str(text).map_err(|e| Error::msg(format!("bad skeleton JSON: {e}")))?;
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Doc {
+        List(Vec<Entry>),
+        Table { leaves: Vec<Entry> },
+    }
+    let doc: Doc = serde_json::from_str(text).map_err(|e| {
+        Error::msg(format!(
+            "bad skeleton JSON (expected a list of leaves or an object with \"leaves\"): {e}"
+        ))
+    })?;
+    let entries = match doc {
+        Doc::List(v) | Doc::Table { leaves: v } => v,
+    };
     entries
         .into_iter()
+        .filter(|e| e.written != Some(false))
         .map(|e| {
-            let dtype = dtype_from_numpy_name(&e.dtype)
+            let what =
+                |field: &str| Error::msg(format!("skeleton leaf '{}': no \"{field}\"", e.path));
+            let dtype_name = e.dtype.as_deref().ok_or_else(|| what("dtype"))?;
+            let dtype = dtype_from_numpy_name(dtype_name)
                 .map_err(|err| Error::msg(format!("skeleton leaf '{}': {err}", e.path)))?;
+            let shape = e.shape.clone().ok_or_else(|| what("shape"))?;
             let kind = match e.kind.as_deref() {
                 None | Some("array") => LeafKind::Array,
                 Some("scalar") => LeafKind::PyScalar,
@@ -150,7 +173,7 @@ pub fn skeleton_from_json(text: &str) -> Result<Vec<LeafSpec>> {
             Ok(LeafSpec {
                 path: e.path,
                 dtype,
-                shape: e.shape,
+                shape,
                 kind,
             })
         })

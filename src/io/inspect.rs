@@ -3,6 +3,7 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::io::checkpoint::parse_safetensors_header;
 use crate::io::eqx::LeafSpec;
 use crate::io::npy::{NpyHeader, numpy_name, read_npy_header};
 use std::collections::BTreeMap;
@@ -256,7 +257,7 @@ fn npz_entries(path: &Path) -> Result<Vec<TensorEntry>> {
 type StEntries = (Vec<TensorEntry>, BTreeMap<String, String>);
 
 fn safetensors_entries(mut file: File, n: u64, len: u64) -> Result<StEntries> {
-    if n > 100_000_000 || 8 + n > len {
+    if n > 100_000_000 || n > len - 8 {
         return Err(Error::msg(
             "unrecognised file: not a safetensors checkpoint (bad header length), .eqx, .npy \
              or .npz file",
@@ -266,39 +267,14 @@ fn safetensors_entries(mut file: File, n: u64, len: u64) -> Result<StEntries> {
     file.seek(std::io::SeekFrom::Start(8))
         .and_then(|_| file.read_exact(&mut header))
         .map_err(|e| Error::msg(format!("cannot read the safetensors header: {e}")))?;
-    let v: serde_json::Value = serde_json::from_slice(&header)
-        .map_err(|e| Error::msg(format!("bad safetensors header (not JSON): {e}")))?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| Error::msg("bad safetensors header: not a JSON object"))?;
-    let mut metadata = BTreeMap::new();
-    let mut entries = Vec::new();
-    for (k, t) in obj {
-        if k == "__metadata__" {
-            if let Some(m) = t.as_object() {
-                for (mk, mv) in m {
-                    metadata.insert(mk.clone(), mv.as_str().unwrap_or_default().to_string());
-                }
-            }
-            continue;
-        }
-        let info: safetensors::tensor::TensorInfo = serde_json::from_value(t.clone())
-            .map_err(|e| Error::msg(format!("tensor '{k}': bad header entry: {e}")))?;
-        let dtype = DType::ALL
-            .into_iter()
-            .find(|d| crate::io::checkpoint::safetensors_dtype(*d) == info.dtype)
-            .ok_or_else(|| {
-                Error::msg(format!("tensor '{k}': unsupported dtype {:?}", info.dtype))
-            })?;
-        entries.push((
-            info.data_offsets.0,
-            TensorEntry {
-                name: k.clone(),
-                dtype,
-                shape: info.shape,
-            },
-        ));
-    }
-    entries.sort_by_key(|(o, _)| *o);
-    Ok((entries.into_iter().map(|(_, e)| e).collect(), metadata))
+    let (entries, metadata) = parse_safetensors_header(&header, len - 8 - n)?;
+    let tensors = entries
+        .into_iter()
+        .map(|e| TensorEntry {
+            name: e.name,
+            dtype: e.dtype,
+            shape: e.shape,
+        })
+        .collect();
+    Ok((tensors, metadata))
 }

@@ -12,8 +12,9 @@ pub mod npz;
 
 pub use atomic::{atomic_write, atomic_write_bytes};
 pub use checkpoint::{
-    Checkpoint, checkpoint_from_bytes, checkpoint_to_bytes, eqx_to_safetensors, load_checkpoint,
-    safetensors_dtype, safetensors_to_eqx, save_checkpoint, tensor_name,
+    Checkpoint, SafetensorsEntry, checkpoint_from_bytes, checkpoint_to_bytes, eqx_to_safetensors,
+    load_checkpoint, parse_safetensors_header, safetensors_dtype, safetensors_to_eqx,
+    save_checkpoint, tensor_name,
 };
 pub use eqx::{
     LeafKind, LeafSpec, check_leaves, read_eqx, read_eqx_records, skeleton_from_json,
