@@ -69,10 +69,32 @@ pub enum Error {
         available: usize,
     },
 
+    // ---- graph builder (tracing, autodiff, emission) ----
+    /// Two operands whose shapes or element types do not fit together.
+    #[error("{op}: operands {lhs} and {rhs} do not fit: {msg}")]
+    ShapeMismatch {
+        op: &'static str,
+        lhs: String,
+        rhs: String,
+        msg: String,
+    },
+    /// An op applied to an operand or with arguments it does not accept.
+    #[error("{op}: {msg}")]
+    InvalidOp { op: &'static str, msg: String },
+    /// Differentiation through an op that has no derivative rule.
+    #[error("cannot differentiate through {op}: {msg}")]
+    NotDifferentiable { op: &'static str, msg: String },
+
     // ---- anything else, with a message that names the problem and the fix ----
     /// A message that names the problem and, where there is one, the fix.
     #[error("{0}")]
     Msg(String),
+
+    // ---- file formats (io) ----
+    /// A file that is not valid in its format (bad header, truncated data, unsupported dtype,
+    /// a leaf that does not match the model, ...); `path` names the file.
+    #[error("{path}: {msg}")]
+    Format { path: PathBuf, msg: String },
 }
 
 impl Error {
@@ -85,6 +107,29 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+}
+
+// ---- file formats (io) ----
+impl Error {
+    /// A format error in the file at `path`.
+    pub fn format(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
+        Error::Format {
+            path: path.into(),
+            msg: msg.into(),
+        }
+    }
+
+    /// This error with the file `path` attached: an [`Error::Msg`] becomes an
+    /// [`Error::Format`] naming the file; errors that already name a file are kept.
+    pub fn in_file(self, path: impl Into<PathBuf>) -> Self {
+        match self {
+            Error::Msg(msg) => Error::Format {
+                path: path.into(),
+                msg,
+            },
+            other => other,
         }
     }
 }

@@ -1,0 +1,1 @@
+//! Composite ops built on the primitives: softmax, normalisations, activations.

@@ -1,0 +1,227 @@
+//! Contractions: `stablehlo.dot_general` with batch dimensions, and `matmul` on top of it.
+
+use crate::error::{Error, Result};
+use crate::graph::emit::{Emitter, fn_type, ilist};
+use crate::graph::op::{DotDims, Op};
+use crate::graph::shape::Shape;
+use crate::graph::tensor::Tensor;
+
+// ---------------------------------------------------------------- traced methods (shape rules)
+
+impl Tensor {
+    /// `stablehlo.dot_general`: result dimensions are the batch dimensions, then the free
+    /// dimensions of `self`, then those of `rhs` (each in increasing order).
+    pub fn dot_general(&self, rhs: &Tensor, dd: &DotDims) -> Result<Tensor> {
+        let op = "dot_general";
+        let bad = |msg: String| Error::ShapeMismatch {
+            op,
+            lhs: self.shape.to_string(),
+            rhs: rhs.shape.to_string(),
+            msg,
+        };
+        if self.dtype() != rhs.dtype() {
+            return Err(bad("element types differ".into()));
+        }
+        if dd.lhs_batch.len() != dd.rhs_batch.len()
+            || dd.lhs_contract.len() != dd.rhs_contract.len()
+        {
+            return Err(bad(format!(
+                "batch/contracting dimension lists differ in length: {dd:?}"
+            )));
+        }
+        let check = |dims: &[usize], rank: usize| {
+            let mut s = dims.to_vec();
+            s.sort_unstable();
+            s.dedup();
+            s.len() == dims.len() && s.iter().all(|&d| d < rank)
+        };
+        let lall: Vec<usize> = dd
+            .lhs_batch
+            .iter()
+            .chain(&dd.lhs_contract)
+            .copied()
+            .collect();
+        let rall: Vec<usize> = dd
+            .rhs_batch
+            .iter()
+            .chain(&dd.rhs_contract)
+            .copied()
+            .collect();
+        if !check(&lall, self.rank()) || !check(&rall, rhs.rank()) {
+            return Err(bad(format!(
+                "dimension numbers {dd:?} repeat or exceed the ranks"
+            )));
+        }
+        for (&l, &r) in dd
+            .lhs_batch
+            .iter()
+            .zip(&dd.rhs_batch)
+            .chain(dd.lhs_contract.iter().zip(&dd.rhs_contract))
+        {
+            if self.dims()[l] != rhs.dims()[r] {
+                return Err(bad(format!(
+                    "lhs dimension {l} (size {}) and rhs dimension {r} (size {}) must match",
+                    self.dims()[l],
+                    rhs.dims()[r]
+                )));
+            }
+        }
+        let mut dims: Vec<usize> = dd.lhs_batch.iter().map(|&d| self.dims()[d]).collect();
+        dims.extend(
+            (0..self.rank())
+                .filter(|d| !lall.contains(d))
+                .map(|d| self.dims()[d]),
+        );
+        dims.extend(
+            (0..rhs.rank())
+                .filter(|d| !rall.contains(d))
+                .map(|d| rhs.dims()[d]),
+        );
+        self.graph.push(
+            Op::DotGeneral(dd.clone()),
+            &[self, rhs],
+            self.shape.with_dims(dims),
+        )
+    }
+
+    /// Matrix product: `[.., m, k] x [.., k, n]` with equal leading batch dimensions,
+    /// `[.., k] x [k, n]` (a linear layer) or `[m, k] x [k]`.
+    pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
+        let (lr, rr) = (self.rank(), rhs.rank());
+        let dd = if lr >= 1 && (1..=2).contains(&rr) {
+            DotDims {
+                lhs_contract: vec![lr - 1],
+                rhs_contract: vec![0],
+                ..Default::default()
+            }
+        } else if lr == rr && lr >= 3 {
+            let b: Vec<usize> = (0..lr - 2).collect();
+            DotDims {
+                lhs_batch: b.clone(),
+                rhs_batch: b,
+                lhs_contract: vec![lr - 1],
+                rhs_contract: vec![rr - 2],
+            }
+        } else {
+            return Err(Error::ShapeMismatch {
+                op: "matmul",
+                lhs: self.shape.to_string(),
+                rhs: rhs.shape.to_string(),
+                msg: "unsupported ranks; use dot_general".into(),
+            });
+        };
+        self.dot_general(rhs, &dd)
+    }
+}
+
+// ---------------------------------------------------------------- lowering
+
+/// Lowers `dot_general`.
+pub(crate) fn emit(
+    em: &mut Emitter,
+    op: &Op,
+    ins: &[String],
+    in_shapes: &[&Shape],
+    out: &Shape,
+) -> String {
+    let _ = em;
+    let Op::DotGeneral(dd) = op else {
+        unreachable!()
+    };
+    let batch = if dd.lhs_batch.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "batching_dims = {} x {}, ",
+            ilist(&dd.lhs_batch),
+            ilist(&dd.rhs_batch)
+        )
+    };
+    format!(
+        "stablehlo.dot_general {}, {}, {batch}contracting_dims = {} x {} : {}",
+        ins[0],
+        ins[1],
+        ilist(&dd.lhs_contract),
+        ilist(&dd.rhs_contract),
+        fn_type(in_shapes, &[out])
+    )
+}
+
+// ---------------------------------------------------------------- derivatives
+
+/// Cotangent of one operand of a dot product: contract the output cotangent with the other
+/// operand over the other's free dimensions, then permute into this operand's layout.
+/// `mine`/`other` are (batch, contract) lists of the operand and the other one; `mine_first`
+/// tells whether this operand's free dimensions come first in the output.
+fn operand_ct(
+    ct: &Tensor,
+    other: &Tensor,
+    my_rank: usize,
+    mine: (&[usize], &[usize]),
+    oth: (&[usize], &[usize]),
+    mine_first: bool,
+) -> Result<Tensor> {
+    let nb = mine.0.len();
+    let my_free = my_rank - nb - mine.1.len();
+    let oth_free_dims: Vec<usize> = (0..other.rank())
+        .filter(|d| !oth.0.contains(d) && !oth.1.contains(d))
+        .collect();
+    let oth_free = oth_free_dims.len();
+    // positions of the other operand's free dimensions in the output
+    let ct_oth: Vec<usize> = if mine_first {
+        (nb + my_free..nb + my_free + oth_free).collect()
+    } else {
+        (nb..nb + oth_free).collect()
+    };
+    let dd = DotDims {
+        lhs_batch: (0..nb).collect(),
+        rhs_batch: oth.0.to_vec(),
+        lhs_contract: ct_oth,
+        rhs_contract: oth_free_dims,
+    };
+    // result: [batch, my free (in order), other's remaining = its contract dims sorted]
+    let r = ct.dot_general(other, &dd)?;
+    let mut sorted_oc = oth.1.to_vec();
+    sorted_oc.sort_unstable();
+    let mut perm = vec![0usize; my_rank];
+    for (i, &d) in mine.0.iter().enumerate() {
+        perm[d] = i;
+    }
+    let my_free_dims: Vec<usize> = (0..my_rank)
+        .filter(|d| !mine.0.contains(d) && !mine.1.contains(d))
+        .collect();
+    for (j, &d) in my_free_dims.iter().enumerate() {
+        perm[d] = nb + j;
+    }
+    for (k, &d) in mine.1.iter().enumerate() {
+        let rank_in_sorted = sorted_oc.iter().position(|&x| x == oth.1[k]).unwrap();
+        perm[d] = nb + my_free + rank_in_sorted;
+    }
+    r.transpose(&perm)
+}
+
+/// VJP of `dot_general`: (cotangent of lhs, cotangent of rhs).
+pub(crate) fn dot_vjp(
+    dd: &DotDims,
+    lhs: &Tensor,
+    rhs: &Tensor,
+    ct: &Tensor,
+) -> Result<(Tensor, Tensor)> {
+    let cl = operand_ct(
+        ct,
+        rhs,
+        lhs.rank(),
+        (&dd.lhs_batch, &dd.lhs_contract),
+        (&dd.rhs_batch, &dd.rhs_contract),
+        true,
+    )?;
+    let cr = operand_ct(
+        ct,
+        lhs,
+        rhs.rank(),
+        (&dd.rhs_batch, &dd.rhs_contract),
+        (&dd.lhs_batch, &dd.lhs_contract),
+        false,
+    )?;
+    Ok((cl, cr))
+}

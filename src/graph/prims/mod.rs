@@ -1,0 +1,11 @@
+//! The primitives, by family. Each file holds, for its ops: the traced method (shape rule),
+//! the StableHLO lowering and the derivative rules (VJP and JVP).
+
+pub mod control;
+pub mod conv;
+pub mod elementwise;
+pub mod gather;
+pub mod layout;
+pub mod linalg;
+pub mod random;
+pub mod reduce;
