@@ -17,6 +17,58 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    // ---- PJRT runtime (src/pjrt) ----
+    /// A PJRT call failed; `code` and `message` are the plugin's.
+    #[error("{function} failed ({code}): {message}")]
+    Pjrt {
+        function: &'static str,
+        code: crate::pjrt::ErrorCode,
+        message: String,
+    },
+    /// No PJRT plugin could be found (the message says where we looked and how to install one).
+    #[error("{0}")]
+    PluginNotFound(String),
+    /// A file that is not a usable PJRT plugin.
+    #[error("{path}: not a PJRT plugin: {reason}")]
+    NotAPlugin { path: PathBuf, reason: String },
+    /// A plugin whose PJRT C API version this build cannot use.
+    #[error(
+        "{path}: the plugin implements PJRT C API {major}.{minor}, but sbgm-xla needs {need_major}.{need_minor} or a newer 0.x; install a newer plugin (`sbgm-xla plugin install cpu`)"
+    )]
+    PluginVersion {
+        path: PathBuf,
+        major: i32,
+        minor: i32,
+        need_major: i32,
+        need_minor: i32,
+    },
+    /// A PJRT function that this plugin does not provide.
+    #[error("{function} is not available in the PJRT plugin {plugin}")]
+    Unsupported {
+        function: &'static str,
+        plugin: String,
+    },
+    /// Installing a plugin failed.
+    #[error("installing the PJRT plugin failed: {0}")]
+    PluginInstall(String),
+    /// The plugin could not compile a program (parser or compiler message, and which
+    /// StableHLO versions the plugin accepts).
+    #[error("compiling the program failed: {message}\n{versions}")]
+    Compile { message: String, versions: String },
+    /// Arguments that do not match what an executable expects (count, dtype, shape, device).
+    #[error("{0}")]
+    BadArgument(String),
+    /// A program that needs more devices than the client has.
+    #[error(
+        "the program needs {needed} devices ({replicas} replicas x {partitions} partitions) but the client has {available}; use fewer partitions or create the client with more devices (CPU: `cpu_device_count`, `--cpu-devices N`)"
+    )]
+    NotEnoughDevices {
+        needed: usize,
+        replicas: usize,
+        partitions: usize,
+        available: usize,
+    },
+
     // ---- graph builder (tracing, autodiff, emission) ----
     /// Two operands whose shapes or element types do not fit together.
     #[error("{op}: operands {lhs} and {rhs} do not fit: {msg}")]
@@ -37,6 +89,12 @@ pub enum Error {
     /// A message that names the problem and, where there is one, the fix.
     #[error("{0}")]
     Msg(String),
+
+    // ---- file formats (io) ----
+    /// A file that is not valid in its format (bad header, truncated data, unsupported dtype,
+    /// a leaf that does not match the model, ...); `path` names the file.
+    #[error("{path}: {msg}")]
+    Format { path: PathBuf, msg: String },
 }
 
 impl Error {
@@ -49,6 +107,29 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+}
+
+// ---- file formats (io) ----
+impl Error {
+    /// A format error in the file at `path`.
+    pub fn format(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
+        Error::Format {
+            path: path.into(),
+            msg: msg.into(),
+        }
+    }
+
+    /// This error with the file `path` attached: an [`Error::Msg`] becomes an
+    /// [`Error::Format`] naming the file; errors that already name a file are kept.
+    pub fn in_file(self, path: impl Into<PathBuf>) -> Self {
+        match self {
+            Error::Msg(msg) => Error::Format {
+                path: path.into(),
+                msg,
+            },
+            other => other,
         }
     }
 }

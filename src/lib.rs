@@ -22,6 +22,7 @@ pub mod host;
 pub mod io;
 pub mod nn;
 pub mod pjrt;
+pub mod plot;
 pub mod sample;
 pub mod sde;
 pub mod train;

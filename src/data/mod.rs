@@ -1,1 +1,35 @@
-//! Data sets (built-in 2-D sets, arrays from files, images), scaling and plots.
+//! Data sets (built-in 2-D sets, the 8×8 digits, MNIST IDX files, arrays from `.npy`, `.npz`
+//! and `.safetensors`), scaling as sbgm's `Scaler`/`Normer`, held-out splits and metrics.
+//!
+//! The usual entry point is a [`DataSpec`] (the TOML `[data]` section):
+//!
+//! ```
+//! use sbgm_xla::data::{DataSpec, DatasetKind};
+//! let spec = DataSpec::from_toml("dataset = \"moons\"\nn = 1000\nholdout = 0.2\nseed = 3")?;
+//! assert_eq!(spec.dataset, DatasetKind::Moons);
+//! let data = spec.load()?;
+//! assert_eq!(data.train.len(), 800);
+//! assert_eq!(data.holdout.len(), 200);
+//! // `data.transform` maps model space back to data space.
+//! let raw = data.transform.reverse_array(data.train.x());
+//! assert_eq!(raw.shape(), &[800, 2]);
+//! # Ok::<(), sbgm_xla::Error>(())
+//! ```
+
+mod dataset;
+pub mod digits;
+pub mod files;
+pub mod idx;
+pub mod metrics;
+mod rng;
+mod scale;
+mod spec;
+pub mod toy;
+
+pub use dataset::Dataset;
+pub use files::{ArrayKeys, load_arrays};
+pub use idx::{MnistSplit, mnist, read_idx};
+pub use scale::{Scaling, Transform};
+pub use spec::{
+    DEFAULT_CIRCLES_FACTOR, DEFAULT_HOLDOUT, DEFAULT_N, DataSpec, DatasetKind, PreparedData,
+};

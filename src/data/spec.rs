@@ -1,0 +1,298 @@
+//! The `[data]` section of a training config: which data set, how many samples, noise,
+//! scaling, held-out fraction and seed; validated, then loaded into a [`PreparedData`].
+
+use super::dataset::Dataset;
+use super::files::{ArrayKeys, load_arrays};
+use super::idx::{MnistSplit, mnist};
+use super::scale::{Scaling, Transform};
+use super::{digits, toy};
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// A data set's name in a config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatasetKind {
+    /// [`toy::moons`].
+    Moons,
+    /// [`toy::circles`].
+    Circles,
+    /// [`toy::swiss_roll`].
+    SwissRoll,
+    /// [`toy::eight_gaussians`].
+    #[serde(rename = "8gaussians", alias = "eight_gaussians")]
+    EightGaussians,
+    /// [`toy::checkerboard`].
+    Checkerboard,
+    /// The built-in 8×8 digits, [`digits::digits`].
+    Digits,
+    /// MNIST IDX files at `path`, [`super::idx::mnist`].
+    Mnist,
+    /// Arrays from the `.npy`, `.npz` or `.safetensors` file at `path`,
+    /// [`super::files::load_arrays`].
+    File,
+}
+
+impl DatasetKind {
+    /// The names accepted in a config.
+    pub const NAMES: [&'static str; 8] = [
+        "moons",
+        "circles",
+        "swiss_roll",
+        "8gaussians",
+        "checkerboard",
+        "digits",
+        "mnist",
+        "file",
+    ];
+
+    /// The config name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DatasetKind::Moons => "moons",
+            DatasetKind::Circles => "circles",
+            DatasetKind::SwissRoll => "swiss_roll",
+            DatasetKind::EightGaussians => "8gaussians",
+            DatasetKind::Checkerboard => "checkerboard",
+            DatasetKind::Digits => "digits",
+            DatasetKind::Mnist => "mnist",
+            DatasetKind::File => "file",
+        }
+    }
+
+    /// Whether the set is generated (and so takes `n`, and `noise` where it has one).
+    pub fn is_generated(self) -> bool {
+        matches!(
+            self,
+            DatasetKind::Moons
+                | DatasetKind::Circles
+                | DatasetKind::SwissRoll
+                | DatasetKind::EightGaussians
+                | DatasetKind::Checkerboard
+        )
+    }
+
+    /// The default noise standard deviation of a generated set (`None`: the set has no noise).
+    pub fn default_noise(self) -> Option<f64> {
+        match self {
+            DatasetKind::Moons => Some(0.05), // sbgm's moons
+            DatasetKind::Circles => Some(0.05),
+            DatasetKind::SwissRoll => Some(0.25),
+            DatasetKind::EightGaussians => Some(0.1),
+            _ => None,
+        }
+    }
+}
+
+/// The default number of generated points (sbgm's moons draws 40,000 per split).
+pub const DEFAULT_N: usize = 40_000;
+/// The default held-out fraction.
+pub const DEFAULT_HOLDOUT: f64 = 0.1;
+/// The default inner radius of `circles`.
+pub const DEFAULT_CIRCLES_FACTOR: f64 = 0.5;
+
+fn default_holdout() -> f64 {
+    DEFAULT_HOLDOUT
+}
+
+/// The `[data]` section of a config.
+///
+/// ```toml
+/// [data]
+/// dataset = "moons"     # moons | circles | swiss_roll | 8gaussians | checkerboard | digits | mnist | file
+/// n = 40000             # generated sets: points; files: keep the first n (default: all)
+/// noise = 0.05          # generated sets with noise (default per set)
+/// scaling = "auto"      # auto | none | scaler | normer
+/// holdout = 0.1         # held-out fraction in [0, 1)
+/// seed = 0              # generation and split
+/// # path = "data.npz"   # mnist (directory or images file) and file
+/// # mnist_split = "train"   # or "test"
+/// # factor = 0.5        # circles: inner radius
+/// # [data.keys]         # file: array names (x, q, a, labels)
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    /// Which data set.
+    pub dataset: DatasetKind,
+    /// The file or directory for `mnist` and `file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// Generated sets: the number of points (default [`DEFAULT_N`]); others: keep the first `n`
+    /// samples (default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<usize>,
+    /// The noise standard deviation of moons, circles, swiss roll and 8 gaussians (default:
+    /// [`DatasetKind::default_noise`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise: Option<f64>,
+    /// The inner radius of `circles` (default [`DEFAULT_CIRCLES_FACTOR`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factor: Option<f64>,
+    /// How to scale the samples; fitted on the training split only.
+    #[serde(default)]
+    pub scaling: Scaling,
+    /// The held-out fraction in `[0, 1)` (default [`DEFAULT_HOLDOUT`]).
+    #[serde(default = "default_holdout")]
+    pub holdout: f64,
+    /// Seed of the generation and of the split.
+    #[serde(default)]
+    pub seed: u64,
+    /// `mnist`: the train or test files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mnist_split: Option<MnistSplit>,
+    /// `file`: the names of the arrays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<ArrayKeys>,
+}
+
+/// A loaded data set: training and held-out splits (both scaled) and the scaling, whose
+/// [`Transform::reverse`] maps samples back to data space.
+#[derive(Clone, Debug)]
+pub struct PreparedData {
+    /// The training split, scaled.
+    pub train: Dataset,
+    /// The held-out split, scaled with the training split's transform.
+    pub holdout: Dataset,
+    /// The fitted scaling.
+    pub transform: Transform,
+}
+
+impl DataSpec {
+    /// A spec for `dataset` with every other key at its default.
+    pub fn new(dataset: DatasetKind) -> Self {
+        DataSpec {
+            dataset,
+            path: None,
+            n: None,
+            noise: None,
+            factor: None,
+            scaling: Scaling::Auto,
+            holdout: DEFAULT_HOLDOUT,
+            seed: 0,
+            mnist_split: None,
+            keys: None,
+        }
+    }
+
+    /// Parses the body of a `[data]` section and validates it.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let spec: DataSpec = toml::from_str(text).map_err(|e| {
+            Error::msg(format!(
+                "[data]: {}",
+                e.to_string().trim_end().replace('\n', "\n  ")
+            ))
+        })?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Checks the keys against each other, naming the offending key and what is allowed.
+    pub fn validate(&self) -> Result<()> {
+        let kind = self.dataset;
+        let name = kind.name();
+        let bad = |m: String| Err(Error::msg(format!("[data] dataset = \"{name}\": {m}")));
+        if !(self.holdout.is_finite() && (0.0..1.0).contains(&self.holdout)) {
+            return bad(format!(
+                "holdout = {} must lie in [0, 1) (the held-out fraction, e.g. 0.1)",
+                self.holdout
+            ));
+        }
+        if self.n == Some(0) {
+            return bad("n = 0: ask for at least one sample".into());
+        }
+        match (kind, &self.path) {
+            (DatasetKind::Mnist | DatasetKind::File, None) => {
+                return bad(format!(
+                    "needs `path` ({})",
+                    if kind == DatasetKind::Mnist {
+                        "a directory with MNIST's IDX files, or an images IDX file"
+                    } else {
+                        "a .npy, .npz or .safetensors file"
+                    }
+                ));
+            }
+            (DatasetKind::Mnist | DatasetKind::File, Some(_)) => {}
+            (_, Some(_)) => {
+                return bad(
+                    "`path` is only used with dataset = \"mnist\" or \"file\"; remove it".into(),
+                );
+            }
+            (_, None) => {}
+        }
+        if let Some(noise) = self.noise {
+            if kind.default_noise().is_none() {
+                return bad(
+                    "`noise` is not used by this data set (only by moons, circles, swiss_roll \
+                     and 8gaussians); remove it"
+                        .into(),
+                );
+            }
+            if !(noise.is_finite() && noise >= 0.0) {
+                return bad(format!("noise = {noise} must be a standard deviation >= 0"));
+            }
+        }
+        if let Some(f) = self.factor {
+            if kind != DatasetKind::Circles {
+                return bad("`factor` is only used by circles; remove it".into());
+            }
+            if !(f > 0.0 && f < 1.0) {
+                return bad(format!("factor = {f} must lie in (0, 1)"));
+            }
+        }
+        if self.mnist_split.is_some() && kind != DatasetKind::Mnist {
+            return bad("`mnist_split` is only used with dataset = \"mnist\"; remove it".into());
+        }
+        if self.keys.is_some() && kind != DatasetKind::File {
+            return bad("[data.keys] is only used with dataset = \"file\"; remove it".into());
+        }
+        Ok(())
+    }
+
+    /// Builds or reads the raw data set (unscaled, unsplit).
+    pub fn raw(&self) -> Result<Dataset> {
+        self.validate()?;
+        let n_gen = self.n.unwrap_or(DEFAULT_N);
+        let noise = self.noise.or(self.dataset.default_noise()).unwrap_or(0.0);
+        let seed = self.seed;
+        let ds = match self.dataset {
+            DatasetKind::Moons => toy::moons(n_gen, noise, seed)?,
+            DatasetKind::Circles => toy::circles(
+                n_gen,
+                noise,
+                self.factor.unwrap_or(DEFAULT_CIRCLES_FACTOR),
+                seed,
+            )?,
+            DatasetKind::SwissRoll => toy::swiss_roll(n_gen, noise, seed)?,
+            DatasetKind::EightGaussians => toy::eight_gaussians(n_gen, noise, seed)?,
+            DatasetKind::Checkerboard => toy::checkerboard(n_gen, seed)?,
+            DatasetKind::Digits => digits::digits()?,
+            DatasetKind::Mnist => mnist(
+                self.path.as_ref().expect("validated"),
+                self.mnist_split.unwrap_or_default(),
+            )?,
+            DatasetKind::File => load_arrays(
+                self.path.as_ref().expect("validated"),
+                &self.keys.clone().unwrap_or_default(),
+            )?,
+        };
+        Ok(match self.n {
+            Some(n) if !self.dataset.is_generated() => ds.take(n),
+            _ => ds,
+        })
+    }
+
+    /// Loads the data set, splits off the held-out fraction (shuffled by `seed`), fits the
+    /// scaling on the training split and applies it to both.
+    pub fn load(&self) -> Result<PreparedData> {
+        let raw = self.raw()?;
+        let (train, holdout) = raw.split(self.holdout, self.seed)?;
+        let transform = self.scaling.fit(train.x(), train.value_range())?;
+        Ok(PreparedData {
+            train: train.map_x(&transform),
+            holdout: holdout.map_x(&transform),
+            transform,
+        })
+    }
+}

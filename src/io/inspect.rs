@@ -1,0 +1,280 @@
+//! Listing what a file holds (names, shapes, dtypes, parameter count) without loading its data:
+//! safetensors checkpoints, Equinox `.eqx` files (named by a skeleton when given), `.npy`, `.npz`.
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::io::checkpoint::parse_safetensors_header;
+use crate::io::eqx::LeafSpec;
+use crate::io::npy::{NpyHeader, numpy_name, read_npy_header};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek};
+use std::path::{Path, PathBuf};
+
+/// The kind of file inspected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileFormat {
+    /// A safetensors checkpoint.
+    Safetensors,
+    /// An Equinox `tree_serialise_leaves` file.
+    Eqx,
+    /// One `.npy` array.
+    Npy,
+    /// A `.npz` archive.
+    Npz,
+}
+
+/// One tensor of an inspected file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorEntry {
+    /// Its name (leaf path, tensor key, archive member; `record[i]` in an `.eqx` without skeleton).
+    pub name: String,
+    /// The element type.
+    pub dtype: DType,
+    /// The dimensions.
+    pub shape: Vec<usize>,
+}
+
+impl TensorEntry {
+    /// The number of elements.
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// What a file holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// The file.
+    pub path: PathBuf,
+    /// Its format.
+    pub format: FileFormat,
+    /// Its tensors, in file order.
+    pub tensors: Vec<TensorEntry>,
+    /// String metadata (safetensors only).
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl Report {
+    /// The total number of elements: the parameter count of a model file.
+    pub fn numel(&self) -> usize {
+        self.tensors.iter().map(TensorEntry::numel).sum()
+    }
+
+    /// The total size of the tensor data in bytes.
+    pub fn data_bytes(&self) -> usize {
+        self.tensors
+            .iter()
+            .map(|t| t.numel() * t.dtype.size_in_bytes())
+            .sum()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} ({:?})", self.path.display(), self.format)?;
+        let w = self
+            .tensors
+            .iter()
+            .map(|t| t.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        writeln!(f, "{:w$}  {:8}  shape", "name", "dtype")?;
+        for t in &self.tensors {
+            writeln!(f, "{:w$}  {:8}  {:?}", t.name, numpy_name(t.dtype), t.shape)?;
+        }
+        writeln!(
+            f,
+            "{} tensors, {} parameters, {} bytes of data",
+            self.tensors.len(),
+            self.numel(),
+            self.data_bytes()
+        )?;
+        for (k, v) in &self.metadata {
+            let v = if v.len() > 200 {
+                format!(
+                    "{}... ({} bytes)",
+                    &v[..v.floor_char_boundary(200)],
+                    v.len()
+                )
+            } else {
+                v.clone()
+            };
+            writeln!(f, "metadata {k}: {v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Lists what the file at `path` holds, reading headers only. The format is recognised by its
+/// content (`.npy` records in a file named `*.eqx`, or given a skeleton, are an `.eqx` file).
+/// With a `skeleton`, `.eqx` records are named by its leaf paths and checked against it.
+pub fn inspect(path: &Path, skeleton: Option<&[LeafSpec]>) -> Result<Report> {
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut magic = [0u8; 8];
+    let n = read_up_to(&mut file, &mut magic).map_err(|e| Error::io(path, e))?;
+    file.rewind().map_err(|e| Error::io(path, e))?;
+    let is_eqx_name = path.extension().is_some_and(|e| e == "eqx");
+    let (format, tensors, metadata) = if n >= 6 && &magic[..6] == b"\x93NUMPY" {
+        if is_eqx_name || skeleton.is_some() {
+            (
+                FileFormat::Eqx,
+                eqx_entries(file, len, skeleton)?,
+                BTreeMap::new(),
+            )
+        } else {
+            let h = read_npy_header(&mut BufReader::new(file)).map_err(|e| e.in_file(path))?;
+            let name = path
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            (FileFormat::Npy, vec![entry(name, &h)], BTreeMap::new())
+        }
+    } else if n >= 4 && &magic[..2] == b"PK" {
+        (FileFormat::Npz, npz_entries(path)?, BTreeMap::new())
+    } else if n == 8 {
+        let (t, m) = safetensors_entries(file, u64::from_le_bytes(magic), len)
+            .map_err(|e| e.in_file(path))?;
+        (FileFormat::Safetensors, t, m)
+    } else {
+        return Err(Error::format(
+            path,
+            "unrecognised file: not a safetensors checkpoint, .eqx, .npy or .npz file",
+        ));
+    };
+    Ok(Report {
+        path: path.to_path_buf(),
+        format,
+        tensors,
+        metadata,
+    })
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+fn entry(name: String, h: &NpyHeader) -> TensorEntry {
+    TensorEntry {
+        name,
+        dtype: h.dtype,
+        shape: h.shape.clone(),
+    }
+}
+
+fn eqx_entries(file: File, len: u64, skeleton: Option<&[LeafSpec]>) -> Result<Vec<TensorEntry>> {
+    let mut r = BufReader::new(file);
+    let mut out = Vec::new();
+    let mut pos = 0u64;
+    let path_of = |i: usize| match skeleton {
+        Some(s) => s.get(i).map(|l| l.path.clone()),
+        None => Some(format!("record[{i}]")),
+    };
+    while pos < len {
+        let i = out.len();
+        let h = read_npy_header(&mut r)
+            .map_err(|e| Error::msg(format!("record {i} (at byte offset {pos}): {e}")))?;
+        let data = h.data_len()? as u64;
+        let here = r.stream_position().map_err(|e| Error::msg(e.to_string()))?;
+        if here + data > len {
+            return Err(Error::msg(format!(
+                "record {i}: truncated data ({data} bytes needed, {} left)",
+                len - here
+            )));
+        }
+        r.seek_relative(data as i64)
+            .map_err(|e| Error::msg(e.to_string()))?;
+        pos = here + data;
+        let name = path_of(i).ok_or_else(|| {
+            Error::msg(format!(
+                "the file has more records than the skeleton's {} leaves",
+                out.len()
+            ))
+        })?;
+        if let Some(spec) = skeleton.map(|s| &s[i]) {
+            let ok = match spec.kind {
+                crate::io::eqx::LeafKind::Array => spec.dtype == h.dtype && spec.shape == h.shape,
+                crate::io::eqx::LeafKind::PyScalar => h.shape.is_empty(),
+            };
+            if !ok {
+                return Err(Error::msg(format!(
+                    "leaf {i} '{}': expected {}, found {} {:?}",
+                    spec.path,
+                    spec.describe(),
+                    numpy_name(h.dtype),
+                    h.shape
+                )));
+            }
+        }
+        out.push(entry(name, &h));
+    }
+    if let Some(s) = skeleton
+        && s.len() != out.len()
+    {
+        return Err(Error::msg(format!(
+            "the file has {} records but the skeleton has {} leaves",
+            out.len(),
+            s.len()
+        )));
+    }
+    Ok(out)
+}
+
+fn npz_entries(path: &Path) -> Result<Vec<TensorEntry>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut zip = zip::ZipArchive::new(BufReader::new(file))
+        .map_err(|e| Error::format(path, format!("not a readable .npz (zip) archive: {e}")))?;
+    let mut out = Vec::new();
+    for i in 0..zip.len() {
+        let mut m = zip
+            .by_index(i)
+            .map_err(|e| Error::format(path, format!("bad zip member {i}: {e}")))?;
+        if m.is_dir() {
+            continue;
+        }
+        let full = m
+            .name()
+            .map_err(|e| Error::format(path, format!("bad zip member {i}: {e}")))?
+            .to_string();
+        let h = read_npy_header(&mut m)
+            .map_err(|e| Error::format(path, format!("member '{full}': {e}")))?;
+        out.push(entry(full.strip_suffix(".npy").unwrap_or(&full).into(), &h));
+    }
+    Ok(out)
+}
+
+type StEntries = (Vec<TensorEntry>, BTreeMap<String, String>);
+
+fn safetensors_entries(mut file: File, n: u64, len: u64) -> Result<StEntries> {
+    if n > 100_000_000 || n > len - 8 {
+        return Err(Error::msg(
+            "unrecognised file: not a safetensors checkpoint (bad header length), .eqx, .npy \
+             or .npz file",
+        ));
+    }
+    let mut header = vec![0u8; n as usize];
+    file.seek(std::io::SeekFrom::Start(8))
+        .and_then(|_| file.read_exact(&mut header))
+        .map_err(|e| Error::msg(format!("cannot read the safetensors header: {e}")))?;
+    let (entries, metadata) = parse_safetensors_header(&header, len - 8 - n)?;
+    let tensors = entries
+        .into_iter()
+        .map(|e| TensorEntry {
+            name: e.name,
+            dtype: e.dtype,
+            shape: e.shape,
+        })
+        .collect();
+    Ok((tensors, metadata))
+}

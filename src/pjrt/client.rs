@@ -1,0 +1,290 @@
+//! [`Client`]: a PJRT client of one plugin (platform, devices, create options). Cloning is
+//! cheap (an `Arc`); buffers and executables keep their client alive.
+
+use super::api::{Api, NamedValue, NamedValues, pjrt_call, plugin_str};
+use super::plugin::{self, PluginSpec};
+use super::sys::{self, Args};
+use crate::error::Result;
+use std::fmt;
+use std::sync::Arc;
+
+/// Options for creating a client.
+#[derive(Clone, Debug, Default)]
+pub struct ClientOptions {
+    /// Number of CPU devices (the CPU plugin's `cpu_device_count` option; it defaults to 4).
+    /// Leave `None` for other plugins.
+    pub cpu_device_count: Option<usize>,
+    /// Further plugin-specific create options, passed on as they are. Beware: the 0.81 CPU
+    /// plugin aborts the process on an option of the wrong type.
+    pub extra: Vec<(String, NamedValue)>,
+}
+
+impl ClientOptions {
+    /// Options with `cpu_device_count` set.
+    pub fn cpu_devices(n: usize) -> Self {
+        ClientOptions {
+            cpu_device_count: Some(n),
+            ..Default::default()
+        }
+    }
+
+    fn named_values(&self) -> Vec<(String, NamedValue)> {
+        let mut v = Vec::new();
+        if let Some(n) = self.cpu_device_count {
+            v.push(("cpu_device_count".to_string(), NamedValue::Int(n as i64)));
+        }
+        v.extend(self.extra.iter().cloned());
+        v
+    }
+}
+
+/// A device as the plugin describes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Device {
+    /// The device's global id.
+    pub id: i32,
+    /// The process that owns it.
+    pub process_index: i32,
+    /// The kind (for instance `cpu`, or a GPU model).
+    pub kind: String,
+    /// The plugin's one-line description (for instance `CpuDevice(id=0)`).
+    pub description: String,
+    /// Whether this process can use it directly.
+    pub addressable: bool,
+    /// The hardware id on its host (`-1` when not addressable).
+    pub local_hardware_id: i32,
+}
+
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (id {}, kind {}, process {})",
+            self.description, self.id, self.kind, self.process_index
+        )
+    }
+}
+
+/// A PJRT client: one plugin, its devices, and the factory of buffers and executables.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<ClientInner>,
+}
+
+pub(crate) struct ClientInner {
+    pub(crate) api: &'static Api,
+    pub(crate) raw: *mut sys::PJRT_Client,
+    platform_name: String,
+    platform_version: String,
+    process_index: i32,
+    devices: Vec<Device>,
+    addressable: Vec<Device>,
+    pub(crate) addressable_raw: Vec<*mut sys::PJRT_Device>,
+}
+
+// SAFETY: a PJRT client is thread-safe by the C API's contract; the raw device pointers are
+// owned by the client and only used while it lives.
+unsafe impl Send for ClientInner {}
+// SAFETY: as above; `ClientInner` is immutable after creation.
+unsafe impl Sync for ClientInner {}
+
+impl Drop for ClientInner {
+    fn drop(&mut self) {
+        let mut a = sys::PJRT_Client_Destroy_Args::new();
+        a.client = self.raw;
+        // SAFETY: the client is live and destroyed exactly once, here; every buffer and
+        // executable holds an `Arc` of this, so none outlives it.
+        if let Err(e) = unsafe { pjrt_call!(self.api, PJRT_Client_Destroy, &mut a) } {
+            eprintln!("sbgm-xla: warning: destroying the PJRT client failed: {e}");
+        }
+    }
+}
+
+impl Client {
+    /// A client of the default CPU plugin: found on the machine, or installed into the cache
+    /// on first use (see [`plugin`]). The plugin is loaded once per process.
+    pub fn cpu() -> Result<Client> {
+        Client::open(
+            &PluginSpec::Platform("cpu".into()),
+            &ClientOptions::default(),
+        )
+    }
+
+    /// A client of the plugin named by `spec` (a path or a platform), created with `opts`.
+    pub fn open(spec: &PluginSpec, opts: &ClientOptions) -> Result<Client> {
+        let api = plugin::load(spec)?;
+        Client::with_api(api, opts)
+    }
+
+    /// A client of an already loaded plugin.
+    pub fn with_api(api: &'static Api, opts: &ClientOptions) -> Result<Client> {
+        let options = NamedValues::new(&opts.named_values());
+        let mut a = sys::PJRT_Client_Create_Args::new();
+        a.create_options = options.as_ptr();
+        a.num_options = options.len();
+        // SAFETY: `options` outlives the call; the key-value callbacks are null (one process).
+        unsafe { pjrt_call!(api, PJRT_Client_Create, &mut a)? };
+        let raw = a.client;
+        // From here on `inner` owns the client and destroys it on any error below.
+        let mut inner = ClientInner {
+            api,
+            raw,
+            platform_name: String::new(),
+            platform_version: String::new(),
+            process_index: 0,
+            devices: Vec::new(),
+            addressable: Vec::new(),
+            addressable_raw: Vec::new(),
+        };
+        let mut n = sys::PJRT_Client_PlatformName_Args::new();
+        n.client = raw;
+        // SAFETY: live client; output strings live as long as the client.
+        unsafe {
+            pjrt_call!(api, PJRT_Client_PlatformName, &mut n)?;
+            inner.platform_name = plugin_str(n.platform_name, n.platform_name_size);
+        }
+        let mut v = sys::PJRT_Client_PlatformVersion_Args::new();
+        v.client = raw;
+        // SAFETY: as above.
+        unsafe {
+            pjrt_call!(api, PJRT_Client_PlatformVersion, &mut v)?;
+            inner.platform_version = plugin_str(v.platform_version, v.platform_version_size);
+        }
+        let mut p = sys::PJRT_Client_ProcessIndex_Args::new();
+        p.client = raw;
+        // SAFETY: as above.
+        unsafe { pjrt_call!(api, PJRT_Client_ProcessIndex, &mut p)? };
+        inner.process_index = p.process_index;
+
+        let mut d = sys::PJRT_Client_Devices_Args::new();
+        d.client = raw;
+        // SAFETY: as above; the device array lives as long as the client.
+        let all = unsafe {
+            pjrt_call!(api, PJRT_Client_Devices, &mut d)?;
+            raw_slice(d.devices, d.num_devices)
+        };
+        let mut ad = sys::PJRT_Client_AddressableDevices_Args::new();
+        ad.client = raw;
+        // SAFETY: as above.
+        let addressable = unsafe {
+            pjrt_call!(api, PJRT_Client_AddressableDevices, &mut ad)?;
+            raw_slice(ad.addressable_devices, ad.num_addressable_devices)
+        };
+        inner.devices = all
+            .iter()
+            .map(|&dev| describe_device(api, dev))
+            .collect::<Result<_>>()?;
+        inner.addressable = addressable
+            .iter()
+            .map(|&dev| describe_device(api, dev))
+            .collect::<Result<_>>()?;
+        inner.addressable_raw = addressable;
+        Ok(Client {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The plugin behind this client.
+    pub fn plugin(&self) -> &'static Api {
+        self.inner.api
+    }
+
+    /// The platform name (`cpu`, `cuda`, `tpu`, ...).
+    pub fn platform_name(&self) -> &str {
+        &self.inner.platform_name
+    }
+
+    /// The platform version string.
+    pub fn platform_version(&self) -> &str {
+        &self.inner.platform_version
+    }
+
+    /// This process's index among the processes of the job (0 on one host).
+    pub fn process_index(&self) -> i32 {
+        self.inner.process_index
+    }
+
+    /// Every device of the job.
+    pub fn devices(&self) -> &[Device] {
+        &self.inner.devices
+    }
+
+    /// The devices this process can use; device indices in this API index this list.
+    pub fn addressable_devices(&self) -> &[Device] {
+        &self.inner.addressable
+    }
+
+    /// Number of addressable devices.
+    pub fn device_count(&self) -> usize {
+        self.inner.addressable.len()
+    }
+
+    /// The index in [`Client::addressable_devices`] of a raw device, if addressable.
+    pub(crate) fn device_index(&self, raw: *mut sys::PJRT_Device) -> Option<usize> {
+        self.inner.addressable_raw.iter().position(|&d| d == raw)
+    }
+
+    /// Whether two handles are the same client.
+    pub fn same_as(&self, other: &Client) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("platform", &self.inner.platform_name)
+            .field("version", &self.inner.platform_version)
+            .field("devices", &self.inner.addressable.len())
+            .finish()
+    }
+}
+
+/// Copies a plugin-owned pointer array.
+///
+/// # Safety
+/// `ptr` must point to `len` readable pointers (or be null).
+unsafe fn raw_slice<T>(ptr: *const *mut T, len: usize) -> Vec<*mut T> {
+    if ptr.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: caller's contract.
+    unsafe { std::slice::from_raw_parts(ptr, len).to_vec() }
+}
+
+fn describe_device(api: &Api, dev: *mut sys::PJRT_Device) -> Result<Device> {
+    let mut g = sys::PJRT_Device_GetDescription_Args::new();
+    g.device = dev;
+    // SAFETY: `dev` comes from the live client's device list; descriptions and their strings
+    // live as long as the client.
+    unsafe {
+        pjrt_call!(api, PJRT_Device_GetDescription, &mut g)?;
+        let desc = g.device_description;
+        let mut id = sys::PJRT_DeviceDescription_Id_Args::new();
+        id.device_description = desc;
+        pjrt_call!(api, PJRT_DeviceDescription_Id, &mut id)?;
+        let mut pi = sys::PJRT_DeviceDescription_ProcessIndex_Args::new();
+        pi.device_description = desc;
+        pjrt_call!(api, PJRT_DeviceDescription_ProcessIndex, &mut pi)?;
+        let mut k = sys::PJRT_DeviceDescription_Kind_Args::new();
+        k.device_description = desc;
+        pjrt_call!(api, PJRT_DeviceDescription_Kind, &mut k)?;
+        let mut s = sys::PJRT_DeviceDescription_ToString_Args::new();
+        s.device_description = desc;
+        pjrt_call!(api, PJRT_DeviceDescription_ToString, &mut s)?;
+        let mut a = sys::PJRT_Device_IsAddressable_Args::new();
+        a.device = dev;
+        pjrt_call!(api, PJRT_Device_IsAddressable, &mut a)?;
+        let mut h = sys::PJRT_Device_LocalHardwareId_Args::new();
+        h.device = dev;
+        pjrt_call!(api, PJRT_Device_LocalHardwareId, &mut h)?;
+        Ok(Device {
+            id: id.id,
+            process_index: pi.process_index,
+            kind: plugin_str(k.device_kind, k.device_kind_size),
+            description: plugin_str(s.to_string, s.to_string_size),
+            addressable: a.is_addressable,
+            local_hardware_id: h.local_hardware_id,
+        })
+    }
+}
