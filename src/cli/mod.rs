@@ -2,9 +2,13 @@
 //! and one file per subcommand. Subcommands return `anyhow::Result`; `main` prints the error
 //! chain and exits with status 1.
 
+pub mod convert;
 pub mod devices;
+pub mod inspect;
+pub mod model;
 pub mod plugin;
 pub mod run;
+pub mod score;
 
 use crate::pjrt::{Client, ClientOptions, PluginSpec};
 use clap::{Args, Parser, Subcommand};
@@ -27,6 +31,12 @@ pub enum Command {
     Plugin(plugin::PluginArgs),
     /// Compile a StableHLO module (or a jax.export artifact) and run it on .npy inputs.
     Run(run::RunArgs),
+    /// List the names, shapes and dtypes in a checkpoint or array file, and its parameter count.
+    Inspect(inspect::InspectArgs),
+    /// Convert a model between Equinox .eqx and safetensors checkpoints.
+    Convert(convert::ConvertArgs),
+    /// Evaluate the score network on a batch (deterministic, inference mode).
+    Score(score::ScoreArgs),
 }
 
 /// Which plugin and client options to use (shared by the subcommands that open a client).
@@ -59,6 +69,9 @@ pub fn run_command(cli: Cli) -> anyhow::Result<()> {
         Command::Devices(a) => devices::devices(&a),
         Command::Plugin(a) => plugin::plugin(&a),
         Command::Run(a) => run::run(&a),
+        Command::Inspect(a) => inspect::inspect_cmd(&a),
+        Command::Convert(a) => convert::convert(&a),
+        Command::Score(a) => score::score_cmd(&a),
     }
 }
 
