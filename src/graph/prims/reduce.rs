@@ -431,7 +431,7 @@ pub(crate) fn reduce_window_chooser_jvp(
     let tiles = (0..x.rank()).all(|i| {
         spec.window[i] == spec.strides[i]
             && spec.padding[i] == (0, 0)
-            && x.dims()[i] % spec.window[i] == 0
+            && x.dims()[i].is_multiple_of(spec.window[i])
     });
     if !tiles {
         return Err(Error::NotDifferentiable {
