@@ -13,6 +13,12 @@ use sbgm_xla::nn::{ApplyMode, Params};
 use sbgm_xla::pjrt::{Client, CompileOptions, Program};
 use sbgm_xla::{DType, HostArray};
 
+/// One CPU client shared by the tests of this file.
+fn client() -> &'static Client {
+    static CLIENT: std::sync::OnceLock<Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| Client::cpu().unwrap())
+}
+
 fn graph_fixture(name: &str) -> Checkpoint {
     load_checkpoint(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/graph/{name}")),
@@ -23,7 +29,7 @@ fn graph_fixture(name: &str) -> Checkpoint {
 /// Builds `outputs`, compiles on the CPU plugin and runs with `args` (in parameter order).
 fn run(g: &Graph, outputs: &[(&str, &Tensor)], args: &[HostArray]) -> Vec<HostArray> {
     let m = g.build("t", outputs).unwrap();
-    let client = Client::cpu().unwrap();
+    let client = client();
     let exe = client
         .compile(&Program::text(m.text), &CompileOptions::default())
         .unwrap();

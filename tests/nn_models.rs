@@ -12,6 +12,12 @@ use sbgm_xla::io::{load_checkpoint, read_eqx, skeleton_from_json};
 use sbgm_xla::nn::{ApplyMode, ModelConfig, Params, ScoreNet, array_values};
 use sbgm_xla::pjrt::{Client, CompileOptions, Program};
 
+/// One CPU client shared by the tests of this file.
+fn client() -> &'static Client {
+    static CLIENT: std::sync::OnceLock<Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| Client::cpu().unwrap())
+}
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models")
 }
@@ -88,7 +94,7 @@ fn run_score(
         &mode,
     )?;
     let m = g.build("score", &[("score", &s)])?;
-    let client = Client::cpu()?;
+    let client = client();
     let exe = client.compile(&Program::text(m.text), &CompileOptions::default())?;
     Ok(exe.run_host(&args)?.remove(0))
 }
@@ -215,7 +221,7 @@ fn dsm_loss_and_gradients_match_sbgm_for_the_mlp() {
         }
         let named: Vec<(&str, &Tensor)> = outs.iter().map(|(n, t)| (n.as_str(), *t)).collect();
         let m = g.build("dsm", &named).unwrap();
-        let client = Client::cpu().unwrap();
+        let client = client();
         let exe = client
             .compile(&Program::text(m.text), &CompileOptions::default())
             .unwrap();
@@ -419,8 +425,7 @@ fn flat_parameters_give_the_same_score_as_named_ones() {
         .apply(&p, &tt, &xx, None, Some(&aa), &ApplyMode::Inference)
         .unwrap();
     let m = g.build("flat", &[("s", &s), ("back", &back)]).unwrap();
-    let exe = Client::cpu()
-        .unwrap()
+    let exe = client()
         .compile(&Program::text(m.text), &CompileOptions::default())
         .unwrap();
     let flat_arr = HostArray::from_vec(vec![flat.len()], flat.clone()).unwrap();
