@@ -535,12 +535,12 @@ fn jvp_rule(
             y,
             t[0].as_ref().unwrap(),
         )?),
-        Op::ReduceWindow { .. } => {
-            return Err(Error::NotDifferentiable {
-                op: "reduce_window",
-                msg: "forward mode through max/min pooling is not implemented; use vjp".into(),
-            });
-        }
+        Op::ReduceWindow { spec, .. } => Some(reduce::reduce_window_chooser_jvp(
+            spec,
+            &x[0],
+            y,
+            t[0].as_ref().unwrap(),
+        )?),
         Op::SelectAndScatterAdd { .. } => {
             return Err(Error::NotDifferentiable {
                 op: "select_and_scatter",

@@ -1,1 +1,25 @@
 //! Training: denoising score-matching loss, optimizers, the compiled training step and loop.
+//!
+//! - [`optim`]: Adam, AdamW, AdaBelief (optax semantics), global-norm clipping and the
+//!   optimizer's config ([`OptimConfig`]);
+//! - [`schedule`]: learning-rate schedules;
+//! - [`ema`]: the EMA of the parameters (sbgm's `apply_ema`).
+
+pub mod config;
+pub mod ema;
+pub mod engine;
+pub mod feed;
+pub mod optim;
+pub mod schedule;
+pub mod state;
+pub mod step;
+
+pub use config::{Config, Feed, TrainConfig};
+pub use ema::{DEFAULT_EMA_RATE, EMA_PREFIX, ema_name, ema_update};
+pub use engine::Engine;
+pub use optim::{
+    OptStep, OptimConfig, Optimizer, OptimizerKind, STATE_PREFIX, ScheduleKind, TensorSpec,
+    clip_by_global_norm, global_norm,
+};
+pub use schedule::Schedule;
+pub use state::TrainState;

@@ -419,3 +419,35 @@ pub(crate) fn reduce_window_vjp(
         }),
     }
 }
+
+/// JVP of a max/min `reduce_window` with non-overlapping windows tiling the input exactly
+/// (window = stride, no padding): the tangent at each window's chosen element.
+pub(crate) fn reduce_window_chooser_jvp(
+    spec: &WindowSpec,
+    x: &Tensor,
+    y: &Tensor,
+    t: &Tensor,
+) -> Result<Tensor> {
+    let tiles = (0..x.rank()).all(|i| {
+        spec.window[i] == spec.strides[i]
+            && spec.padding[i] == (0, 0)
+            && x.dims()[i].is_multiple_of(spec.window[i])
+    });
+    if !tiles {
+        return Err(Error::NotDifferentiable {
+            op: "reduce_window",
+            msg: "forward mode through max/min pooling needs non-overlapping windows that tile the input; use vjp".into(),
+        });
+    }
+    // broadcast each window's result back over its window
+    let mut expanded = Vec::new();
+    let mut map = Vec::new();
+    for i in 0..x.rank() {
+        map.push(expanded.len());
+        expanded.push(y.dims()[i]);
+        expanded.push(spec.window[i]);
+    }
+    let yb = y.broadcast_in_dim(&expanded, &map)?.reshape(x.dims())?;
+    let mask = x.eq(&yb)?.convert(x.dtype())?;
+    (t * mask)?.reduce_window(ReduceOp::Sum, spec)
+}

@@ -1,0 +1,300 @@
+"""Side-by-side benchmark driver: sbgm 0.0.38 (JAX) and, optionally, sbgm-xla, in one run.
+
+The sbgm side follows ../shared/reference/sbgm_moons_bench.py (and sbgm_unet_bench.py with
+--unet): on 2-D moons (20k points, noise 0.05, standardised), sbgm's ResidualNetwork (width
+256, depth 3, tanh), VP SDE with linear beta 0.1..20 (t0 = 1e-5, t1 = 1, dt = 0.01),
+optax.adamw(1e-3), batch 256, it times
+  - the first training step (trace + compile + run) and training steps/s after it,
+  - Euler-Maruyama sampling, 4096 samples, 100 steps (vmapped; first call and second call),
+  - probability-flow ODE sampling with diffrax Tsit5, constant step dt = 0.01 (first, second),
+  - peak resident memory of the Python process,
+and the sliced Wasserstein-1 distance (64 projections) of the EM samples to fresh data.
+
+With --rust-cmd CMD, CMD (a shell-style command line, e.g.
+`--rust-cmd "target/release/examples/bench_train --json"`) is run afterwards; its stdout's
+last line that parses as a JSON object is taken as its results. The placeholders {eqx},
+{config}, {data} and {workdir} in CMD are replaced by: the trained sbgm model written with
+eqx.tree_serialise_leaves, its model config JSON (tools/sbgm_models.py format), the moons
+data as .npy (float32, (20000, 2)) and the scratch directory, so the Rust side can sample from
+the same weights. The driver also records the command's wall time (start, compile, run, write: the whole command) and its peak RSS
+(measured through a small launcher process). Expected
+(optional) keys in the Rust JSON, same names as the sbgm side: first_step_s,
+train_steps_per_s, eu_first_s, eu_s, ode_first_s, ode_s, sliced_w1, peak_rss_mb.
+
+Output: one JSON object on stdout: {"sbgm": {...}, "rust": {...} | null, "ratios": {...}};
+ratios are "how many times better sbgm-xla is" (sbgm time / rust time, rust steps/s / sbgm
+steps/s). --out FILE also writes it to FILE.
+
+Run:  ~/.cache/sbgm-ref/bin/python tools/bench_sbgm.py [--steps 2000] [--no-ode] [--unet]
+          [--rust-cmd "..."] [--rust-unet-cmd "..."] [--out bench.json]
+A full run takes about a minute for moons plus ~1 min for the ODE; --unet adds minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+
+def peak_rss_mb(who=resource.RUSAGE_SELF) -> float:
+    return round(resource.getrusage(who).ru_maxrss / 1024.0, 1)  # Linux: KiB
+
+
+def sliced_w1(samples, data, seed=2, n_proj=64):
+    import numpy as np
+
+    P = np.random.default_rng(seed).normal(size=(n_proj, samples.shape[1]))
+    P /= np.linalg.norm(P, axis=1, keepdims=True)
+    return float(np.mean([np.mean(np.abs(np.sort(samples @ p) - np.sort(data @ p))) for p in P]))
+
+
+def bench_moons(args, workdir):
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+    import jax.random as jr
+    import numpy as np
+    import optax
+    from sbgm._sample import single_eu_sample_fn, single_ode_sample_fn
+    from sbgm._train import make_step
+    from sbgm.models import ResidualNetwork
+    from sbgm.sde import VPSDE
+    from sklearn.datasets import make_moons
+
+    batch, width, depth, n_sample, t_sample = 256, 256, 3, args.samples, 100
+    X, _ = make_moons(20000, noise=0.05, random_state=0)
+    X = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
+    key = jr.key(0)
+    model = ResidualNetwork(2, width, depth, activation=jax.nn.tanh, t1=1.0, key=key)
+    sde = VPSDE(lambda t: 0.1 * t + 0.5 * (20.0 - 0.1) * t**2, dt=0.01, t0=1e-5, t1=1.0)
+    opt = optax.adamw(1e-3)
+    opt_state = opt.init(eqx.filter(model, eqx.is_inexact_array))
+    rng = np.random.default_rng(0)
+
+    def batch_at():
+        return jnp.asarray(X[rng.integers(0, len(X), batch)])
+
+    t0 = time.perf_counter()
+    L, model, key, opt_state = make_step(model, sde, (batch_at(), None, None), key, opt_state, opt)
+    jax.block_until_ready(L)
+    first_step = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for _ in range(args.steps):
+        L, model, key, opt_state = make_step(model, sde, (batch_at(), None, None), key,
+                                             opt_state, opt)
+    jax.block_until_ready(L)
+    train_s = time.perf_counter() - t0
+    res = dict(system="sbgm-jax", jax=jax.__version__, steps=args.steps, batch=batch,
+               width=width, depth=depth, first_step_s=round(first_step, 3),
+               train_steps_per_s=round(args.steps / train_s, 1), final_loss=float(L))
+
+    # Hand the trained weights to the Rust side.
+    eqx.tree_serialise_leaves(os.path.join(workdir, "moons_mlp.eqx"), model)
+    cfg = {"model": "ResidualNetwork", "seed": 0, "kwargs": {
+        "in_size": 2, "width_size": width, "depth": depth, "activation": "tanh",
+        "dropout_p": 0.0, "t1": 1.0},
+        "sde": {"sde": "VP", "beta_integral": "0.1 t + 0.5 (20 - 0.1) t^2", "t0": 1e-5,
+                "t1": 1.0, "dt": 0.01}}
+    with open(os.path.join(workdir, "moons_mlp.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
+    np.save(os.path.join(workdir, "moons.npy"), X)
+
+    keys = jr.split(jr.key(1), n_sample)
+    eu = eqx.filter_jit(jax.vmap(
+        lambda k: single_eu_sample_fn(model, sde, (2,), k, None, None, t_sample)))
+    t0 = time.perf_counter()
+    s = eu(keys)
+    jax.block_until_ready(s)
+    res["eu_first_s"] = round(time.perf_counter() - t0, 3)
+    t0 = time.perf_counter()
+    s = eu(keys)
+    jax.block_until_ready(s)
+    res.update(eu_samples=n_sample, eu_steps=t_sample, eu_s=round(time.perf_counter() - t0, 4))
+    Y = X[np.random.default_rng(1).integers(0, len(X), n_sample)]
+    res["sliced_w1"] = round(sliced_w1(np.asarray(s), Y), 4)
+    res["sliced_w1_prior"] = round(sliced_w1(np.random.default_rng(3).normal(
+        size=(n_sample, 2)).astype(np.float32), Y), 4)
+
+    if not args.no_ode:
+        ode = eqx.filter_jit(jax.vmap(
+            lambda k: single_ode_sample_fn(model, sde, (2,), k, None, None)))
+        t0 = time.perf_counter()
+        so = ode(keys)
+        jax.block_until_ready(so)
+        res["ode_first_s"] = round(time.perf_counter() - t0, 3)
+        t0 = time.perf_counter()
+        so = ode(keys)
+        jax.block_until_ready(so)
+        res.update(ode_solver="Tsit5, constant dt 0.01", ode_s=round(time.perf_counter() - t0, 4))
+    res["peak_rss_mb"] = peak_rss_mb()
+    return res
+
+
+def bench_unet(args):
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+    import jax.random as jr
+    import numpy as np
+    import optax
+    from sbgm._sample import single_eu_sample_fn
+    from sbgm._train import make_step
+    from sbgm.models import UNet
+    from sbgm.sde import VPSDE
+    from sklearn.datasets import load_digits
+
+    X = (load_digits().images / 8.0 - 1.0).astype(np.float32)[:, None]  # (1797, 1, 8, 8)
+    model = UNet(dim=32, dim_mults=(1, 2), channels=1, attn_heads=2, attn_dim_head=16,
+                 learned_sinusoidal_cond=True, random_fourier_features=True, key=jr.key(0))
+    n_params = sum(x.size for x in jax.tree.leaves(eqx.filter(model, eqx.is_inexact_array)))
+    sde = VPSDE(lambda t: 0.1 * t + 0.5 * (20.0 - 0.1) * t**2, dt=0.01, t0=1e-5, t1=1.0)
+    opt = optax.adamw(3e-4)
+    opt_state = opt.init(eqx.filter(model, eqx.is_inexact_array))
+    rng = np.random.default_rng(0)
+    key = jr.key(1)
+
+    def b():
+        return jnp.asarray(X[rng.integers(0, len(X), 128)])
+
+    t0 = time.perf_counter()
+    L, model, key, opt_state = make_step(model, sde, (b(), None, None), key, opt_state, opt)
+    jax.block_until_ready(L)
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for _ in range(args.unet_steps):
+        L, model, key, opt_state = make_step(model, sde, (b(), None, None), key, opt_state, opt)
+    jax.block_until_ready(L)
+    tr = time.perf_counter() - t0
+    res = dict(system="sbgm-jax", model="UNet dim32 mults(1,2)", params=int(n_params),
+               batch=128, steps=args.unet_steps, first_step_s=round(first, 2),
+               train_steps_per_s=round(args.unet_steps / tr, 2), final_loss=float(L))
+    if args.unet_eu:
+        m = eqx.nn.inference_mode(model, True)
+        eu = eqx.filter_jit(jax.vmap(
+            lambda k: single_eu_sample_fn(m, sde, (1, 8, 8), k, None, None, 100)))
+        ks = jr.split(jr.key(3), 256)
+        t0 = time.perf_counter()
+        s = eu(ks)
+        jax.block_until_ready(s)
+        res["eu_first_s"] = round(time.perf_counter() - t0, 2)
+        res.update(eu_samples=256, eu_steps=100)
+    res["peak_rss_mb"] = peak_rss_mb()
+    return res
+
+
+_LAUNCHER = """
+import resource, subprocess, sys
+rc = subprocess.call(sys.argv[2:])
+open(sys.argv[1], "w").write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(rc)
+"""
+
+
+def run_rust(cmd: str, workdir: str):
+    subst = {"eqx": os.path.join(workdir, "moons_mlp.eqx"),
+             "config": os.path.join(workdir, "moons_mlp.json"),
+             "data": os.path.join(workdir, "moons.npy"), "workdir": workdir}
+    argv = []
+    for a in shlex.split(cmd):
+        for name, value in subst.items():
+            a = a.replace("{" + name + "}", value)
+        argv.append(a)
+    if shutil.which(argv[0]) is None:
+        return {"error": f"cannot run {argv[0]!r}: not found. Build it first (cargo build "
+                         "--release --examples) or pass the right --rust-cmd."}
+    # A small launcher process runs the command, so that the child's peak RSS is its own
+    # (a child forked from this big JAX process would report our pages as its peak).
+    rss_file = os.path.join(workdir, "rust_peak_rss_kib")
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-S", "-c", _LAUNCHER, rss_file, *argv],
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    out = {"command": argv, "exit_code": proc.returncode, "wall_s": round(wall, 3)}
+    try:
+        with open(rss_file) as f:
+            out["peak_rss_mb"] = round(int(f.read()) / 1024.0, 1)
+    except (OSError, ValueError):
+        pass
+    parsed = None
+    for line in reversed(proc.stdout.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                parsed = json.loads(line)
+                break
+            except json.JSONDecodeError:
+                continue
+    if parsed is None:
+        out["error"] = "no JSON object line on the command's stdout"
+        out["stdout_tail"] = proc.stdout[-2000:]
+        out["stderr_tail"] = proc.stderr[-2000:]
+    else:
+        out.update(parsed)
+    if proc.returncode != 0:
+        out["stderr_tail"] = proc.stderr[-2000:]
+    return out
+
+
+def ratios(sb, rs):
+    if not rs or "error" in rs:
+        return {}
+    r = {}
+    if rs.get("train_steps_per_s") and sb.get("train_steps_per_s"):
+        r["train_steps_per_s (rust/sbgm)"] = round(rs["train_steps_per_s"] / sb["train_steps_per_s"], 2)
+    for k in ("first_step_s", "eu_first_s", "eu_s", "ode_first_s", "ode_s"):
+        if rs.get(k) and sb.get(k):
+            r[f"{k} (sbgm/rust)"] = round(sb[k] / rs[k], 2)
+    if rs.get("wall_s") and sb.get("eu_first_s"):
+        r["eu: sbgm first call / whole rust command"] = round(sb["eu_first_s"] / rs["wall_s"], 2)
+    return r
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--steps", type=int, default=2000, help="timed training steps (moons)")
+    ap.add_argument("--samples", type=int, default=4096, help="samples for EM / ODE")
+    ap.add_argument("--no-ode", action="store_true", help="skip the PF-ODE timing")
+    ap.add_argument("--no-sbgm", action="store_true", help="run only the Rust command(s)")
+    ap.add_argument("--unet", action="store_true", help="also run the UNet/digits benchmark")
+    ap.add_argument("--unet-steps", type=int, default=200)
+    ap.add_argument("--unet-eu", action="store_true", help="time UNet EM sampling (~2 min)")
+    ap.add_argument("--rust-cmd", help="sbgm-xla moons command (placeholders: {eqx} {config} "
+                                       "{data} {workdir})")
+    ap.add_argument("--rust-unet-cmd", help="sbgm-xla UNet command")
+    ap.add_argument("--workdir", help="scratch directory (default: a temporary one)")
+    ap.add_argument("--out", help="also write the JSON result here")
+    args = ap.parse_args(argv)
+
+    workdir = args.workdir or tempfile.mkdtemp(prefix="sbgm-bench-")
+    os.makedirs(workdir, exist_ok=True)
+    result = {"workdir": workdir}
+    result["sbgm"] = None if args.no_sbgm else bench_moons(args, workdir)
+    result["rust"] = run_rust(args.rust_cmd, workdir) if args.rust_cmd else None
+    result["ratios"] = ratios(result["sbgm"] or {}, result["rust"])
+    if args.unet:
+        result["sbgm_unet"] = None if args.no_sbgm else bench_unet(args)
+    if args.rust_unet_cmd:
+        result["rust_unet"] = run_rust(args.rust_unet_cmd, workdir)
+        result["ratios_unet"] = ratios(result.get("sbgm_unet") or {}, result["rust_unet"])
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+    rust_failed = any(isinstance(result.get(k), dict) and "error" in result[k]
+                      for k in ("rust", "rust_unet"))
+    return 1 if rust_failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
