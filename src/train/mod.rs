@@ -12,7 +12,10 @@ pub mod ema;
 pub mod engine;
 pub mod feed;
 pub mod loss;
+pub mod opt_bridge;
 pub mod optim;
+pub mod run;
+pub mod sampler;
 pub mod schedule;
 pub mod state;
 pub mod step;
@@ -25,5 +28,6 @@ pub use optim::{
     OptStep, OptimConfig, Optimizer, OptimizerKind, STATE_PREFIX, ScheduleKind, TensorSpec,
     clip_by_global_norm, global_norm,
 };
+pub use run::{RunOptions, RunSummary, Setup, run};
 pub use schedule::Schedule;
 pub use state::TrainState;
