@@ -9,6 +9,7 @@ pub mod model;
 pub mod plugin;
 pub mod run;
 pub mod score;
+pub mod train;
 
 use crate::pjrt::{Client, ClientOptions, PluginSpec};
 use clap::{Args, Parser, Subcommand};
@@ -37,6 +38,8 @@ pub enum Command {
     Convert(convert::ConvertArgs),
     /// Evaluate the score network on a batch (deterministic, inference mode).
     Score(score::ScoreArgs),
+    /// Train a score-based diffusion model from a TOML config.
+    Train(train::TrainArgs),
 }
 
 /// Which plugin and client options to use (shared by the subcommands that open a client).
@@ -72,6 +75,7 @@ pub fn run_command(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(a) => inspect::inspect_cmd(&a),
         Command::Convert(a) => convert::convert(&a),
         Command::Score(a) => score::score_cmd(&a),
+        Command::Train(a) => train::train(&a),
     }
 }
 
