@@ -5,6 +5,7 @@
 pub mod devices;
 pub mod plugin;
 pub mod run;
+pub mod train;
 
 use crate::pjrt::{Client, ClientOptions, PluginSpec};
 use clap::{Args, Parser, Subcommand};
@@ -27,6 +28,8 @@ pub enum Command {
     Plugin(plugin::PluginArgs),
     /// Compile a StableHLO module (or a jax.export artifact) and run it on .npy inputs.
     Run(run::RunArgs),
+    /// Train a score-based diffusion model from a TOML config.
+    Train(train::TrainArgs),
 }
 
 /// Which plugin and client options to use (shared by the subcommands that open a client).
@@ -59,6 +62,7 @@ pub fn run_command(cli: Cli) -> anyhow::Result<()> {
         Command::Devices(a) => devices::devices(&a),
         Command::Plugin(a) => plugin::plugin(&a),
         Command::Run(a) => run::run(&a),
+        Command::Train(a) => train::train(&a),
     }
 }
 

@@ -16,27 +16,20 @@ use crate::error::{Error, Result};
 /// assert_eq!(cfg.train.steps, 7);
 /// # Ok::<(), sbgm_xla::Error>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// The SDE (`[sde]`).
-    pub sde: SdeSection,
+    pub sde: crate::sde::SdeConfig,
     /// The score network (`[model]`).
-    pub model: ModelSection,
+    pub model: crate::nn::ModelConfig,
     /// The data set (`[data]`).
     pub data: DataSpec,
     /// The training loop (`[train]`).
     pub train: TrainConfig,
 }
 
-// Placeholders until the SDE, model and optimizer configs land (then these become the
-// helpers' `SdeConfig`, `ModelConfig` and `OptimConfig`).
-/// The `[sde]` section's type.
-pub type SdeSection = toml::Table;
-/// The `[model]` section's type.
-pub type ModelSection = toml::Table;
-/// The `[train.optimizer]` section's type.
-pub type OptimSection = toml::Table;
+/// The optimizer keys of `[train]` (`optimizer`, `lr`, `use_ema`, `ema_rate`, ...).
+pub type OptimSection = crate::train::opt_bridge::TempOptim;
 
 /// Where training batches come from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,7 +52,6 @@ pub enum Feed {
 /// steps = 10000
 /// steps_per_call = 100      # training steps run by one call of the compiled program
 /// seed = 0
-/// ema_rate = 0.999          # 0 disables the EMA
 /// eval_every = 500          # held-out loss (0 = never)
 /// sample_every = 2000       # sample plot (0 = never)
 /// checkpoint_every = 1000   # checkpoint (0 = only at the end)
@@ -67,8 +59,7 @@ pub enum Feed {
 /// accumulate = 1            # minibatches per step (gradient accumulation)
 /// cond_dropout = 0.0        # probability of dropping the conditioning (classifier-free guidance)
 /// feed = "auto"             # auto | device | host
-/// [train.optimizer]
-/// name = "adamw"
+/// optimizer = "adamw"      # and the other keys of OptimConfig: lr, use_ema, ema_rate, ...
 /// lr = 1e-3
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -86,9 +77,6 @@ pub struct TrainConfig {
     /// Seed of initialisation, batches and noise.
     #[serde(default)]
     pub seed: u64,
-    /// EMA decay of the parameters (sbgm: 0.999); 0 turns the EMA off.
-    #[serde(default = "d_ema")]
-    pub ema_rate: f64,
     /// Held-out loss every this many steps (0: never).
     #[serde(default = "d_eval")]
     pub eval_every: u64,
@@ -119,9 +107,9 @@ pub struct TrainConfig {
     /// `feed = "auto"` keeps the training set on the device up to this many MiB.
     #[serde(default = "d_device_mb")]
     pub device_data_mb: usize,
-    /// The optimizer (`[train.optimizer]`).
-    #[serde(default)]
-    pub optimizer: OptimSection,
+    /// The optimizer, its schedule and the EMA (keys of [`OptimSection`] in `[train]`).
+    #[serde(skip)]
+    pub optim: OptimSection,
 }
 
 fn d_batch() -> usize {
@@ -132,9 +120,6 @@ fn d_steps() -> u64 {
 }
 fn d_k() -> usize {
     100
-}
-fn d_ema() -> f64 {
-    0.999
 }
 fn d_eval() -> u64 {
     500
@@ -182,12 +167,6 @@ impl TrainConfig {
                 "batch_size = {} is not divisible by accumulate = {}: pick a batch size that \
                  is a multiple of the number of minibatches",
                 self.batch_size, self.accumulate
-            ));
-        }
-        if !(self.ema_rate.is_finite() && (0.0..1.0).contains(&self.ema_rate)) {
-            return bad(format!(
-                "ema_rate = {} must lie in [0, 1) (0 turns the EMA off; sbgm uses 0.999)",
-                self.ema_rate
             ));
         }
         if !(self.cond_dropout.is_finite() && (0.0..1.0).contains(&self.cond_dropout)) {
@@ -249,23 +228,87 @@ impl Config {
                 )));
             }
         }
-        let cfg: Config = toml::Value::Table(table)
+        let section = |name: &str| -> Result<toml::Value> {
+            match &table[name] {
+                toml::Value::Table(t) => Ok(toml::Value::Table(t.clone())),
+                other => Err(Error::msg(format!(
+                    "[{name}] must be a section of keys, got the value {other}"
+                ))),
+            }
+        };
+        let sde = section("sde")?
             .try_into()
-            .map_err(|e: toml::de::Error| Error::msg(tidy(&e)))?;
+            .map_err(|e: toml::de::Error| Error::msg(format!("[sde]: {}", tidy(&e))))?;
+        let model = section("model")?
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::msg(format!("[model]: {}", tidy(&e))))?;
+        let data = section("data")?
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::msg(format!("[data]: {}", tidy(&e))))?;
+        let toml::Value::Table(train_t) = section("train")? else {
+            unreachable!("checked to be a table")
+        };
+        let (optim, rest) = OptimSection::split_from(&train_t)?;
+        let mut train: TrainConfig =
+            toml::Value::Table(rest)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    let mut m = format!("[train]: {}", tidy(&e));
+                    if m.contains("unknown field") {
+                        m.push_str(&format!(
+                            "\n  or an optimizer key: {}",
+                            OptimSection::FIELDS.join(", ")
+                        ));
+                    }
+                    Error::msg(m)
+                })?;
+        train.optim = optim;
+        let cfg = Config {
+            sde,
+            model,
+            data,
+            train,
+        };
         cfg.validate()?;
         Ok(cfg)
     }
 
     /// Checks every section and the sections against each other.
     pub fn validate(&self) -> Result<()> {
+        self.sde.build()?;
         self.data.validate()?;
         self.train.validate()?;
+        self.train.optim.validate()?;
         Ok(())
+    }
+
+    /// The config as a TOML table (optimizer keys inside `[train]`).
+    pub fn to_table(&self) -> Result<toml::Table> {
+        let err = |e: toml::ser::Error| Error::msg(format!("cannot write the config: {e}"));
+        let tab = |v: toml::Value| match v {
+            toml::Value::Table(t) => t,
+            _ => toml::Table::new(),
+        };
+        let mut train = tab(toml::Value::try_from(&self.train).map_err(err)?);
+        train.extend(tab(toml::Value::try_from(&self.train.optim).map_err(err)?));
+        let mut t = toml::Table::new();
+        t.insert("sde".into(), toml::Value::try_from(&self.sde).map_err(err)?);
+        t.insert(
+            "model".into(),
+            toml::Value::try_from(&self.model).map_err(err)?,
+        );
+        t.insert(
+            "data".into(),
+            toml::Value::try_from(&self.data).map_err(err)?,
+        );
+        t.insert("train".into(), toml::Value::Table(train));
+        Ok(t)
     }
 
     /// The config as TOML text (stored in checkpoints; parses back to the same config).
     pub fn to_toml(&self) -> Result<String> {
-        toml::to_string(self).map_err(|e| Error::msg(format!("cannot write the config: {e}")))
+        toml::to_string(&self.to_table()?)
+            .map_err(|e| Error::msg(format!("cannot write the config: {e}")))
     }
 }
 
