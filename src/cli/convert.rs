@@ -6,7 +6,7 @@
 //! safetensors output stores the model configuration in its metadata, so later commands need
 //! no `--config`.
 
-use super::model::{CheckpointFormat, META_CONFIG, load_model, model_config_toml};
+use super::model::{CheckpointFormat, META_CONFIG, META_TRANSFORM, config_toml, load_model};
 use crate::io::{Checkpoint, save_checkpoint};
 use anyhow::Context;
 use clap::Args;
@@ -59,7 +59,10 @@ pub fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
             let mut ck = Checkpoint::new();
             ck.insert_leaves(args.out_group.trim_end_matches('.'), &model.leaves)?;
             ck.set_meta(META_FORMAT, MODEL_FORMAT);
-            ck.set_meta(META_CONFIG, model_config_toml(&model.config)?);
+            ck.set_meta(META_CONFIG, config_toml(&model.config, model.sde.as_ref())?);
+            if let Some(t) = &model.transform {
+                ck.set_meta(META_TRANSFORM, serde_json::to_string(t)?);
+            }
             save_checkpoint(&args.output, &ck)?;
         }
     }

@@ -141,6 +141,10 @@ fn model_line(net: &dyn ScoreNet, report: &Report) -> Result<String, String> {
             for s in &skel {
                 let key = tensor_name(&group, &s.path);
                 let Some(t) = report.tensors.iter().find(|t| t.name == key) else {
+                    // Training checkpoints store arrays only; scalars come from the config.
+                    if s.kind == LeafKind::PyScalar {
+                        continue;
+                    }
                     return Err(format!("no tensor '{key}'"));
                 };
                 let ok = match s.kind {

@@ -2,12 +2,16 @@
 //! a whole training config, or an sbgm tools JSON config), finding and reading a checkpoint
 //! (Equinox `.eqx`, safetensors, a training run directory) and checking it against the model.
 
+use crate::data::{DataSpec, Transform};
 use crate::error::{Error, Result};
 use crate::host::HostArray;
+use crate::io::npy::numpy_name;
 use crate::io::{
     Checkpoint, LeafKind, LeafSpec, load_checkpoint, read_eqx, tensor_name, write_eqx_checked,
 };
 use crate::nn::{ModelConfig, ScoreNet};
+use crate::sde::SdeConfig;
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -24,18 +28,44 @@ const SBGM_CLASSES: [(&str, &str); 4] = [
     ("DiT", "dit"),
 ];
 
+/// A configuration document: the model, and when the document has them the SDE (`[sde]`)
+/// and the data (`[data]`, whose shapes fill the model's and whose scaling maps samples back).
+#[derive(Clone, Debug)]
+pub struct ConfigDoc {
+    /// The `[model]` section.
+    pub model: ModelConfig,
+    /// The `[sde]` section.
+    pub sde: Option<SdeConfig>,
+    /// The `[data]` section.
+    pub data: Option<DataSpec>,
+}
+
 /// Reads a model configuration file: TOML (a `[model]` table, e.g. a whole training config, or
 /// the bare contents of one) or JSON in the `tools/sbgm_models.py` format (`{"model":
 /// "ResidualNetwork", "kwargs": {...}, "data_shape": [...]}`, as the fixtures' `config.json`).
 pub fn read_model_config(path: &Path) -> Result<ModelConfig> {
+    read_config(path).map(|d| d.model)
+}
+
+/// Reads a configuration file (see [`read_model_config`]) with its `[sde]` and `[data]`.
+pub fn read_config(path: &Path) -> Result<ConfigDoc> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    parse_model_config(&text).map_err(|e| e.in_file(path))
+    parse_config(&text).map_err(|e| named(e, path))
 }
 
 /// Parses model configuration text (see [`read_model_config`]).
 pub fn parse_model_config(text: &str) -> Result<ModelConfig> {
+    parse_config(text).map(|d| d.model)
+}
+
+/// Parses a configuration document (see [`read_model_config`]).
+pub fn parse_config(text: &str) -> Result<ConfigDoc> {
     if text.trim_start().starts_with('{') {
-        return parse_sbgm_json(text);
+        return Ok(ConfigDoc {
+            model: parse_sbgm_json(text)?,
+            sde: None,
+            data: None,
+        });
     }
     let table: toml::Table = toml::from_str(text).map_err(|e| {
         Error::BadArgument(format!(
@@ -43,14 +73,18 @@ pub fn parse_model_config(text: &str) -> Result<ModelConfig> {
             e.to_string().trim_end()
         ))
     })?;
-    let model = match table.get("model") {
-        Some(toml::Value::Table(m)) => m.clone(),
-        Some(_) => {
-            return Err(Error::BadArgument(
-                "`model` must be a table ([model] section)".into(),
-            ));
+    let section = |name: &str| -> Result<Option<toml::Table>> {
+        match table.get(name) {
+            Some(toml::Value::Table(m)) => Ok(Some(m.clone())),
+            Some(_) => Err(Error::BadArgument(format!(
+                "`{name}` must be a table ([{name}] section)"
+            ))),
+            None => Ok(None),
         }
-        None if table.contains_key("kind") => table,
+    };
+    let model = match section("model")? {
+        Some(m) => m,
+        None if table.contains_key("kind") => table.clone(),
         None => {
             return Err(Error::BadArgument(
                 "the config has no [model] section (and no `kind` key): write a [model] section \
@@ -59,9 +93,28 @@ pub fn parse_model_config(text: &str) -> Result<ModelConfig> {
             ));
         }
     };
-    toml::Value::Table(model).try_into().map_err(|e| {
+    let model = toml::Value::Table(model).try_into().map_err(|e| {
         Error::BadArgument(format!("bad [model] config: {}", e.to_string().trim_end()))
-    })
+    })?;
+    let sde = section("sde")?
+        .map(|t| {
+            toml::Value::Table(t)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    Error::BadArgument(format!("bad [sde] config: {}", e.to_string().trim_end()))
+                })
+        })
+        .transpose()?;
+    let data = section("data")?
+        .map(|t| {
+            toml::Value::Table(t)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    Error::BadArgument(format!("bad [data] config: {}", e.to_string().trim_end()))
+                })
+        })
+        .transpose()?;
+    Ok(ConfigDoc { model, sde, data })
 }
 
 fn parse_sbgm_json(text: &str) -> Result<ModelConfig> {
@@ -105,11 +158,18 @@ fn parse_sbgm_json(text: &str) -> Result<ModelConfig> {
 
 /// The model configuration as the TOML text stored in our checkpoints (a `[model]` section).
 pub fn model_config_toml(cfg: &ModelConfig) -> Result<String> {
+    config_toml(cfg, None)
+}
+
+/// The model (and SDE) configuration as TOML text (`[model]`, `[sde]` sections).
+pub fn config_toml(cfg: &ModelConfig, sde: Option<&SdeConfig>) -> Result<String> {
     #[derive(serde::Serialize)]
     struct Doc<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sde: Option<&'a SdeConfig>,
         model: &'a ModelConfig,
     }
-    toml::to_string(&Doc { model: cfg })
+    toml::to_string(&Doc { sde, model: cfg })
         .map_err(|e| Error::msg(format!("cannot write the model config as TOML: {e}")))
 }
 
@@ -193,9 +253,14 @@ pub fn resolve_checkpoint(path: &Path) -> Result<PathBuf> {
     })
 }
 
-/// A model and its parameters, read from a checkpoint and checked against the configuration.
+/// Metadata key of the data scaling in our safetensors model files (JSON of a
+/// [`Transform`]), so that samples map back to data space without the data.
+pub const META_TRANSFORM: &str = "transform";
+
+/// A model and its parameters, read from a checkpoint and checked against the configuration,
+/// with the SDE and the data scaling when the configuration gives them.
 pub struct LoadedModel {
-    /// The model configuration.
+    /// The model configuration (shapes filled from the data when the config has `[data]`).
     pub config: ModelConfig,
     /// The network.
     pub net: Box<dyn ScoreNet>,
@@ -208,7 +273,13 @@ pub struct LoadedModel {
     /// The tensor group read from a safetensors file (`""`, `"ema"`, `"params"`).
     pub group: String,
     /// The checkpoint's metadata (safetensors only).
-    pub metadata: std::collections::BTreeMap<String, String>,
+    pub metadata: BTreeMap<String, String>,
+    /// The `[sde]` section, when the configuration has one.
+    pub sde: Option<SdeConfig>,
+    /// The data scaling (data space -> model space), when known.
+    pub transform: Option<Transform>,
+    /// The data's value range (e.g. 0..255 for 8-bit images), when known.
+    pub value_range: Option<(f32, f32)>,
 }
 
 impl LoadedModel {
@@ -240,6 +311,18 @@ impl LoadedModel {
     pub fn write_eqx(&self, path: &Path) -> Result<()> {
         write_eqx_checked(path, &self.net.skeleton(), &self.leaves)
     }
+
+    /// The SDE, or an error saying how to give one.
+    pub fn sde(&self) -> Result<crate::sde::Sde> {
+        match &self.sde {
+            Some(c) => c.build(),
+            None => Err(Error::BadArgument(format!(
+                "no SDE for {}: the configuration has no [sde] section; pass --config with a \
+                 training config (it has [sde]), or --sde FILE.toml with an [sde] section",
+                self.file.display()
+            ))),
+        }
+    }
 }
 
 /// The group of a safetensors checkpoint that holds the model: `wanted` if given, else plain
@@ -255,7 +338,7 @@ pub fn pick_group_in(
     skeleton: &[LeafSpec],
     wanted: Option<&str>,
 ) -> Result<String> {
-    let Some(first) = skeleton.first() else {
+    let Some(first) = skeleton.iter().find(|s| s.kind == LeafKind::Array) else {
         return Ok(String::new());
     };
     let has = |g: &str| names.contains(&tensor_name(g, &first.path).as_str());
@@ -285,18 +368,46 @@ pub fn pick_group_in(
     )))
 }
 
-/// Reads the model configuration from `config` if given, else from a safetensors checkpoint's
-/// metadata; `what` names the checkpoint for the error message.
+/// The model's leaves from group `group` of a checkpoint: array leaves must be there with
+/// their dtype and shape; Python scalar leaves (`t1`, `Dropout.p`, ...), which training
+/// checkpoints do not store, default to the configuration's values.
+pub fn checkpoint_leaves(
+    ck: &Checkpoint,
+    group: &str,
+    net: &dyn ScoreNet,
+) -> Result<Vec<(String, HostArray)>> {
+    let init = net.init(0)?;
+    net.skeleton()
+        .iter()
+        .zip(init)
+        .map(|(spec, (_, default))| {
+            let key = tensor_name(group, &spec.path);
+            match ck.get(&key) {
+                Ok(a) if spec.accepts(a) => Ok((spec.path.clone(), a.clone())),
+                Ok(a) => Err(Error::msg(format!(
+                    "tensor '{key}' does not match the model: expected {}, found {} {:?}",
+                    spec.describe(),
+                    numpy_name(a.dtype()),
+                    a.shape()
+                ))),
+                Err(_) if spec.kind == LeafKind::PyScalar => Ok((spec.path.clone(), default)),
+                Err(e) => Err(e),
+            }
+        })
+        .collect()
+}
+
+/// Where the configuration comes from: the file given, else the checkpoint's metadata.
 fn config_for(
     config: Option<&Path>,
-    metadata: Option<&std::collections::BTreeMap<String, String>>,
+    metadata: Option<&BTreeMap<String, String>>,
     what: &Path,
-) -> Result<ModelConfig> {
+) -> Result<ConfigDoc> {
     if let Some(c) = config {
-        return read_model_config(c);
+        return read_config(c);
     }
     match metadata.and_then(|m| m.get(META_CONFIG)) {
-        Some(text) => parse_model_config(text).map_err(|e| {
+        Some(text) => parse_config(text).map_err(|e| {
             Error::msg(format!(
                 "{}: the configuration stored in the checkpoint: {e}",
                 what.display()
@@ -315,6 +426,27 @@ fn config_for(
     }
 }
 
+/// The model configuration with its shapes filled from the data when the document has
+/// `[data]`, the data scaling and value range.
+fn resolve(doc: &ConfigDoc) -> Result<(ModelConfig, Option<Transform>, Option<(f32, f32)>)> {
+    let Some(spec) = &doc.data else {
+        return Ok((doc.model.clone(), None, None));
+    };
+    let data = spec.load().map_err(|e| {
+        Error::msg(format!(
+            "loading the [data] of the configuration (for the model's shapes and the data \
+             scaling): {e}"
+        ))
+    })?;
+    let t = &data.train;
+    let model = doc
+        .model
+        .clone()
+        .with_data(t.data_shape(), t.context_shape(), t.parameter_dim())
+        .map_err(|e| Error::msg(format!("[model] does not fit the [data]: {e}")))?;
+    Ok((model, Some(data.transform), t.value_range()))
+}
+
 /// Reads a checkpoint (`.eqx`, safetensors or a run directory) and checks it against the model
 /// configuration (`config`, else the configuration stored in the checkpoint); `group` picks
 /// the tensor group of a safetensors file (default: see [`pick_group`]).
@@ -325,38 +457,55 @@ pub fn load_model(
 ) -> Result<LoadedModel> {
     let file = resolve_checkpoint(checkpoint)?;
     let format = checkpoint_format(&file)?;
-    let (config, leaves, group, metadata) = match format {
+    let (ck, doc) = match format {
         CheckpointFormat::Eqx => {
             if let Some(g) = group.filter(|g| !g.is_empty()) {
                 return Err(Error::BadArgument(format!(
                     "--group {g}: an .eqx file holds one model, without groups"
                 )));
             }
-            let cfg = config_for(config, None, &file)?;
-            let net = cfg.build()?;
-            let leaves = read_eqx(&file, &net.skeleton())?;
-            (cfg, leaves, String::new(), Default::default())
+            (None, config_for(config, None, &file)?)
         }
         CheckpointFormat::Safetensors => {
             let ck = load_checkpoint(&file)?;
-            let cfg = config_for(config, Some(&ck.metadata), &file)?;
-            let net = cfg.build()?;
-            let skel = net.skeleton();
-            let g = pick_group(&ck, &skel, group).map_err(|e| e.in_file(&file))?;
-            let leaves = ck.leaves(&g, &skel).map_err(|e| named(e, &file))?;
-            (cfg, leaves, g, ck.metadata)
+            let doc = config_for(config, Some(&ck.metadata), &file)?;
+            (Some(ck), doc)
         }
     };
-    let net = config.build()?;
+    let (model_cfg, mut transform, value_range) = resolve(&doc)?;
+    let net = model_cfg.build()?;
+    let (leaves, group, metadata) = match ck {
+        None => (
+            read_eqx(&file, &net.skeleton())?,
+            String::new(),
+            BTreeMap::new(),
+        ),
+        Some(ck) => {
+            let g = pick_group(&ck, &net.skeleton(), group).map_err(|e| named(e, &file))?;
+            let leaves = checkpoint_leaves(&ck, &g, net.as_ref()).map_err(|e| named(e, &file))?;
+            (leaves, g, ck.metadata)
+        }
+    };
     net.check_leaves(&leaves).map_err(|e| named(e, &file))?;
+    if transform.is_none()
+        && let Some(t) = metadata.get(META_TRANSFORM)
+    {
+        transform =
+            Some(serde_json::from_str(t).map_err(|e| {
+                Error::format(&file, format!("bad `{META_TRANSFORM}` metadata: {e}"))
+            })?);
+    }
     Ok(LoadedModel {
-        config,
+        config: model_cfg,
         net,
         leaves,
         file,
         format,
         group,
         metadata,
+        sde: doc.sde,
+        transform,
+        value_range,
     })
 }
 
