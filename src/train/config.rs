@@ -29,7 +29,7 @@ pub struct Config {
 }
 
 /// The optimizer keys of `[train]` (`optimizer`, `lr`, `use_ema`, `ema_rate`, ...).
-pub type OptimSection = crate::train::opt_bridge::TempOptim;
+pub type OptimSection = crate::train::optim::OptimConfig;
 
 /// Where training batches come from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
