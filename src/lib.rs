@@ -17,6 +17,7 @@ pub mod cli;
 pub mod data;
 pub mod dtype;
 pub mod error;
+pub mod exec;
 pub mod graph;
 pub mod host;
 pub mod io;

@@ -7,9 +7,7 @@ use std::path::Path;
 use sbgm_xla::graph::{Graph, Tensor};
 use sbgm_xla::io::load_checkpoint;
 use sbgm_xla::pjrt::{Client, CompileOptions, Executable, Program};
-use sbgm_xla::train::{
-    OptimConfig, Optimizer, OptimizerKind, Schedule, TensorSpec, ema_name, ema_update,
-};
+use sbgm_xla::train::{OptimConfig, Optimizer, OptimizerKind, Schedule, TensorSpec, ema_update};
 use sbgm_xla::{DType, HostArray};
 
 const PARAMS: [&str; 3] = ["layers.0.weight", "layers.0.bias", "layers.1.weight"];
@@ -87,11 +85,32 @@ fn our_state_name(optax_path: &str) -> String {
     format!("opt.{}", parts[i..].join("."))
 }
 
-fn run_case(client: &Client, case: &str) {
-    let f = fixture(case);
-    let meta = meta();
-    let (opt, ema_rate) = case_config(case);
+const CASES: [&str; 9] = [
+    "adam",
+    "adamw_default",
+    "adamw_wd",
+    "adabelief",
+    "clip_adamw",
+    "adam_constant_schedule",
+    "adamw_warmup_cosine",
+    "ema_0.999",
+    "ema_0.9",
+];
 
+/// Traces one step of one case into `g`: inputs `<case>.{param,ema,grad}.<leaf>` and
+/// `<case>.state.<state name>` (declared in `inputs`' order), outputs the same names for the
+/// new values plus `<case>.update.<leaf>`, `<case>.lr` and `<case>.grad_norm`. Also returns
+/// the initial values: the fixture's parameters, optax's init state, EMA = parameters (sbgm
+/// deep-copies the initial model).
+fn trace_case(
+    g: &Graph,
+    case: &str,
+    f: &HashMap<String, HostArray>,
+    inputs: &mut Vec<String>,
+    outs: &mut Vec<(String, Tensor)>,
+    init: &mut HashMap<String, HostArray>,
+) {
+    let (opt, ema_rate) = case_config(case);
     let specs: Vec<TensorSpec> = PARAMS
         .iter()
         .map(|n| {
@@ -99,172 +118,139 @@ fn run_case(client: &Client, case: &str) {
             TensorSpec::new(*n, a.shape(), a.dtype())
         })
         .collect();
-
-    // One step as a graph: (params, grads, state, ema) -> (params, state, updates, lr, ema, norm).
-    let g = Graph::new();
+    let mut input = |name: String, s: &TensorSpec| {
+        inputs.push(name.clone());
+        g.parameter(&name, &s.dims, s.dtype).unwrap()
+    };
     let params: Vec<Tensor> = specs
         .iter()
-        .map(|s| g.parameter(&s.name, &s.dims, s.dtype).unwrap())
+        .map(|s| input(format!("{case}.param.{}", s.name), s))
+        .collect();
+    let ema: Vec<Tensor> = specs
+        .iter()
+        .map(|s| input(format!("{case}.ema.{}", s.name), s))
         .collect();
     let grads: Vec<Tensor> = specs
         .iter()
-        .map(|s| {
-            g.parameter(&format!("grad.{}", s.name), &s.dims, s.dtype)
-                .unwrap()
-        })
+        .map(|s| input(format!("{case}.grad.{}", s.name), s))
         .collect();
-    let state = opt.declare_state(&g, &specs).unwrap();
-    let ema: Vec<Tensor> = specs
-        .iter()
-        .map(|s| g.parameter(&ema_name(&s.name), &s.dims, s.dtype).unwrap())
-        .collect();
-    let step = opt.update(&params, &grads, &state).unwrap();
-    let new_ema = ema_update(&ema, &step.params, ema_rate.unwrap_or(0.5)).unwrap();
     let state_specs = opt.state_specs(&specs).unwrap();
-    let mut outs: Vec<(String, &Tensor)> = vec![];
-    for (s, t) in specs.iter().zip(&step.params) {
-        outs.push((format!("param.{}", s.name), t));
-    }
-    for (s, t) in state_specs.iter().zip(&step.state) {
-        outs.push((format!("state.{}", s.name), t));
-    }
-    for (s, t) in specs.iter().zip(&step.updates) {
-        outs.push((format!("update.{}", s.name), t));
-    }
-    for (s, t) in specs.iter().zip(&new_ema) {
-        outs.push((format!("ema.{}", s.name), t));
-    }
-    outs.push(("lr".into(), &step.lr));
-    outs.push(("grad_norm".into(), &step.grad_norm));
-    let out_refs: Vec<(&str, &Tensor)> = outs.iter().map(|(n, t)| (n.as_str(), *t)).collect();
-    let exe = compile(client, &g, &out_refs);
-
-    // Initial values: the fixture's parameters, optax's init state, EMA = parameters.
-    let mut cur_params: Vec<HostArray> = PARAMS
+    let state: Vec<Tensor> = state_specs
         .iter()
-        .map(|n| f[&format!("param.{n}")].clone())
-        .collect();
-    let mut cur_state: Vec<HostArray> = opt
-        .init_state(&specs)
-        .unwrap()
-        .into_iter()
-        .map(|(_, a)| a)
-        .collect();
-    let mut cur_ema = cur_params.clone();
-
-    let state_leaves: Vec<String> = meta["cases"][case]["state_leaves"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
-    let norms: Vec<f64> = meta["grad_global_norms"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap())
+        .map(|s| input(format!("{case}.state.{}", s.name), s))
         .collect();
 
-    for k in 0..N_STEPS {
-        let mut args = cur_params.clone();
-        args.extend(PARAMS.iter().map(|n| f[&format!("grad.{k}.{n}")].clone()));
-        args.extend(cur_state.iter().cloned());
-        args.extend(cur_ema.iter().cloned());
-        let out = exe.run_host(&args).unwrap();
-        let by_name: HashMap<&str, &HostArray> = outs
-            .iter()
-            .map(|(n, _)| n.as_str())
-            .zip(out.iter())
-            .collect();
-
-        let rtol = 2e-5;
-        for n in PARAMS {
-            assert_close(
-                &format!("{case} step {k} param {n}"),
-                by_name[format!("param.{n}").as_str()],
-                &f[&format!("step.{k}.param.{n}")],
-                rtol,
-            );
-            assert_close(
-                &format!("{case} step {k} update {n}"),
-                by_name[format!("update.{n}").as_str()],
-                &f[&format!("step.{k}.update.{n}")],
-                rtol,
-            );
-            if ema_rate.is_some() {
-                assert_close(
-                    &format!("{case} step {k} ema {n}"),
-                    by_name[format!("ema.{n}").as_str()],
-                    &f[&format!("step.{k}.ema.{n}")],
-                    rtol,
-                );
-            }
-        }
-        for leaf in &state_leaves {
-            let ours = by_name[format!("state.{}", our_state_name(leaf)).as_str()];
-            let want = &f[&format!("step.{k}.state.{leaf}")];
-            if leaf.ends_with("count") {
-                assert_eq!(ours.dtype(), DType::I32);
-                assert_eq!(
-                    ours.to_vec::<i32>().unwrap(),
-                    want.to_vec::<i32>().unwrap(),
-                    "{case} step {k} {leaf}"
-                );
-            } else {
-                assert_close(&format!("{case} step {k} state {leaf}"), ours, want, rtol);
-            }
-        }
-        let want_lr = match f.get(&format!("step.{k}.lr")) {
-            Some(lr) => lr.clone(),
-            None => HostArray::scalar(
-                meta["cases"][case]["hyperparameters"]["lr"]
-                    .as_f64()
-                    .unwrap() as f32,
-            ),
-        };
-        assert_close(
-            &format!("{case} step {k} lr"),
-            by_name["lr"],
-            &want_lr,
-            1e-6,
-        );
-        let norm = by_name["grad_norm"].to_f64_vec()[0];
-        assert!(
-            (norm - norms[k]).abs() <= 1e-6 * norms[k],
-            "{case} step {k}: grad norm {norm} vs {}",
-            norms[k]
-        );
-
-        cur_params = PARAMS
-            .iter()
-            .map(|n| (*by_name[format!("param.{n}").as_str()]).clone())
-            .collect();
-        cur_state = state_specs
-            .iter()
-            .map(|s| (*by_name[format!("state.{}", s.name).as_str()]).clone())
-            .collect();
-        cur_ema = PARAMS
-            .iter()
-            .map(|n| (*by_name[format!("ema.{n}").as_str()]).clone())
-            .collect();
+    let step = opt.update(&params, &grads, &state).unwrap();
+    let ema = ema_update(&ema, &step.params, ema_rate.unwrap_or(0.5)).unwrap();
+    for (i, n) in PARAMS.iter().enumerate() {
+        outs.push((format!("{case}.param.{n}"), step.params[i].clone()));
+        outs.push((format!("{case}.update.{n}"), step.updates[i].clone()));
+        outs.push((format!("{case}.ema.{n}"), ema[i].clone()));
+        let p0 = &f[&format!("param.{n}")];
+        init.insert(format!("{case}.param.{n}"), p0.clone());
+        init.insert(format!("{case}.ema.{n}"), p0.clone());
     }
+    for ((n, a), t) in opt.init_state(&specs).unwrap().into_iter().zip(&step.state) {
+        outs.push((format!("{case}.state.{n}"), t.clone()));
+        init.insert(format!("{case}.state.{n}"), a);
+    }
+    outs.push((format!("{case}.lr"), step.lr.clone()));
+    outs.push((format!("{case}.grad_norm"), step.grad_norm.clone()));
 }
 
+fn check_step(
+    case: &str,
+    k: usize,
+    f: &HashMap<String, HostArray>,
+    meta: &serde_json::Value,
+    got: &HashMap<String, HostArray>,
+) {
+    let has_ema = case.starts_with("ema_");
+    let rtol = 2e-5;
+    let ours = |what: &str| &got[&format!("{case}.{what}")];
+    for n in PARAMS {
+        for what in ["param", "update"]
+            .into_iter()
+            .chain(has_ema.then_some("ema"))
+        {
+            assert_close(
+                &format!("{case} step {k} {what} {n}"),
+                ours(&format!("{what}.{n}")),
+                &f[&format!("step.{k}.{what}.{n}")],
+                rtol,
+            );
+        }
+    }
+    for leaf in meta["cases"][case]["state_leaves"].as_array().unwrap() {
+        let leaf = leaf.as_str().unwrap();
+        let o = ours(&format!("state.{}", our_state_name(leaf)));
+        let want = &f[&format!("step.{k}.state.{leaf}")];
+        if leaf.ends_with("count") {
+            assert_eq!(o.dtype(), DType::I32);
+            assert_eq!(
+                o.to_vec::<i32>().unwrap(),
+                want.to_vec::<i32>().unwrap(),
+                "{case} step {k} {leaf}"
+            );
+        } else {
+            assert_close(&format!("{case} step {k} state {leaf}"), o, want, rtol);
+        }
+    }
+    let want_lr = match f.get(&format!("step.{k}.lr")) {
+        Some(lr) => lr.clone(),
+        None => HostArray::scalar(
+            meta["cases"][case]["hyperparameters"]["lr"]
+                .as_f64()
+                .unwrap() as f32,
+        ),
+    };
+    assert_close(&format!("{case} step {k} lr"), ours("lr"), &want_lr, 1e-6);
+    let norm = ours("grad_norm").to_f64_vec()[0];
+    let want_norm = meta["grad_global_norms"][k].as_f64().unwrap();
+    assert!(
+        (norm - want_norm).abs() <= 1e-6 * want_norm,
+        "{case} step {k}: grad norm {norm} vs {want_norm}"
+    );
+}
+
+/// Every case traced into one one-step program (one compile), run six times from the
+/// fixture's initial parameters with its gradients; our own state is carried from step to
+/// step, and every step is compared with optax's.
 #[test]
 fn optimizers_follow_optax_trajectories() {
     let client = Client::cpu().unwrap();
-    for case in [
-        "adam",
-        "adamw_default",
-        "adamw_wd",
-        "adabelief",
-        "clip_adamw",
-        "adam_constant_schedule",
-        "adamw_warmup_cosine",
-        "ema_0.999",
-        "ema_0.9",
-    ] {
-        run_case(&client, case);
+    let meta = meta();
+    let g = Graph::new();
+    let fixtures: Vec<HashMap<String, HostArray>> = CASES.iter().map(|c| fixture(c)).collect();
+    let (mut inputs, mut outs, mut cur) = (vec![], vec![], HashMap::new());
+    for (case, f) in CASES.iter().zip(&fixtures) {
+        trace_case(&g, case, f, &mut inputs, &mut outs, &mut cur);
+    }
+    let refs: Vec<(&str, &Tensor)> = outs.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let exe = compile(&client, &g, &refs);
+    for k in 0..N_STEPS {
+        for (case, f) in CASES.iter().zip(&fixtures) {
+            for n in PARAMS {
+                cur.insert(
+                    format!("{case}.grad.{n}"),
+                    f[&format!("grad.{k}.{n}")].clone(),
+                );
+            }
+        }
+        let args: Vec<HostArray> = inputs.iter().map(|n| cur[n].clone()).collect();
+        let got: HashMap<String, HostArray> = outs
+            .iter()
+            .map(|(n, _)| n.clone())
+            .zip(exe.run_host(&args).unwrap())
+            .collect();
+        for (case, f) in CASES.iter().zip(&fixtures) {
+            check_step(case, k, f, &meta, &got);
+        }
+        for (n, a) in got {
+            if cur.contains_key(&n) {
+                cur.insert(n, a);
+            }
+        }
     }
 }
 

@@ -50,7 +50,7 @@ pub fn vjp(outputs: &[&Tensor], cotangents: &[&Tensor], wrt: &[&Tensor]) -> Resu
         .map(|(o, c)| (o.id, (*c).clone()))
         .collect();
     let wrt_ids: Vec<NodeId> = wrt.iter().map(|t| t.id).collect();
-    let cts = backward(&g, &seeds, &wrt_ids)?;
+    let cts = backward(&g, &seeds, &wrt_ids, 0)?;
     wrt.iter()
         .map(|w| cts.get(&w.id).cloned().map_or_else(|| w.zeros_like(), Ok))
         .collect()
@@ -114,7 +114,7 @@ pub fn jvp(outputs: &[&Tensor], wrt: &[&Tensor], tangents: &[&Tensor]) -> Result
         .map(|(w, t)| (w.id, (*t).clone()))
         .collect();
     let out_ids: Vec<NodeId> = outputs.iter().map(|t| t.id).collect();
-    let tans = forward(&g, &seeds, &out_ids)?;
+    let tans = forward(&g, &seeds, &out_ids, 0)?;
     outputs
         .iter()
         .map(|o| tans.get(&o.id).cloned().map_or_else(|| o.zeros_like(), Ok))
@@ -168,10 +168,12 @@ fn accumulate(map: &mut HashMap<NodeId, Tensor>, id: NodeId, t: Tensor) -> Resul
 }
 
 /// The reverse sweep: cotangents of every node between the sources and the seeds.
+/// Nodes below `floor` only collect cotangents (they are not expanded further).
 fn backward(
     g: &Graph,
     seeds: &[(NodeId, Tensor)],
     wrt: &[NodeId],
+    floor: NodeId,
 ) -> Result<HashMap<NodeId, Tensor>> {
     let mut cts: HashMap<NodeId, Tensor> = HashMap::new();
     if wrt.is_empty() || seeds.is_empty() {
@@ -190,7 +192,7 @@ fn backward(
     }
     // cotangents of multi-output nodes, per output
     let mut multi: HashMap<NodeId, Vec<Option<Tensor>>> = HashMap::new();
-    for id in (lo..=hi).rev() {
+    for id in (lo.max(floor)..=hi).rev() {
         if !dep[id - lo] {
             continue;
         }
@@ -321,13 +323,14 @@ fn multi_vjp(
         }),
         // a call: inline the function body here and differentiate the copy
         Op::Call { .. } => {
+            let start = g.node_count();
             let new_outs = inline_call(g, id)?;
             let seeds: Vec<(NodeId, Tensor)> = new_outs
                 .iter()
                 .zip(outs)
                 .filter_map(|(o, c)| c.map(|c| (o.id, c)))
                 .collect();
-            let cts = backward(g, &seeds, &n.inputs)?;
+            let cts = backward(g, &seeds, &n.inputs, start)?;
             Ok(n.inputs.iter().map(|i| cts.get(i).cloned()).collect())
         }
         _ => unreachable!(),
@@ -384,10 +387,12 @@ fn replay(g: &Graph, n: &Node, inputs: &[&Tensor]) -> Result<Tensor> {
 }
 
 /// The forward sweep: tangents of every node between the seeds and the outputs.
+/// Only nodes from `floor` on are computed.
 fn forward(
     g: &Graph,
     seeds: &[(NodeId, Tensor)],
     outputs: &[NodeId],
+    floor: NodeId,
 ) -> Result<HashMap<NodeId, Tensor>> {
     let mut tans: HashMap<NodeId, Tensor> = HashMap::new();
     if seeds.is_empty() || outputs.is_empty() {
@@ -402,13 +407,15 @@ fn forward(
         return Ok(tans);
     }
     let mut multi: HashMap<NodeId, Vec<Option<Tensor>>> = HashMap::new();
-    for id in lo..=hi {
+    // nodes of other regions (loop bodies, branches, function bodies) are not on the path:
+    // their values are reached through the op that owns the region
+    let visible = g.0.borrow().visible_regions();
+    for id in lo.max(floor)..=hi {
         if tans.contains_key(&id) {
             continue;
         }
         let n = node(g, id);
-        let in_t: Vec<Option<Tensor>> = n.inputs.iter().map(|i| tans.get(i).cloned()).collect();
-        if in_t.iter().all(|t| t.is_none()) {
+        if !visible.contains(&n.region) {
             continue;
         }
         if let Op::Proj { index } = n.op {
@@ -417,6 +424,10 @@ fn forward(
             {
                 tans.insert(id, t);
             }
+            continue;
+        }
+        let in_t: Vec<Option<Tensor>> = n.inputs.iter().map(|i| tans.get(i).cloned()).collect();
+        if in_t.iter().all(|t| t.is_none()) {
             continue;
         }
         if multi_output(&n.op) {
@@ -571,6 +582,7 @@ fn multi_jvp(g: &Graph, id: NodeId, n: &Node, t: &[Option<Tensor>]) -> Result<Ve
             msg: "branches are not differentiated in forward mode".into(),
         }),
         Op::Call { .. } => {
+            let start = g.node_count();
             let outs = inline_call(g, id)?;
             let seeds: Vec<(NodeId, Tensor)> = n
                 .inputs
@@ -580,7 +592,7 @@ fn multi_jvp(g: &Graph, id: NodeId, n: &Node, t: &[Option<Tensor>]) -> Result<Ve
                 .collect();
             // the copied body refers to the call's operands, which carry the seeds
             let out_ids: Vec<NodeId> = outs.iter().map(|o| o.id).collect();
-            let tans = forward(g, &seeds, &out_ids)?;
+            let tans = forward(g, &seeds, &out_ids, start)?;
             Ok(out_ids.iter().map(|o| tans.get(o).cloned()).collect())
         }
         _ => unreachable!(),

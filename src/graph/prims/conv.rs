@@ -137,10 +137,12 @@ impl Tensor {
         self.conv(w, &spec)
     }
 
-    /// Transposed 2-D convolution (the gradient of `conv2d` w.r.t. its input, as a layer):
-    /// input NCHW, kernel `[out, in, kh, kw]`; output size `(h - 1) * stride - 2 * padding +
-    /// dilation * (k - 1) + output_padding + 1` (PyTorch/Equinox convention). Lowered as a
-    /// convolution with input dilation `stride` and the spatially flipped kernel.
+    /// Transposed 2-D convolution as `equinox.nn.ConvTranspose2d`: input NCHW, kernel
+    /// `[out, in, kh, kw]`; a convolution with input dilation `stride`, kernel dilation
+    /// `dilation` and padding `(d (k - 1) - padding, d (k - 1) - padding + output_padding)`,
+    /// the kernel used as stored (not flipped). Output size `(h - 1) * stride - 2 * padding +
+    /// dilation * (k - 1) + output_padding + 1`. (The adjoint of a convolution with kernel `w`
+    /// is this layer with `w` spatially flipped and its in/out roles swapped.)
     pub fn conv_transpose2d(
         &self,
         w: &Tensor,
@@ -167,7 +169,7 @@ impl Tensor {
             .lhs_dilation(&[stride, stride])
             .padding(&pads)
             .rhs_dilation(&[dilation, dilation]);
-        self.conv(&w.reverse(&[2, 3])?, &spec)
+        self.conv(w, &spec)
     }
 }
 
