@@ -24,7 +24,7 @@ use crate::io::{LeafKind, load_checkpoint, write_eqx_checked};
 use crate::nn::{ApplyMode, Params, ScoreNet};
 use crate::pjrt::{Buffer, Client, CompileOptions, Executable, Program};
 use crate::sde::Sde;
-use crate::train::config::{Config, Feed};
+use crate::train::config::{Config, Feed, LabelsAs};
 use crate::train::engine::Engine;
 use crate::train::feed;
 use crate::train::loss::LossWeight;
@@ -103,7 +103,26 @@ pub struct Setup {
 impl Setup {
     /// Loads the data and builds the model, SDE and optimizer of `config`.
     pub fn new(config: &Config) -> Result<Setup> {
-        let data = config.data.load()?;
+        let mut data = config.data.load()?;
+        let labels_as = config.train.labels_as;
+        if labels_as != LabelsAs::None {
+            let attach = |ds: Dataset| -> Result<Dataset> {
+                let col = ds.labels_as_column().ok_or_else(|| {
+                    Error::msg(format!(
+                        "[train] labels_as = \"{}\" but the data set `{}` has no labels; \
+                         remove labels_as or use a labelled data set",
+                        if labels_as == LabelsAs::A { "a" } else { "q" },
+                        ds.name()
+                    ))
+                })?;
+                match labels_as {
+                    LabelsAs::A => ds.with_a(col),
+                    _ => ds.with_q(col),
+                }
+            };
+            data.train = attach(data.train)?;
+            data.holdout = attach(data.holdout)?;
+        }
         let train = &data.train;
         let model = config
             .model
