@@ -92,6 +92,11 @@ impl Engine {
         &self.program
     }
 
+    /// The compiled executable (its per-device parameter shapes show the batch sharding).
+    pub fn executable(&self) -> &Executable {
+        &self.exe
+    }
+
     /// Steps taken so far.
     pub fn step(&self) -> u64 {
         self.step
