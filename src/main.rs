@@ -1,5 +1,5 @@
 //! The `sbgm-xla` binary: a thin wrapper over [`sbgm_xla::cli`].
 
-fn main() {
-    println!("sbgm-xla");
+fn main() -> std::process::ExitCode {
+    sbgm_xla::cli::main()
 }

@@ -1,1 +1,79 @@
-//! The `sbgm-xla` command line: argument definitions and one file per subcommand.
+//! The `sbgm-xla` command line: argument definitions (a clap enum, one variant per subcommand)
+//! and one file per subcommand. Subcommands return `anyhow::Result`; `main` prints the error
+//! chain and exits with status 1.
+
+pub mod devices;
+pub mod plugin;
+pub mod run;
+pub mod train;
+
+use crate::pjrt::{Client, ClientOptions, PluginSpec};
+use clap::{Args, Parser, Subcommand};
+use std::process::ExitCode;
+
+/// sbgm-xla: score-based generative models on XLA (PJRT plugins), from Rust.
+#[derive(Debug, Parser)]
+#[command(name = "sbgm-xla", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the plugin, platform and devices.
+    Devices(devices::DevicesArgs),
+    /// List or install PJRT plugins.
+    Plugin(plugin::PluginArgs),
+    /// Compile a StableHLO module (or a jax.export artifact) and run it on .npy inputs.
+    Run(run::RunArgs),
+    /// Train a score-based diffusion model from a TOML config.
+    Train(train::TrainArgs),
+}
+
+/// Which plugin and client options to use (shared by the subcommands that open a client).
+#[derive(Debug, Clone, Args)]
+pub struct RuntimeArgs {
+    /// A plugin library (.so) or a platform name (cpu, cuda, tpu); default: $SBGM_XLA_PLUGIN,
+    /// else the CPU plugin (installed on first use).
+    #[arg(long, value_name = "PATH|PLATFORM")]
+    pub plugin: Option<String>,
+    /// Number of CPU devices (the CPU plugin's cpu_device_count; default 4).
+    #[arg(long, value_name = "N")]
+    pub cpu_devices: Option<usize>,
+}
+
+impl RuntimeArgs {
+    /// Opens the client these arguments describe.
+    pub fn client(&self) -> crate::Result<Client> {
+        let spec = PluginSpec::from_arg(self.plugin.as_deref());
+        let opts = ClientOptions {
+            cpu_device_count: self.cpu_devices,
+            ..Default::default()
+        };
+        Client::open(&spec, &opts)
+    }
+}
+
+/// Runs one parsed command line.
+pub fn run_command(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Devices(a) => devices::devices(&a),
+        Command::Plugin(a) => plugin::plugin(&a),
+        Command::Run(a) => run::run(&a),
+        Command::Train(a) => train::train(&a),
+    }
+}
+
+/// The binary's entry point: parses `std::env::args`, runs, reports errors on stderr.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run_command(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -180,8 +180,12 @@ impl Api {
         }
         // SAFETY: loading a library runs its initialisers; a PJRT plugin is a shared library
         // meant to be loaded this way. Anything else is refused by dlopen or by the checks below.
-        let lib = unsafe { libloading::Library::new(path) }
-            .map_err(|e| not_plugin(format!("cannot load it as a shared library ({e})")))?;
+        let lib = unsafe { libloading::Library::new(path) }.map_err(|e| {
+            let detail = std::error::Error::source(&e)
+                .map(|s| format!("{e}: {s}"))
+                .unwrap_or_else(|| e.to_string());
+            not_plugin(format!("cannot load it as a shared library ({detail})"))
+        })?;
         // SAFETY: `GetPjrtApi` has this signature in every PJRT plugin.
         let get: sys::GetPjrtApiFn = unsafe {
             *lib.get::<sys::GetPjrtApiFn>(b"GetPjrtApi\0")

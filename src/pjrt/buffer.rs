@@ -3,6 +3,7 @@
 
 use super::api::pjrt_call;
 use super::client::Client;
+use super::live;
 use super::proto::ArraySpec;
 use super::sys::{self, Args};
 use crate::dtype::{DType, Element};
@@ -67,6 +68,7 @@ unsafe impl Sync for Buffer {}
 
 impl Drop for Buffer {
     fn drop(&mut self) {
+        live::destroyed(&live::BUFFERS);
         let mut a = sys::PJRT_Buffer_Destroy_Args::new();
         a.buffer = self.raw;
         // SAFETY: `raw` is live and destroyed exactly once, here; the client outlives it.
@@ -110,6 +112,7 @@ impl Client {
         // `done_with_host_buffer` below before returning); the byte count matches dtype x shape
         // (a `HostArray` invariant); `raw_device` belongs to this client.
         unsafe { pjrt_call!(api, PJRT_Client_BufferFromHostBuffer, &mut a)? };
+        live::created(&live::BUFFERS);
         let buffer = Buffer {
             client: self.clone(),
             raw: a.buffer,
@@ -136,6 +139,7 @@ impl Buffer {
         spec: &ArraySpec,
         device: usize,
     ) -> Buffer {
+        live::created(&live::BUFFERS);
         Buffer {
             client: client.clone(),
             raw,

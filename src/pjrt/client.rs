@@ -2,6 +2,7 @@
 //! cheap (an `Arc`); buffers and executables keep their client alive.
 
 use super::api::{Api, NamedValue, NamedValues, pjrt_call, plugin_str};
+use super::live;
 use super::plugin::{self, PluginSpec};
 use super::sys::{self, Args};
 use crate::error::Result;
@@ -90,6 +91,7 @@ unsafe impl Sync for ClientInner {}
 
 impl Drop for ClientInner {
     fn drop(&mut self) {
+        live::destroyed(&live::CLIENTS);
         let mut a = sys::PJRT_Client_Destroy_Args::new();
         a.client = self.raw;
         // SAFETY: the client is live and destroyed exactly once, here; every buffer and
@@ -125,6 +127,7 @@ impl Client {
         // SAFETY: `options` outlives the call; the key-value callbacks are null (one process).
         unsafe { pjrt_call!(api, PJRT_Client_Create, &mut a)? };
         let raw = a.client;
+        live::created(&live::CLIENTS);
         // From here on `inner` owns the client and destroys it on any error below.
         let mut inner = ClientInner {
             api,

@@ -5,6 +5,7 @@
 use super::api::{Api, pjrt_call, plugin_str};
 use super::buffer::{Buffer, dtype_of};
 use super::client::Client;
+use super::live;
 use super::program::{CompileOptions, Program};
 use super::proto::{self, ArraySpec};
 use super::sys::{self, Args};
@@ -34,6 +35,7 @@ unsafe impl Sync for Executable {}
 
 impl Drop for Executable {
     fn drop(&mut self) {
+        live::destroyed(&live::EXECUTABLES);
         let api = self.client.plugin();
         if !self.exe.is_null() {
             let mut a = sys::PJRT_Executable_Destroy_Args::new();
@@ -65,22 +67,37 @@ impl fmt::Debug for Executable {
     }
 }
 
-/// Which StableHLO versions the plugin takes, for compile errors.
-fn versions_note(api: &Api, program: Option<&Program>) -> String {
+/// Which StableHLO versions the plugin takes, for compile errors; with a hint about too-new
+/// programs when the plugin's message is about parsing or versions.
+fn versions_note(api: &Api, program: Option<&Program>, message: &str) -> String {
     let (min, cur) = api.stablehlo_versions();
-    let range = match (min, cur) {
+    let range = match (min, cur.clone()) {
         (Some(min), Some(cur)) => format!("accepts StableHLO {min} to {cur}"),
         (None, Some(cur)) => format!("accepts StableHLO up to {cur}"),
         _ => "does not say which StableHLO versions it accepts".to_string(),
     };
     let mut note = format!("the plugin {} {range}", api.describe());
-    if let Some(v) = program.and_then(Program::stablehlo_version) {
+    let artifact = program.and_then(Program::stablehlo_version);
+    if let Some(v) = &artifact {
         note.push_str(&format!("; this artifact was written with StableHLO {v}"));
     }
-    note.push_str(
-        "; a program that is too new needs a newer plugin (`sbgm-xla plugin install cpu` installs the default)",
-    );
+    let newer = match (&artifact, &cur) {
+        (Some(a), Some(c)) => version_key(a) > version_key(c),
+        _ => false,
+    };
+    let lower = message.to_ascii_lowercase();
+    if newer || lower.contains("parse") || lower.contains("version") || lower.contains("incompatib")
+    {
+        note.push_str(
+            "; a program that is too new for the plugin needs a newer plugin (`sbgm-xla plugin install cpu` installs the default) or an artifact serialized for an older StableHLO target",
+        );
+    }
     note
+}
+
+/// `"1.13.3"` as numbers, for comparisons.
+fn version_key(v: &str) -> Vec<u64> {
+    v.split('.').map(|p| p.parse().unwrap_or(0)).collect()
 }
 
 impl Client {
@@ -112,8 +129,8 @@ impl Client {
             Ok(()) => {}
             Err(Error::Pjrt { message, .. }) => {
                 return Err(Error::Compile {
-                    message,
-                    versions: versions_note(api, Some(program)),
+                    versions: versions_note(api, Some(program), &message),
+                    message: message.trim_end().to_string(),
                 });
             }
             Err(e) => return Err(e),
@@ -137,6 +154,7 @@ impl Executable {
     /// Takes ownership of a loaded executable and reads what we need to know about it.
     fn new(client: &Client, loaded: *mut sys::PJRT_LoadedExecutable) -> Result<Executable> {
         let api = client.plugin();
+        live::created(&live::EXECUTABLES);
         // Owned from here on: any error below destroys it.
         let mut e = Executable {
             client: client.clone(),

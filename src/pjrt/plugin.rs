@@ -12,7 +12,9 @@
 //! Environment: `SBGM_XLA_PLUGIN` (path or platform), `SBGM_XLA_CACHE` (cache folder),
 //! `SBGM_XLA_PYTHON` (the Python used for pip and site-packages, default `python3`),
 //! `SBGM_XLA_WHEELHOUSE` (colon-separated folders searched for the pinned wheel before pip;
-//! `/tmp/wheels` is always searched), `SBGM_XLA_NO_INSTALL=1` (never install automatically).
+//! `/tmp/wheels` is searched too unless `SBGM_XLA_NO_LOCAL_WHEELS` is set; a local wheel is
+//! used only if its SHA-256 is the pinned one), `SBGM_XLA_NO_INSTALL=1` (never install
+//! automatically).
 
 use super::api::Api;
 use crate::error::{Error, Result};
@@ -410,7 +412,9 @@ fn wheelhouses() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("SBGM_XLA_WHEELHOUSE")
         .map(|v| std::env::split_paths(&v).collect())
         .unwrap_or_default();
-    dirs.push("/tmp/wheels".into());
+    if std::env::var_os("SBGM_XLA_NO_LOCAL_WHEELS").is_none() {
+        dirs.push("/tmp/wheels".into());
+    }
     dirs
 }
 

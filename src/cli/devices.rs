@@ -1,0 +1,42 @@
+//! `sbgm-xla devices`: the plugin, its platform and version, StableHLO versions and devices.
+
+use super::RuntimeArgs;
+use clap::Args;
+
+/// Arguments of `sbgm-xla devices`.
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+/// Prints the client's plugin and devices.
+pub fn devices(args: &DevicesArgs) -> anyhow::Result<()> {
+    let client = args.runtime.client()?;
+    let api = client.plugin();
+    println!("plugin:    {}", api.describe());
+    println!(
+        "platform:  {} (version {})",
+        client.platform_name(),
+        client.platform_version()
+    );
+    let (min, cur) = api.stablehlo_versions();
+    if let (Some(min), Some(cur)) = (min, cur) {
+        println!("stablehlo: {min} to {cur}");
+    }
+    for (name, value) in api.attributes() {
+        if !name.starts_with("stablehlo_") {
+            println!("attribute: {name} = {value}");
+        }
+    }
+    println!(
+        "devices:   {} ({} addressable, process {})",
+        client.devices().len(),
+        client.device_count(),
+        client.process_index()
+    );
+    for (i, d) in client.addressable_devices().iter().enumerate() {
+        println!("  [{i}] {d}");
+    }
+    Ok(())
+}

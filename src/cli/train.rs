@@ -1,0 +1,88 @@
+//! `sbgm-xla train`: train a score-based model from a TOML config.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::cli::RuntimeArgs;
+use crate::train::{Config, RunOptions, TrainState};
+
+/// Arguments of `sbgm-xla train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The config file (TOML with [sde], [model], [data], [train]); with --resume it may be
+    /// left out to continue with the run's own config.
+    #[arg(long, value_name = "FILE.toml")]
+    pub config: Option<PathBuf>,
+    /// The run directory (default: runs/<config name>); an existing one needs --resume.
+    #[arg(long, value_name = "DIR")]
+    pub run_dir: Option<PathBuf>,
+    /// Continue the run in --run-dir from its checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Override a config value, e.g. --set train.steps=500 (repeatable).
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Data-parallel devices (default: train.devices, else every addressable device).
+    #[arg(long, value_name = "N")]
+    pub devices: Option<usize>,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+/// Runs `sbgm-xla train`.
+pub fn train(a: &TrainArgs) -> anyhow::Result<()> {
+    let run_dir = match (&a.run_dir, &a.config) {
+        (Some(d), _) => d.clone(),
+        (None, Some(c)) => PathBuf::from("runs").join(
+            c.file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_else(|| "run".into()),
+        ),
+        (None, None) => anyhow::bail!("give --config FILE.toml (or --run-dir DIR --resume)"),
+    };
+    let config = match &a.config {
+        Some(path) => Config::from_file(path, &a.set)?,
+        None if a.resume => {
+            let ck = run_dir.join(crate::train::run::CHECKPOINT);
+            let text = TrainState::config_of(&ck)
+                .with_context(|| format!("reading the run's config from {}", ck.display()))?;
+            Config::from_toml_str(&text, &a.set)?
+        }
+        None => anyhow::bail!("give --config FILE.toml (only --resume can do without it)"),
+    };
+    let client = a.runtime.client()?;
+    let opts = RunOptions {
+        run_dir: run_dir.clone(),
+        resume: a.resume,
+        devices: a.devices,
+        progress: !a.quiet,
+        stop_after: None,
+    };
+    let s = crate::train::run::run_with_client(&config, &opts, &client)?;
+    if s.interrupted {
+        eprintln!(
+            "interrupted at step {}; checkpoint saved in {}. Continue with: sbgm-xla train --run-dir {} --resume",
+            s.step,
+            run_dir.display(),
+            run_dir.display()
+        );
+    } else {
+        eprintln!(
+            "trained {} steps on {} device(s) ({:.1} steps/s; first call {:.2} s); last loss {}{}; run in {}",
+            s.step,
+            s.devices,
+            s.steps_per_s,
+            s.first_call_s,
+            s.last_loss.map_or("-".into(), |l| format!("{l:.4}")),
+            s.last_eval_loss
+                .map_or(String::new(), |l| format!(", held-out loss {l:.4}")),
+            run_dir.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! sbgm 0.0.38's `ResidualNetwork` (config `kind = "mlp"`).
+//!
+//! Per sample, with `t' = t / t1` and `c = [q, a]` (each only if the model takes it):
+//! `h0 = _in([x, t', c])`; `h = h0`; for each residual layer `h = act(dropout(layer([h, t', c])))`;
+//! the score is `_out(h0 + h)`. Its `Linear`s are sbgm's own (weight
+//! `truncated_normal(-2, 2) * sqrt(1 / (in + 1))`, bias zeros); each layer has a `Dropout`.
+//!
+//! Leaves, in order: `_in.{weight,bias}`, `layers.{i}.{weight,bias}`,
+//! `dropouts.{i}.{p,inference}`, `_out.{weight,bias}`, then the Python scalars `q_dim`,
+//! `a_dim` (when set) and `t1`.
+
+use crate::error::{Error, Result};
+use crate::graph::Tensor;
+use crate::nn::config::{MlpConfig, required};
+use crate::nn::layers::{Activation, Linear, dropout};
+use crate::nn::module::{ApplyMode, Init, Leaf, Params, ScoreNet, time_column};
+
+/// sbgm's `ResidualNetwork`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResidualNetwork {
+    /// Size of each sample.
+    pub in_size: usize,
+    /// Hidden width.
+    pub width_size: usize,
+    /// Number of residual layers.
+    pub depth: usize,
+    /// Length of `q`, if conditioned on it.
+    pub q_dim: Option<usize>,
+    /// Length of `a`, if conditioned on it.
+    pub a_dim: Option<usize>,
+    /// Activation after each residual layer.
+    pub activation: Activation,
+    /// Dropout probability.
+    pub dropout_p: f64,
+    /// Time scale.
+    pub t1: f64,
+}
+
+/// sbgm's MLP `Linear` leaves: weight `truncated_normal(-2, 2) * sqrt(1 / (in + 1))`, zero bias.
+fn sbgm_linear(prefix: &str, l: Linear) -> Vec<Leaf> {
+    let std = (1.0 / (l.in_features as f64 + 1.0)).sqrt();
+    l.leaves_with(
+        prefix,
+        Init::TruncatedNormal {
+            std,
+            lower: -2.0,
+            upper: 2.0,
+        },
+        Init::Zeros,
+    )
+}
+
+impl ResidualNetwork {
+    /// The network a config describes (`in_size` must be set, see
+    /// [`ModelConfig::with_data`](crate::nn::ModelConfig::with_data)).
+    pub fn new(c: &MlpConfig) -> Result<ResidualNetwork> {
+        let in_size = required(c.in_size, "in_size")?;
+        let positive = |v: usize, key: &str| {
+            if v == 0 {
+                Err(Error::BadArgument(format!(
+                    "model.{key} must be at least 1"
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        positive(in_size, "in_size")?;
+        positive(c.width_size, "width_size")?;
+        if let Some(q) = c.q_dim {
+            positive(q, "q_dim")?;
+        }
+        if let Some(a) = c.a_dim {
+            positive(a, "a_dim")?;
+        }
+        if !(0.0..1.0).contains(&c.dropout_p) {
+            return Err(Error::BadArgument(format!(
+                "model.dropout_p must be in [0, 1), got {}",
+                c.dropout_p
+            )));
+        }
+        if !(c.t1.is_finite() && c.t1 > 0.0) {
+            return Err(Error::BadArgument(format!(
+                "model.t1 must be positive, got {}",
+                c.t1
+            )));
+        }
+        Ok(ResidualNetwork {
+            in_size,
+            width_size: c.width_size,
+            depth: c.depth,
+            q_dim: c.q_dim,
+            a_dim: c.a_dim,
+            activation: c.activation,
+            dropout_p: c.dropout_p,
+            t1: c.t1,
+        })
+    }
+
+    fn cond_size(&self) -> usize {
+        1 + self.q_dim.unwrap_or(0) + self.a_dim.unwrap_or(0)
+    }
+
+    fn input(&self) -> Linear {
+        Linear::new(self.in_size + self.cond_size(), self.width_size)
+    }
+
+    fn layer(&self) -> Linear {
+        Linear::new(self.width_size + self.cond_size(), self.width_size)
+    }
+
+    fn output(&self) -> Linear {
+        Linear::new(self.width_size, self.in_size)
+    }
+}
+
+impl ScoreNet for ResidualNetwork {
+    fn name(&self) -> &'static str {
+        "ResidualNetwork"
+    }
+
+    fn leaves(&self) -> Vec<Leaf> {
+        let mut v = sbgm_linear("_in", self.input());
+        for i in 0..self.depth {
+            v.extend(sbgm_linear(&format!("layers.{i}"), self.layer()));
+        }
+        for i in 0..self.depth {
+            v.extend(crate::nn::layers::dropout::leaves(
+                &format!("dropouts.{i}"),
+                self.dropout_p,
+            ));
+        }
+        v.extend(sbgm_linear("_out", self.output()));
+        if let Some(q) = self.q_dim {
+            v.push(Leaf::py_int("q_dim", q as i64));
+        }
+        if let Some(a) = self.a_dim {
+            v.push(Leaf::py_int("a_dim", a as i64));
+        }
+        v.push(Leaf::py_float("t1", self.t1));
+        v
+    }
+
+    fn data_shape(&self) -> Vec<usize> {
+        vec![self.in_size]
+    }
+
+    fn q_shape(&self) -> Option<Vec<usize>> {
+        self.q_dim.map(|q| vec![q])
+    }
+
+    fn a_dim(&self) -> Option<usize> {
+        self.a_dim
+    }
+
+    fn apply(
+        &self,
+        p: &Params,
+        t: &Tensor,
+        x: &Tensor,
+        q: Option<&Tensor>,
+        a: Option<&Tensor>,
+        mode: &ApplyMode,
+    ) -> Result<Tensor> {
+        let b = self.check_inputs(t, x, q, a)?;
+        let tc = (time_column(t, b)? / self.t1)?;
+        let mut cond = vec![tc];
+        cond.extend(q.cloned());
+        cond.extend(a.cloned());
+        let with_cond = |h: &Tensor| -> Result<Tensor> {
+            let mut parts = vec![h];
+            parts.extend(cond.iter());
+            Tensor::cat(&parts, 1)
+        };
+        let h0 = self.input().apply(p, "_in", &with_cond(x)?)?;
+        let mut h = h0.clone();
+        for i in 0..self.depth {
+            h = self
+                .layer()
+                .apply(p, &format!("layers.{i}"), &with_cond(&h)?)?;
+            h = dropout(&h, self.dropout_p, mode)?;
+            h = self.activation.apply(&h)?;
+        }
+        self.output().apply(p, "_out", &(h0 + h)?)
+    }
+}

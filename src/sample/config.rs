@@ -1,0 +1,394 @@
+//! `SamplerConfig` (which sampler, steps, tolerances, corrector, guidance, chunk size) and
+//! `LoglikConfig` (trace estimator, solver, dequantization), with validation.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::sde::Sde;
+
+/// The samplers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SamplerKind {
+    /// Reverse-SDE Euler-Maruyama (sbgm's), noise-free last step.
+    Em,
+    /// Predictor-corrector (Song et al.): predictor + Langevin corrector.
+    Pc,
+    /// Probability-flow ODE, forward Euler.
+    Euler,
+    /// Probability-flow ODE, Heun.
+    Heun,
+    /// Probability-flow ODE, classical RK4.
+    Rk4,
+    /// Probability-flow ODE, Tsit5 (adaptive unless `steps` is set).
+    Tsit5,
+    /// Probability-flow ODE, Dopri5 (adaptive unless `steps` is set).
+    Dopri5,
+    /// DPM-Solver++(2M), multistep second order in log-SNR.
+    Dpm2m,
+}
+
+impl SamplerKind {
+    /// Parses a name (`em`, `pc`, `euler`, `heun`, `rk4`, `tsit5`, `dopri5`, `dpm2m`).
+    pub fn parse(s: &str) -> Result<SamplerKind> {
+        Ok(match s {
+            "em" => SamplerKind::Em,
+            "pc" => SamplerKind::Pc,
+            "euler" => SamplerKind::Euler,
+            "heun" => SamplerKind::Heun,
+            "rk4" => SamplerKind::Rk4,
+            "tsit5" => SamplerKind::Tsit5,
+            "dopri5" => SamplerKind::Dopri5,
+            "dpm2m" => SamplerKind::Dpm2m,
+            _ => {
+                return Err(Error::msg(format!(
+                    "unknown sampler {s:?}; choose one of em, pc, euler, heun, rk4, tsit5, dopri5, dpm2m"
+                )));
+            }
+        })
+    }
+
+    /// Whether it integrates the probability-flow ODE with a Runge-Kutta method.
+    pub fn is_ode(&self) -> bool {
+        matches!(
+            self,
+            SamplerKind::Euler
+                | SamplerKind::Heun
+                | SamplerKind::Rk4
+                | SamplerKind::Tsit5
+                | SamplerKind::Dopri5
+        )
+    }
+}
+
+/// The predictor of the predictor-corrector sampler.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Predictor {
+    /// Reverse diffusion (Song et al.'s ReverseDiffusionPredictor): the forward SDE's own
+    /// one-step transition reversed (VE: σ²(t) − σ²(t−h); VP: the exact mean factor;
+    /// SubVP: Euler).
+    #[default]
+    ReverseDiffusion,
+    /// Euler-Maruyama on the reverse SDE.
+    EulerMaruyama,
+}
+
+/// Time grid of DPM-Solver.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DpmGrid {
+    /// Uniform in log-SNR λ = ln(α/σ) (Lu et al.'s choice for low-resolution data).
+    #[default]
+    Logsnr,
+    /// Uniform in t.
+    TimeUniform,
+}
+
+/// How to draw samples. `steps` defaults to (t1 − t0)/dt of the SDE.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplerConfig {
+    /// Which sampler (default `em`).
+    #[serde(default = "default_sampler")]
+    pub sampler: SamplerKind,
+    /// Number of steps for fixed-step samplers; for tsit5/dopri5, setting it selects fixed
+    /// steps instead of adaptive ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<usize>,
+    /// Relative tolerance of adaptive solvers (default 1e-5).
+    #[serde(default = "default_tol")]
+    pub rtol: f64,
+    /// Absolute tolerance of adaptive solvers (default 1e-5).
+    #[serde(default = "default_tol")]
+    pub atol: f64,
+    /// Initial step of adaptive solvers (default: the SDE's dt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dt0: Option<f64>,
+    /// Step bound of adaptive solvers (default 4096, diffrax's).
+    #[serde(default = "default_max_steps")]
+    pub max_steps: usize,
+    /// Predictor of `pc`.
+    #[serde(default)]
+    pub predictor: Predictor,
+    /// Langevin corrector steps per time step of `pc` (default 1).
+    #[serde(default = "default_corrector_steps")]
+    pub corrector_steps: usize,
+    /// Signal-to-noise ratio of the Langevin corrector (default 0.16).
+    #[serde(default = "default_snr")]
+    pub snr: f64,
+    /// Time grid of `dpm2m`.
+    #[serde(default)]
+    pub dpm_grid: DpmGrid,
+    /// Classifier-free guidance scale w (none: plain conditional/unconditional score).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guidance: Option<f64>,
+    /// Samples per compiled call (chunk size, default 4096).
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+}
+
+fn default_sampler() -> SamplerKind {
+    SamplerKind::Em
+}
+fn default_tol() -> f64 {
+    1e-5
+}
+fn default_max_steps() -> usize {
+    4096
+}
+fn default_corrector_steps() -> usize {
+    1
+}
+fn default_snr() -> f64 {
+    0.16
+}
+fn default_batch() -> usize {
+    4096
+}
+
+impl Default for SamplerConfig {
+    fn default() -> Self {
+        SamplerConfig::new(SamplerKind::Em)
+    }
+}
+
+impl SamplerConfig {
+    /// Defaults for a sampler.
+    pub fn new(sampler: SamplerKind) -> SamplerConfig {
+        SamplerConfig {
+            sampler,
+            steps: None,
+            rtol: default_tol(),
+            atol: default_tol(),
+            dt0: None,
+            max_steps: default_max_steps(),
+            predictor: Predictor::default(),
+            corrector_steps: default_corrector_steps(),
+            snr: default_snr(),
+            dpm_grid: DpmGrid::default(),
+            guidance: None,
+            batch: default_batch(),
+        }
+    }
+
+    /// With a number of steps.
+    pub fn steps(mut self, n: usize) -> Self {
+        self.steps = Some(n);
+        self
+    }
+
+    /// With tolerances.
+    pub fn tolerances(mut self, rtol: f64, atol: f64) -> Self {
+        self.rtol = rtol;
+        self.atol = atol;
+        self
+    }
+
+    /// With classifier-free guidance scale `w`.
+    pub fn guidance(mut self, w: f64) -> Self {
+        self.guidance = Some(w);
+        self
+    }
+
+    /// Whether this runs an adaptive solver.
+    pub fn is_adaptive(&self) -> bool {
+        matches!(self.sampler, SamplerKind::Tsit5 | SamplerKind::Dopri5) && self.steps.is_none()
+    }
+
+    /// The number of steps of a fixed-step sampler: `steps` or round((t1 − t0)/dt).
+    pub fn step_count(&self, sde: &Sde) -> usize {
+        self.steps
+            .unwrap_or_else(|| ((sde.t1 - sde.t0) / sde.dt).round().max(1.0) as usize)
+    }
+
+    /// Checks the settings against each other and the SDE.
+    pub fn validate(&self, sde: &Sde) -> Result<()> {
+        if self.steps == Some(0) {
+            return Err(Error::msg("sampler steps must be at least 1"));
+        }
+        for (n, v) in [("rtol", self.rtol), ("atol", self.atol)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::msg(format!(
+                    "{n} = {v} must be a finite number >= 0 (a tolerance cannot be negative)"
+                )));
+            }
+        }
+        if self.is_adaptive() && self.rtol == 0.0 && self.atol == 0.0 {
+            return Err(Error::msg(
+                "rtol and atol are both 0; set at least one above 0",
+            ));
+        }
+        if let Some(d) = self.dt0
+            && !(d.is_finite() && d > 0.0)
+        {
+            return Err(Error::msg(format!("dt0 = {d} must be > 0")));
+        }
+        if self.max_steps == 0 {
+            return Err(Error::msg("max_steps must be at least 1"));
+        }
+        if !(self.snr.is_finite() && self.snr > 0.0) {
+            return Err(Error::msg(format!("snr = {} must be > 0", self.snr)));
+        }
+        if let Some(w) = self.guidance
+            && !w.is_finite()
+        {
+            return Err(Error::msg(format!("guidance scale w = {w} must be finite")));
+        }
+        if self.batch == 0 {
+            return Err(Error::msg("batch (samples per call) must be at least 1"));
+        }
+        if self.sampler == SamplerKind::Dpm2m {
+            let (_, s0) = sde.marginal_f64(sde.t0);
+            if s0 <= 0.0 {
+                return Err(Error::msg(format!(
+                    "dpm2m needs a positive noise level at t0 (log-SNR is infinite at std = 0); set t0 > 0 in [sde] (got t0 = {})",
+                    sde.t0
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The divergence estimator of the likelihood ODE.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TraceMethod {
+    /// The exact trace: one VJP per dimension (batched).
+    #[default]
+    Exact,
+    /// Hutchinson's estimator with `probes` random probes held fixed along the solve.
+    Hutchinson,
+}
+
+/// Probe distribution of Hutchinson's estimator.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Probe {
+    /// Standard normal.
+    #[default]
+    Gaussian,
+    /// ±1 with equal probability.
+    Rademacher,
+}
+
+/// Uniform dequantization of discrete data (as score_sde does for images): a value whose
+/// level k ∈ {0..levels−1} maps to `lo + (hi − lo) k/(levels − 1)` is replaced by
+/// `lo + (hi − lo)(k + u)/levels`, u ~ U[0, 1), and bits/dim include the bin width.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dequantize {
+    /// Number of levels (256 for 8-bit images).
+    pub levels: usize,
+    /// The model-space value of level 0.
+    pub lo: f64,
+    /// The model-space value of the top level.
+    pub hi: f64,
+}
+
+/// How to compute log-likelihoods.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoglikConfig {
+    /// Exact trace or Hutchinson.
+    #[serde(default)]
+    pub method: TraceMethod,
+    /// Hutchinson probes per sample (default 1).
+    #[serde(default = "default_probes")]
+    pub probes: usize,
+    /// Hutchinson probe distribution.
+    #[serde(default)]
+    pub probe: Probe,
+    /// The ODE solver (euler, heun, rk4, tsit5, dopri5; default tsit5).
+    #[serde(default = "default_solver")]
+    pub solver: SamplerKind,
+    /// Fixed steps (default: adaptive for tsit5/dopri5, (t1 − t0)/dt otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<usize>,
+    /// Relative tolerance (default 1e-5).
+    #[serde(default = "default_tol")]
+    pub rtol: f64,
+    /// Absolute tolerance (default 1e-5).
+    #[serde(default = "default_tol")]
+    pub atol: f64,
+    /// Initial step (default: the SDE's dt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dt0: Option<f64>,
+    /// Step bound (default 4096).
+    #[serde(default = "default_max_steps")]
+    pub max_steps: usize,
+    /// Dequantization of discrete data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dequantize: Option<Dequantize>,
+    /// Samples per compiled call (default 1024).
+    #[serde(default = "default_ll_batch")]
+    pub batch: usize,
+}
+
+fn default_probes() -> usize {
+    1
+}
+fn default_solver() -> SamplerKind {
+    SamplerKind::Tsit5
+}
+fn default_ll_batch() -> usize {
+    1024
+}
+
+impl Default for LoglikConfig {
+    fn default() -> Self {
+        LoglikConfig {
+            method: TraceMethod::Exact,
+            probes: default_probes(),
+            probe: Probe::Gaussian,
+            solver: default_solver(),
+            steps: None,
+            rtol: default_tol(),
+            atol: default_tol(),
+            dt0: None,
+            max_steps: default_max_steps(),
+            dequantize: None,
+            batch: default_ll_batch(),
+        }
+    }
+}
+
+impl LoglikConfig {
+    /// The equivalent sampler settings of the ODE solve.
+    pub fn solver_config(&self) -> SamplerConfig {
+        SamplerConfig {
+            sampler: self.solver,
+            steps: self.steps,
+            rtol: self.rtol,
+            atol: self.atol,
+            dt0: self.dt0,
+            max_steps: self.max_steps,
+            batch: self.batch,
+            ..SamplerConfig::default()
+        }
+    }
+
+    /// Checks the settings.
+    pub fn validate(&self, sde: &Sde) -> Result<()> {
+        if !self.solver.is_ode() {
+            return Err(Error::msg(format!(
+                "the likelihood solver must be euler, heun, rk4, tsit5 or dopri5, got {:?}",
+                self.solver
+            )));
+        }
+        if self.method == TraceMethod::Hutchinson && self.probes == 0 {
+            return Err(Error::msg("Hutchinson's estimator needs at least 1 probe"));
+        }
+        if let Some(d) = self.dequantize
+            && (d.levels < 2
+                || !matches!(d.hi.partial_cmp(&d.lo), Some(std::cmp::Ordering::Greater)))
+        {
+            return Err(Error::msg(format!(
+                "dequantize: need levels >= 2 and hi > lo, got levels = {}, lo = {}, hi = {}",
+                d.levels, d.lo, d.hi
+            )));
+        }
+        self.solver_config().validate(sde)
+    }
+}

@@ -1,0 +1,388 @@
+//! The training config: a TOML file with `[sde]`, `[model]`, `[data]` and `[train]` sections
+//! (sbgm's `ConfigDict`), command-line overrides (`--set train.steps=500`) and validation.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::DataSpec;
+use crate::error::{Error, Result};
+
+/// The whole training config.
+///
+/// ```
+/// use sbgm_xla::train::Config;
+/// let cfg = Config::from_toml_str(include_str!("../../configs/moons.toml"), &["train.steps=7"])?;
+/// assert_eq!(cfg.train.steps, 7);
+/// # Ok::<(), sbgm_xla::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The SDE (`[sde]`).
+    pub sde: crate::sde::SdeConfig,
+    /// The score network (`[model]`).
+    pub model: crate::nn::ModelConfig,
+    /// The data set (`[data]`).
+    pub data: DataSpec,
+    /// The training loop (`[train]`).
+    pub train: TrainConfig,
+}
+
+/// The optimizer keys of `[train]` (`optimizer`, `lr`, `use_ema`, `ema_rate`, ...).
+pub type OptimSection = crate::train::opt_bridge::TempOptim;
+
+/// Where training batches come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Feed {
+    /// `device` when the training set fits in [`TrainConfig::device_data_mb`], else `host`.
+    #[default]
+    Auto,
+    /// The training set lives on the device; each step gathers its batch there.
+    Device,
+    /// The host gathers the batches of a call and uploads them while the previous call runs.
+    Host,
+}
+
+/// The `[train]` section.
+///
+/// ```toml
+/// [train]
+/// batch_size = 256
+/// steps = 10000
+/// steps_per_call = 100      # training steps run by one call of the compiled program
+/// seed = 0
+/// eval_every = 500          # held-out loss (0 = never)
+/// sample_every = 2000       # sample plot (0 = never)
+/// checkpoint_every = 1000   # checkpoint (0 = only at the end)
+/// # devices = 4             # default: every addressable device
+/// accumulate = 1            # minibatches per step (gradient accumulation)
+/// cond_dropout = 0.0        # probability of dropping the conditioning (classifier-free guidance)
+/// feed = "auto"             # auto | device | host
+/// optimizer = "adamw"      # and the other keys of OptimConfig: lr, use_ema, ema_rate, ...
+/// lr = 1e-3
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Samples per training step (over all devices).
+    #[serde(default = "d_batch")]
+    pub batch_size: usize,
+    /// Total training steps.
+    #[serde(default = "d_steps")]
+    pub steps: u64,
+    /// Training steps per call of the compiled program (`K`).
+    #[serde(default = "d_k")]
+    pub steps_per_call: usize,
+    /// Seed of initialisation, batches and noise.
+    #[serde(default)]
+    pub seed: u64,
+    /// Held-out loss every this many steps (0: never).
+    #[serde(default = "d_eval")]
+    pub eval_every: u64,
+    /// Sample plot every this many steps (0: never; always at the end when > 0).
+    #[serde(default = "d_sample")]
+    pub sample_every: u64,
+    /// Samples per plot (points for 2-D data, images otherwise).
+    #[serde(default = "d_sample_size")]
+    pub sample_size: usize,
+    /// Euler-Maruyama steps of the sample plots.
+    #[serde(default = "d_sample_steps")]
+    pub sample_steps: usize,
+    /// Checkpoint every this many steps (0: only at the end and on Ctrl-C).
+    #[serde(default = "d_ckpt")]
+    pub checkpoint_every: u64,
+    /// Data-parallel devices (default: every addressable device).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devices: Option<usize>,
+    /// Minibatches per step whose gradients are averaged (1: no accumulation).
+    #[serde(default = "d_one")]
+    pub accumulate: usize,
+    /// Probability of replacing a sample's conditioning (`a` or label) by the null value.
+    #[serde(default)]
+    pub cond_dropout: f64,
+    /// Where batches come from.
+    #[serde(default)]
+    pub feed: Feed,
+    /// `feed = "auto"` keeps the training set on the device up to this many MiB.
+    #[serde(default = "d_device_mb")]
+    pub device_data_mb: usize,
+    /// The optimizer, its schedule and the EMA (keys of [`OptimSection`] in `[train]`).
+    #[serde(skip)]
+    pub optim: OptimSection,
+}
+
+fn d_batch() -> usize {
+    256
+}
+fn d_steps() -> u64 {
+    10_000
+}
+fn d_k() -> usize {
+    100
+}
+fn d_eval() -> u64 {
+    500
+}
+fn d_sample() -> u64 {
+    2000
+}
+fn d_sample_size() -> usize {
+    1024
+}
+fn d_sample_steps() -> usize {
+    100
+}
+fn d_ckpt() -> u64 {
+    1000
+}
+fn d_one() -> usize {
+    1
+}
+fn d_device_mb() -> usize {
+    1024
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("every [train] key has a default")
+    }
+}
+
+impl TrainConfig {
+    /// Checks the values, naming the key and what is allowed.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::msg(format!("[train] {m}")));
+        if self.batch_size == 0 {
+            return bad("batch_size = 0: use at least 1 (sbgm's configs use 256)".into());
+        }
+        if self.steps_per_call == 0 {
+            return bad("steps_per_call = 0: use at least 1 (e.g. 100)".into());
+        }
+        if self.accumulate == 0 {
+            return bad("accumulate = 0: use 1 for no gradient accumulation".into());
+        }
+        if !self.batch_size.is_multiple_of(self.accumulate) {
+            return bad(format!(
+                "batch_size = {} is not divisible by accumulate = {}: pick a batch size that \
+                 is a multiple of the number of minibatches",
+                self.batch_size, self.accumulate
+            ));
+        }
+        if !(self.cond_dropout.is_finite() && (0.0..1.0).contains(&self.cond_dropout)) {
+            return bad(format!(
+                "cond_dropout = {} must lie in [0, 1)",
+                self.cond_dropout
+            ));
+        }
+        if self.devices == Some(0) {
+            return bad("devices = 0: use at least 1, or leave it out for all devices".into());
+        }
+        if self.sample_size == 0 {
+            return bad("sample_size = 0: use at least 1".into());
+        }
+        if self.sample_steps == 0 {
+            return bad("sample_steps = 0: use at least 1 (e.g. 100)".into());
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Reads a config file and applies `key=value` overrides (see [`Config::from_toml_str`]).
+    pub fn from_file(path: &Path, overrides: &[String]) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Config::from_toml_str(&text, overrides).map_err(|e| match e {
+            Error::Msg(m) => Error::msg(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Parses a config, applies overrides `section.key=value` (the value is TOML, e.g.
+    /// `train.steps=500`, `data.dataset="circles"`; a bare word is taken as a string) and
+    /// validates it. Unknown keys are errors naming the key and the allowed ones.
+    pub fn from_toml_str<S: AsRef<str>>(text: &str, overrides: &[S]) -> Result<Config> {
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| Error::msg(format!("invalid TOML: {}", tidy(&e))))?;
+        for o in overrides {
+            apply_override(&mut table, o.as_ref())?;
+        }
+        Config::from_table(table)
+    }
+
+    /// A config from a parsed TOML table (validated).
+    pub fn from_table(table: toml::Table) -> Result<Config> {
+        for key in table.keys() {
+            if !SECTIONS.contains(&key.as_str()) {
+                return Err(Error::msg(format!(
+                    "unknown section [{key}]; the sections are {}",
+                    SECTIONS.map(|s| format!("[{s}]")).join(", ")
+                )));
+            }
+        }
+        for s in SECTIONS {
+            if !table.contains_key(s) {
+                return Err(Error::msg(format!(
+                    "the config has no [{s}] section; add one (see configs/moons.toml)"
+                )));
+            }
+        }
+        let section = |name: &str| -> Result<toml::Value> {
+            match &table[name] {
+                toml::Value::Table(t) => Ok(toml::Value::Table(t.clone())),
+                other => Err(Error::msg(format!(
+                    "[{name}] must be a section of keys, got the value {other}"
+                ))),
+            }
+        };
+        let sde = section("sde")?
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::msg(format!("[sde]: {}", tidy(&e))))?;
+        let model = section("model")?
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::msg(format!("[model]: {}", tidy(&e))))?;
+        let data = section("data")?
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::msg(format!("[data]: {}", tidy(&e))))?;
+        let toml::Value::Table(train_t) = section("train")? else {
+            unreachable!("checked to be a table")
+        };
+        let (optim, rest) = OptimSection::split_from(&train_t)?;
+        let mut train: TrainConfig =
+            toml::Value::Table(rest)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    let mut m = format!("[train]: {}", tidy(&e));
+                    if m.contains("unknown field") {
+                        m.push_str(&format!(
+                            "\n  or an optimizer key: {}",
+                            OptimSection::FIELDS.join(", ")
+                        ));
+                    }
+                    Error::msg(m)
+                })?;
+        train.optim = optim;
+        let cfg = Config {
+            sde,
+            model,
+            data,
+            train,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks every section and the sections against each other.
+    pub fn validate(&self) -> Result<()> {
+        self.sde.build()?;
+        self.data.validate()?;
+        self.train.validate()?;
+        self.train.optim.validate()?;
+        Ok(())
+    }
+
+    /// The config as a TOML table (optimizer keys inside `[train]`).
+    pub fn to_table(&self) -> Result<toml::Table> {
+        let err = |e: toml::ser::Error| Error::msg(format!("cannot write the config: {e}"));
+        let tab = |v: toml::Value| match v {
+            toml::Value::Table(t) => t,
+            _ => toml::Table::new(),
+        };
+        let mut train = tab(toml::Value::try_from(&self.train).map_err(err)?);
+        train.extend(tab(toml::Value::try_from(&self.train.optim).map_err(err)?));
+        let mut t = toml::Table::new();
+        t.insert("sde".into(), toml::Value::try_from(&self.sde).map_err(err)?);
+        t.insert(
+            "model".into(),
+            toml::Value::try_from(&self.model).map_err(err)?,
+        );
+        t.insert(
+            "data".into(),
+            toml::Value::try_from(&self.data).map_err(err)?,
+        );
+        t.insert("train".into(), toml::Value::Table(train));
+        Ok(t)
+    }
+
+    /// The config as TOML text (stored in checkpoints; parses back to the same config).
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string(&self.to_table()?)
+            .map_err(|e| Error::msg(format!("cannot write the config: {e}")))
+    }
+}
+
+/// The config's sections.
+pub const SECTIONS: [&str; 4] = ["sde", "model", "data", "train"];
+
+fn tidy(e: &toml::de::Error) -> String {
+    e.to_string().trim_end().replace('\n', "\n  ")
+}
+
+/// Sets `a.b.c = value` in `table` from the text `a.b.c=value`.
+fn apply_override(table: &mut toml::Table, text: &str) -> Result<()> {
+    let Some((key, value)) = text.split_once('=') else {
+        return Err(Error::msg(format!(
+            "override {text:?} has no `=`; write section.key=value, e.g. train.steps=500"
+        )));
+    };
+    let key = key.trim();
+    let parts: Vec<&str> = key.split('.').map(str::trim).collect();
+    if parts.len() < 2 || parts.iter().any(|p| p.is_empty()) {
+        return Err(Error::msg(format!(
+            "override key {key:?} must name a section and a key, e.g. train.steps=500"
+        )));
+    }
+    if !SECTIONS.contains(&parts[0]) {
+        return Err(Error::msg(format!(
+            "override {key:?}: unknown section `{}`; the sections are {}",
+            parts[0],
+            SECTIONS.join(", ")
+        )));
+    }
+    let value = parse_value(value.trim());
+    let mut t = table;
+    for p in &parts[..parts.len() - 1] {
+        let entry = t
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        t = entry.as_table_mut().ok_or_else(|| {
+            Error::msg(format!(
+                "override {key:?}: `{p}` is a value, not a section of keys"
+            ))
+        })?;
+    }
+    t.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}
+
+/// A TOML value from override text; a bare word that is not TOML becomes a string.
+fn parse_value(s: &str) -> toml::Value {
+    let doc = format!("v = {s}");
+    match doc.parse::<toml::Table>() {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(s.into())),
+        Err(_) => toml::Value::String(s.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn override_values_parse_as_toml_or_strings() {
+        assert_eq!(parse_value("500"), toml::Value::Integer(500));
+        assert_eq!(parse_value("1e-3"), toml::Value::Float(1e-3));
+        assert_eq!(parse_value("true"), toml::Value::Boolean(true));
+        assert_eq!(parse_value("moons"), toml::Value::String("moons".into()));
+        assert_eq!(parse_value("\"a b\""), toml::Value::String("a b".into()));
+        let mut t = toml::Table::new();
+        apply_override(&mut t, "train.optimizer.lr=0.01").unwrap();
+        assert_eq!(t["train"]["optimizer"]["lr"].as_float(), Some(0.01));
+        assert!(apply_override(&mut t, "steps=3").is_err());
+        assert!(apply_override(&mut t, "trian.steps=3").is_err());
+        assert!(apply_override(&mut t, "train.steps").is_err());
+    }
+}

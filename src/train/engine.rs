@@ -1,0 +1,319 @@
+//! The training engine: the compiled step program on a PJRT client with the training state
+//! resident on the devices (donated call to call), the data feed, and the host work of the
+//! next call (its batch rows, or its gathered batches) overlapping the current call.
+
+use std::sync::Arc;
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::host::HostArray;
+use crate::pjrt::{Buffer, Client, CompileOptions, Executable, Program};
+use crate::train::feed;
+use crate::train::state::TrainState;
+use crate::train::step::{FeedLayout, Objective, Optimizer, StepLayout, StepProgram, build_step};
+
+/// A compiled training program with its state on the devices.
+pub struct Engine {
+    client: Client,
+    exe: Executable,
+    program: StepProgram,
+    layout: StepLayout,
+    /// `[device][state argument]`.
+    state: Vec<Vec<Buffer>>,
+    /// `[device][resident data argument]` (device feed: the training arrays).
+    data: Vec<Vec<Buffer>>,
+    dataset: Arc<Dataset>,
+    seed: u64,
+    step: u64,
+    names: (Vec<String>, Vec<String>),
+    /// Host inputs prepared for the call starting at this step.
+    prefetched: Option<(u64, Vec<HostArray>)>,
+    compile_s: f64,
+}
+
+impl Engine {
+    /// Builds and compiles the program for `layout` and puts `state` and the data on the
+    /// devices (`0..layout.devices`).
+    pub fn new(
+        client: &Client,
+        layout: StepLayout,
+        obj: &Objective,
+        opt: &Optimizer,
+        state: &TrainState,
+        dataset: Arc<Dataset>,
+        seed: u64,
+    ) -> Result<Engine> {
+        let avail = client.addressable_devices().len();
+        if layout.devices > avail {
+            return Err(Error::msg(format!(
+                "--devices {} asks for more devices than the client has ({avail}); use at most \
+                 {avail} (CPU: the plugin's cpu_device_count)",
+                layout.devices
+            )));
+        }
+        check_data(&layout, &dataset)?;
+        let program = build_step(&layout, obj, opt)?;
+        let t0 = std::time::Instant::now();
+        let exe = client.compile(
+            &Program::text(program.module.text.clone()),
+            &CompileOptions::spmd(layout.devices),
+        )?;
+        let compile_s = t0.elapsed().as_secs_f64();
+        let names = (
+            layout.params.iter().map(|(n, _)| n.clone()).collect(),
+            opt.state.iter().map(|(n, _)| n.clone()).collect(),
+        );
+        let mut e = Engine {
+            client: client.clone(),
+            exe,
+            program,
+            layout,
+            state: vec![],
+            data: vec![],
+            dataset,
+            seed,
+            step: 0,
+            names,
+            prefetched: None,
+            compile_s,
+        };
+        e.set_state(state)?;
+        e.upload_data()?;
+        Ok(e)
+    }
+
+    /// Seconds spent compiling the step program.
+    pub fn compile_seconds(&self) -> f64 {
+        self.compile_s
+    }
+
+    /// The program (module text, argument counts).
+    pub fn program(&self) -> &StepProgram {
+        &self.program
+    }
+
+    /// Steps taken so far.
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    /// The client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Replaces the device state by `state` (replicated on every device).
+    pub fn set_state(&mut self, state: &TrainState) -> Result<()> {
+        let p = &self.program;
+        if state.params.len() != p.n_params
+            || state.opt.len() != p.n_opt
+            || state.ema.len() != p.n_ema
+        {
+            return Err(Error::msg(format!(
+                "the training state has {} parameter, {} optimizer and {} EMA leaves; the program \
+                 expects {}, {} and {}",
+                state.params.len(),
+                state.opt.len(),
+                state.ema.len(),
+                p.n_params,
+                p.n_opt,
+                p.n_ema
+            )));
+        }
+        let mut host: Vec<HostArray> = Vec::with_capacity(p.n_state());
+        host.extend(state.params.iter().map(|(_, a)| a.clone()));
+        host.extend(state.opt.iter().map(|(_, a)| a.clone()));
+        host.extend(state.ema.iter().map(|(_, a)| a.clone()));
+        host.push(feed::i32_scalar(state.step as i64)?);
+        host.push(feed::key_array(state.key));
+        self.state = (0..self.layout.devices)
+            .map(|d| {
+                host.iter()
+                    .map(|h| self.client.buffer_from_host(h, d))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<_>>()?;
+        self.step = state.step;
+        Ok(())
+    }
+
+    /// Copies the state back to the host (from device 0; the state is replicated).
+    pub fn state(&self) -> Result<TrainState> {
+        let bufs = &self.state[0];
+        let p = &self.program;
+        let host: Vec<HostArray> = bufs.iter().map(Buffer::to_host).collect::<Result<_>>()?;
+        let (np, no, ne) = (p.n_params, p.n_opt, p.n_ema);
+        let named = |names: &[String], vals: &[HostArray]| -> Vec<(String, HostArray)> {
+            names.iter().cloned().zip(vals.iter().cloned()).collect()
+        };
+        let step: Vec<i32> = host[np + no + ne].to_vec()?;
+        Ok(TrainState {
+            params: named(&self.names.0, &host[..np]),
+            opt: named(&self.names.1, &host[np..np + no]),
+            ema: named(&self.names.0, &host[np + no..np + no + ne]),
+            step: step[0] as u64,
+            key: feed::key_from(&host[np + no + ne + 1])?,
+        })
+    }
+
+    /// The parameters (or the EMA with `ema`) on device 0, without copying them.
+    pub fn param_buffers(&self, ema: bool) -> &[Buffer] {
+        let p = &self.program;
+        if ema && p.n_ema > 0 {
+            &self.state[0][p.n_params + p.n_opt..p.n_params + p.n_opt + p.n_ema]
+        } else {
+            &self.state[0][..p.n_params]
+        }
+    }
+
+    fn upload_data(&mut self) -> Result<()> {
+        let FeedLayout::Device { .. } = self.layout.feed else {
+            self.data = (0..self.layout.devices).map(|_| Vec::new()).collect();
+            return Ok(());
+        };
+        let ds = &self.dataset;
+        let mut host = vec![ds.x_host()];
+        if self.layout.q_dims.is_some() {
+            host.push(ds.q_host().expect("checked"));
+        }
+        if self.layout.a_dim.is_some() {
+            host.push(ds.a_host().expect("checked"));
+        }
+        self.data = (0..self.layout.devices)
+            .map(|d| {
+                host.iter()
+                    .map(|h| self.client.buffer_from_host(h, d))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<_>>()?;
+        Ok(())
+    }
+
+    /// The host inputs of a call starting at `start` (rows, or gathered batches).
+    fn host_inputs(
+        layout: &StepLayout,
+        dataset: &Dataset,
+        seed: u64,
+        start: u64,
+    ) -> Result<Vec<HostArray>> {
+        let rows = feed::call_rows(
+            seed,
+            start,
+            layout.steps_per_call,
+            layout.batch,
+            dataset.len(),
+        );
+        match layout.feed {
+            FeedLayout::Device { .. } => Ok(vec![rows]),
+            FeedLayout::Host => feed::host_batches(dataset, &rows),
+        }
+    }
+
+    /// Runs `n` training steps (at most `steps_per_call`) in one call and returns their
+    /// losses. The host inputs of the next call are prepared while this one runs.
+    pub fn run(&mut self, n: usize) -> Result<Vec<f32>> {
+        let k = self.layout.steps_per_call;
+        if n == 0 || n > k {
+            return Err(Error::msg(format!(
+                "a call runs 1 to {k} steps (steps_per_call), asked for {n}"
+            )));
+        }
+        let start = self.step;
+        let inputs = match self.prefetched.take() {
+            Some((s, v)) if s == start => v,
+            _ => Self::host_inputs(&self.layout, &self.dataset, self.seed, start)?,
+        };
+        let dev = self.layout.devices;
+        // Shards of the per-call inputs (all are split along the batch, dimension 1).
+        let mut per_dev: Vec<Vec<Buffer>> = (0..dev).map(|_| Vec::new()).collect();
+        let n_host = feed::i32_scalar(n as i64)?;
+        for (d, v) in per_dev.iter_mut().enumerate() {
+            v.push(self.client.buffer_from_host(&n_host, d)?);
+        }
+        for h in &inputs {
+            for (d, s) in feed::split_dim(h, 1, dev)?.iter().enumerate() {
+                per_dev[d].push(self.client.buffer_from_host(s, d)?);
+            }
+        }
+        let n_state = self.program.n_state();
+        let args: Vec<Vec<&Buffer>> = (0..dev)
+            .map(|d| {
+                let mut a: Vec<&Buffer> = self.state[d].iter().collect();
+                a.push(&per_dev[d][0]);
+                a.extend(self.data[d].iter());
+                a.extend(per_dev[d][1..].iter());
+                a
+            })
+            .collect();
+        let donate: Vec<usize> = (0..n_state).collect();
+        let next_start = start + n as u64;
+        let (layout, dataset, seed) = (&self.layout, &self.dataset, self.seed);
+        let (outs, next) = std::thread::scope(|s| {
+            let h = s.spawn(|| Self::host_inputs(layout, dataset, seed, next_start));
+            let outs = self.exe.execute_donating(&args, &donate);
+            (outs, h.join())
+        });
+        drop(args);
+        let mut outs = outs?;
+        if let Ok(Ok(v)) = next {
+            self.prefetched = Some((next_start, v));
+        }
+        let losses_buf = outs[0].pop().expect("losses result");
+        for o in outs.iter_mut() {
+            o.truncate(n_state);
+        }
+        self.state = outs;
+        self.step = next_start;
+        let losses: Vec<f32> = losses_buf.to_host()?.to_vec()?;
+        Ok(losses[..n].to_vec())
+    }
+}
+
+/// Checks the data set against the layout (shapes and conditioning).
+fn check_data(layout: &StepLayout, ds: &Dataset) -> Result<()> {
+    if ds.data_shape() != layout.x_dims.as_slice() {
+        return Err(Error::msg(format!(
+            "the data's samples have shape {:?} but the model expects {:?}; change [model] (its \
+             data shape) or [data]",
+            ds.data_shape(),
+            layout.x_dims
+        )));
+    }
+    match (&layout.q_dims, ds.context_shape()) {
+        (Some(q), Some(d)) if q.as_slice() != d => {
+            return Err(Error::msg(format!(
+                "the data's context maps q have shape {d:?} but the model expects {q:?}"
+            )));
+        }
+        (Some(_), None) => {
+            return Err(Error::msg(
+                "the model takes context maps q but the data set has none; use data with q or \
+                 a model without q conditioning",
+            ));
+        }
+        _ => {}
+    }
+    match (layout.a_dim, ds.parameter_dim()) {
+        (Some(a), Some(d)) if a != d => {
+            return Err(Error::msg(format!(
+                "the data's parameter vectors a have length {d} but the model expects {a}"
+            )));
+        }
+        (Some(_), None) => {
+            return Err(Error::msg(
+                "the model takes parameter vectors a but the data set has none; use data with a \
+                 or a model without a conditioning",
+            ));
+        }
+        _ => {}
+    }
+    if let FeedLayout::Device { rows } = layout.feed
+        && rows != ds.len()
+    {
+        return Err(Error::msg(format!(
+            "the program was built for {rows} training samples, the data set has {}",
+            ds.len()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,274 @@
+//! sbgm's denoising score-matching loss, its stratified time sampler and conditioning dropout.
+//!
+//! For a batch `x (B, ...)`, times `t (B,)` and noise `ε ~ N(0, I)` of `x`'s shape
+//! (sbgm 0.0.38, `_train.single_loss_fn` vmapped by `batch_loss_fn`):
+//!
+//! ```text
+//! (mean, std) = marginal_prob(x, t)          mean = α(t) x, std = σ(t)
+//! y  = mean + std · ε
+//! lᵢ = λ(tᵢ) · mean_j (s(tᵢ, yᵢ)_j + ε_ij / σ(tᵢ))²   (mean over all of a sample's elements)
+//! L  = mean_i lᵢ
+//! ```
+//!
+//! The score function is a closure `Fn(&t, &y) -> Result<score>`, so the loss does not depend
+//! on the model code (conditioning and dropout keys are captured by the closure).
+//!
+//! ```
+//! use sbgm_xla::graph::{Graph, Rng};
+//! use sbgm_xla::sde::{Sde, SdeKind, Schedule};
+//! use sbgm_xla::train::loss::{dsm_loss, LossWeight};
+//! use sbgm_xla::DType;
+//! let sde = Sde::new(SdeKind::Vp, Schedule::Linear { beta_min: 0.1, beta_max: 20.0 }, 1e-5, 1.0, 0.01)?;
+//! let g = Graph::new();
+//! let x = g.parameter("x", &[8, 2], DType::F32)?;
+//! let w = g.parameter("w", &[2, 2], DType::F32)?;
+//! let mut rng = Rng::from_seed(&g, 0)?;
+//! let score = |_t: &sbgm_xla::graph::Tensor, y: &sbgm_xla::graph::Tensor| y.matmul(&w);
+//! let loss = dsm_loss(&sde, &LossWeight::Sde, &score, &x, &mut rng)?;
+//! assert_eq!(loss.rank(), 0);
+//! # Ok::<(), sbgm_xla::Error>(())
+//! ```
+
+use std::fmt;
+use std::rc::Rc;
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::graph::{Rng, Tensor};
+use crate::sde::{Sde, Weighting, per_sample};
+
+/// A user loss weighting: times `t (B,)` to weights `λ(t) (B,)`.
+pub type WeightFn = dyn Fn(&Tensor) -> Result<Tensor>;
+
+/// The loss weighting λ(t).
+#[derive(Clone, Default)]
+pub enum LossWeight {
+    /// The SDE's own weighting ([`Sde::weighting`]; sbgm's default unless configured).
+    #[default]
+    Sde,
+    /// A built-in weighting: sbgm's default, likelihood (g(t)²), variance or unit.
+    Builtin(Weighting),
+    /// A user function of the times.
+    User(Rc<WeightFn>),
+}
+
+impl fmt::Debug for LossWeight {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LossWeight::Sde => f.write_str("Sde"),
+            LossWeight::Builtin(w) => write!(f, "Builtin({w:?})"),
+            LossWeight::User(_) => f.write_str("User(..)"),
+        }
+    }
+}
+
+impl LossWeight {
+    /// A user weighting from a closure `t (B,) -> λ(t) (B,)`.
+    pub fn user(f: impl Fn(&Tensor) -> Result<Tensor> + 'static) -> LossWeight {
+        LossWeight::User(Rc::new(f))
+    }
+
+    /// λ(t) for times `t (B,)`, shape `(B,)`.
+    pub fn weight(&self, sde: &Sde, t: &Tensor) -> Result<Tensor> {
+        let w = match self {
+            LossWeight::Sde => sde.weight(t)?,
+            LossWeight::Builtin(w) => sde.weight_with(*w, t)?,
+            LossWeight::User(f) => f(t)?,
+        };
+        if w.dims() != t.dims() || w.dtype() != t.dtype() {
+            return Err(Error::msg(format!(
+                "the loss weighting returned {} for times {}; it must return one weight per time, \
+                 of the times' type",
+                w.shape(),
+                t.shape()
+            )));
+        }
+        Ok(w)
+    }
+}
+
+/// The terms of the loss for given times and noise (all traced).
+#[derive(Debug, Clone)]
+pub struct DsmTerms {
+    /// The batch loss `mean_i lᵢ` (scalar).
+    pub loss: Tensor,
+    /// The per-sample losses `lᵢ` `(B,)`.
+    pub per_sample: Tensor,
+    /// The marginal means `α(t) x` (shape of `x`).
+    pub mean: Tensor,
+    /// The marginal stds `σ(t)` `(B,)`.
+    pub std: Tensor,
+    /// The weights `λ(t)` `(B,)`.
+    pub weight: Tensor,
+    /// The noised data `y = mean + σ ε` (shape of `x`).
+    pub y: Tensor,
+    /// The score network's output `s(t, y)` (shape of `x`).
+    pub score: Tensor,
+}
+
+/// sbgm's denoising score-matching loss with the times `t (B,)` and noise `eps` (shape of
+/// `x (B, ...)`) given, returning every term. `score(t, y)` must return `y`'s shape.
+pub fn dsm_terms(
+    sde: &Sde,
+    weight: &LossWeight,
+    score: &dyn Fn(&Tensor, &Tensor) -> Result<Tensor>,
+    x: &Tensor,
+    t: &Tensor,
+    eps: &Tensor,
+) -> Result<DsmTerms> {
+    check_batch(x, t, eps)?;
+    let (alpha, std) = sde.marginal(t)?;
+    let mean = (x * per_sample(&alpha, x)?)?;
+    let std_b = per_sample(&std, x)?;
+    let y = (&mean + (&std_b * eps)?)?;
+    let s = score(t, &y)?;
+    if s.dims() != x.dims() || s.dtype() != x.dtype() {
+        return Err(Error::msg(format!(
+            "the score function returned {} for data {}; it must return the data's shape and type",
+            s.shape(),
+            x.shape()
+        )));
+    }
+    let lam = weight.weight(sde, t)?;
+    let r = (&s + (eps / &std_b)?)?.sqr()?;
+    let feature_dims: Vec<usize> = (1..x.rank()).collect();
+    let msq = if feature_dims.is_empty() {
+        r
+    } else {
+        r.mean(&feature_dims, false)?
+    };
+    let per = (&lam * msq)?;
+    let loss = per.mean_all()?;
+    Ok(DsmTerms {
+        loss,
+        per_sample: per,
+        mean,
+        std,
+        weight: lam,
+        y,
+        score: s,
+    })
+}
+
+/// The loss of a batch `x (B, ...)` as sbgm's `make_step` computes it: times from
+/// [`sample_time`] over the SDE's `[t0, t1]`, noise `ε ~ N(0, I)`, both drawn from `rng`.
+pub fn dsm_loss(
+    sde: &Sde,
+    weight: &LossWeight,
+    score: &dyn Fn(&Tensor, &Tensor) -> Result<Tensor>,
+    x: &Tensor,
+    rng: &mut Rng,
+) -> Result<Tensor> {
+    if x.rank() == 0 {
+        return Err(Error::msg(format!(
+            "dsm_loss: the data must be a batch (B, ...), got {}",
+            x.shape()
+        )));
+    }
+    let t = sample_time(rng, sde.t0, sde.t1, x.dims()[0], x.dtype())?;
+    let eps = rng.normal(x.dims(), x.dtype())?;
+    Ok(dsm_terms(sde, weight, score, x, &t, &eps)?.loss)
+}
+
+/// sbgm's low-discrepancy time sampler (`_train.sample_time`): one time per stratum,
+/// `tᵢ = u_i + i · t1/n` with `u_i ~ U[t0, t1/n)`, so that `tᵢ ∈ [t0 + i t1/n, (i+1) t1/n)`.
+/// (If `t1/n <= t0` every `u_i` is `t0`, as in sbgm.)
+pub fn sample_time(rng: &mut Rng, t0: f64, t1: f64, n: usize, dtype: DType) -> Result<Tensor> {
+    if n == 0 {
+        return Err(Error::msg("sample_time: the batch size must be at least 1"));
+    }
+    if !(t0.is_finite() && t1.is_finite() && t0 < t1) {
+        return Err(Error::msg(format!(
+            "sample_time: need finite times t0 < t1, got t0 = {t0}, t1 = {t1}"
+        )));
+    }
+    let h = t1 / n as f64;
+    let u = rng.uniform_range(&[n], t0, h.max(t0), dtype)?;
+    let g = u.graph();
+    let i = g.iota(&[n], dtype, 0)?;
+    u + (i * h)?
+}
+
+/// Conditioning dropout for classifier-free guidance: for each sample, with probability `p`,
+/// replaces all of its conditioning tensors by their null values (one draw per sample shared
+/// by every tensor, so a sample is either fully conditional or fully unconditional).
+///
+/// `conds` pairs each conditioning tensor `c (B, ...)` (a label vector `(B,)`, a parameter
+/// vector `(B, P)`, a context map `(B, C, H, W)`) with its null value: a scalar or a tensor
+/// of one sample's shape `(...)`, of `c`'s type (e.g. the extra class index of a label
+/// embedding with one more row than classes, or a zero parameter vector).
+pub fn drop_conditioning(
+    rng: &mut Rng,
+    p: f64,
+    conds: &[(&Tensor, &Tensor)],
+) -> Result<Vec<Tensor>> {
+    if !(0.0..=1.0).contains(&p) {
+        return Err(Error::msg(format!(
+            "conditioning dropout: the probability must be in [0, 1], got {p}"
+        )));
+    }
+    let Some((first, _)) = conds.first() else {
+        return Ok(vec![]);
+    };
+    if first.rank() == 0 {
+        return Err(Error::msg(format!(
+            "conditioning dropout: conditioning must be batched (B, ...), got {}",
+            first.shape()
+        )));
+    }
+    let b = first.dims()[0];
+    for (c, null) in conds {
+        if c.rank() == 0 || c.dims()[0] != b {
+            return Err(Error::msg(format!(
+                "conditioning dropout: every conditioning tensor must have the batch size {b} \
+                 first, got {}",
+                c.shape()
+            )));
+        }
+        if null.dtype() != c.dtype() || !(null.rank() == 0 || null.dims() == &c.dims()[1..]) {
+            return Err(Error::msg(format!(
+                "conditioning dropout: the null value {} does not fit conditioning {}; it must \
+                 be a scalar or one sample's shape, of the same type",
+                null.shape(),
+                c.shape()
+            )));
+        }
+    }
+    let u = rng.uniform(&[b], DType::F32)?;
+    let drop = u.lt(&u.full_like(p)?)?;
+    conds
+        .iter()
+        .map(|(c, null)| {
+            let mut dims = vec![1; c.rank()];
+            dims[0] = b;
+            let mask = drop.reshape(&dims)?.broadcast_to(c.dims())?;
+            let null = null.broadcast_to(c.dims())?;
+            mask.select(&null, c)
+        })
+        .collect()
+}
+
+fn check_batch(x: &Tensor, t: &Tensor, eps: &Tensor) -> Result<()> {
+    if x.rank() == 0 || !x.dtype().is_float() {
+        return Err(Error::msg(format!(
+            "dsm loss: the data must be a float batch (B, ...), got {}",
+            x.shape()
+        )));
+    }
+    if t.rank() != 1 || t.dims()[0] != x.dims()[0] || t.dtype() != x.dtype() {
+        return Err(Error::msg(format!(
+            "dsm loss: the times must be one per sample (B,) of the data's type; data {}, \
+             times {}",
+            x.shape(),
+            t.shape()
+        )));
+    }
+    if eps.shape() != x.shape() {
+        return Err(Error::msg(format!(
+            "dsm loss: the noise {} must have the data's shape {}",
+            eps.shape(),
+            x.shape()
+        )));
+    }
+    Ok(())
+}

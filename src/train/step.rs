@@ -1,0 +1,523 @@
+//! The compiled training program: one executable runs up to `K` training steps per call (a
+//! `stablehlo.while`), with parameters, optimizer state, EMA, step and RNG key as donated
+//! arguments, batches gathered on the device, and the batch sharded over SPMD partitions.
+//!
+//! Arguments of `@main`, in order (names as in the module):
+//! `params.<leaf>`…, `opt.<leaf>`…, `ema.<leaf>`… (when the EMA is on), `step` (`i32`),
+//! `key` (`u64[2]`), `n` (`i32`, steps to run this call, at most `K`), then the data:
+//! - [`FeedLayout::Device`]: `data.x` `(N, …)` (+ `data.q`, `data.a`), replicated, and `idx`
+//!   `i32 (K, B)` (the rows of each step, drawn on the host by [`crate::train::feed`]),
+//!   sharded along the batch;
+//! - [`FeedLayout::Host`]: `batch.x` `(K, B, …)` (+ `batch.q`, `batch.a`), sharded along the
+//!   batch.
+//!
+//! Results: the new `params`, `opt`, `ema`, `step`, `key` (aliased to the donated arguments)
+//! and `losses` `f32 (K)` (the training loss of each step run; entries past `n` are 0).
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::graph::{BuildOptions, Graph, Module, Rng, Shape, Tensor, value_and_grad};
+
+/// Conditioning inputs of a batch (any may be absent).
+#[derive(Clone, Debug, Default)]
+pub struct Cond {
+    /// Context maps `q` `(B, …)`.
+    pub q: Option<Tensor>,
+    /// Parameter vectors `a` `(B, P)`.
+    pub a: Option<Tensor>,
+}
+
+/// The score network as graph code: `(params, t (B), y (B, …), cond, dropout stream)` →
+/// score `(B, …)`. The stream is `Some` in training (dropout on) and `None` at inference.
+pub type ScoreFn<'a> =
+    dyn Fn(&[Tensor], &Tensor, &Tensor, &Cond, Option<&mut Rng>) -> Result<Tensor> + 'a;
+
+/// `(x (B, …), t (B))` → (marginal mean `(B, …)`, marginal std `(B)`).
+pub type MarginalFn<'a> = dyn Fn(&Tensor, &Tensor) -> Result<(Tensor, Tensor)> + 'a;
+
+/// What the denoising score-matching loss needs from the SDE, as graph code.
+pub struct Objective<'a> {
+    /// The score network.
+    pub score: &'a ScoreFn<'a>,
+    /// `(x (B, …), t (B))` → (marginal mean `(B, …)`, marginal std `(B)`).
+    pub marginal: &'a MarginalFn<'a>,
+    /// `t (B)` → loss weight λ(t) `(B)`.
+    pub weight: &'a dyn Fn(&Tensor) -> Result<Tensor>,
+    /// Start of the time interval.
+    pub t0: f64,
+    /// End of the time interval.
+    pub t1: f64,
+}
+
+/// An optimizer as graph code.
+pub struct Optimizer<'a> {
+    /// Its state leaves (names and types), in order.
+    pub state: Vec<(String, Shape)>,
+    /// `(params, grads, state, step (i32, before this update))` → (new params, new state).
+    #[allow(clippy::type_complexity)]
+    pub update:
+        &'a dyn Fn(&[Tensor], &[Tensor], &[Tensor], &Tensor) -> Result<(Vec<Tensor>, Vec<Tensor>)>,
+}
+
+/// Where the training program gets its batches.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FeedLayout {
+    /// The training set (`rows` samples) is an argument; the step gathers rows `idx`.
+    Device {
+        /// Number of training samples.
+        rows: usize,
+    },
+    /// The host uploads each call's batches `(K, B, …)`.
+    Host,
+}
+
+/// The static layout of a training program.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepLayout {
+    /// Parameter leaves (Equinox paths) and types.
+    pub params: Vec<(String, Shape)>,
+    /// Whether an EMA of the parameters is kept.
+    pub ema_rate: Option<f64>,
+    /// Samples per step, over all devices.
+    pub batch: usize,
+    /// Steps per call (`K`).
+    pub steps_per_call: usize,
+    /// SPMD partitions the batch is split over.
+    pub devices: usize,
+    /// Minibatches per step (gradient accumulation).
+    pub accumulate: usize,
+    /// Probability of replacing a sample's `q`/`a` by zeros.
+    pub cond_dropout: f64,
+    /// Per-sample dims of `x`.
+    pub x_dims: Vec<usize>,
+    /// Per-sample dims of `q`, if the data has context maps.
+    pub q_dims: Option<Vec<usize>>,
+    /// Length of `a`, if the data has parameter vectors.
+    pub a_dim: Option<usize>,
+    /// Where batches come from.
+    pub feed: FeedLayout,
+}
+
+/// A built training program with the positions of its arguments.
+#[derive(Clone, Debug)]
+pub struct StepProgram {
+    /// The StableHLO module.
+    pub module: Module,
+    /// Number of parameter leaves.
+    pub n_params: usize,
+    /// Number of optimizer-state leaves.
+    pub n_opt: usize,
+    /// Number of EMA leaves (0 without EMA).
+    pub n_ema: usize,
+    /// Names of the data arguments after `n` (in order).
+    pub data_args: Vec<String>,
+}
+
+impl StepProgram {
+    /// Number of state arguments (params, opt, ema, step, key), all donated.
+    pub fn n_state(&self) -> usize {
+        self.n_params + self.n_opt + self.n_ema + 2
+    }
+}
+
+impl StepLayout {
+    /// Checks the layout, naming the key to change.
+    pub fn validate(&self) -> Result<()> {
+        if self.devices == 0 || !self.batch.is_multiple_of(self.devices) {
+            return Err(Error::msg(format!(
+                "[train] batch_size = {} is not divisible by the {} devices it is split over; \
+                 use a batch size that is a multiple of {} or set train.devices (--devices)",
+                self.batch, self.devices, self.devices
+            )));
+        }
+        if self.accumulate == 0 || !self.batch.is_multiple_of(self.accumulate) {
+            return Err(Error::msg(format!(
+                "[train] batch_size = {} is not divisible by accumulate = {}",
+                self.batch, self.accumulate
+            )));
+        }
+        if let FeedLayout::Device { rows: 0 } = self.feed {
+            return Err(Error::msg("the training set is empty"));
+        }
+        Ok(())
+    }
+
+    /// The mhlo sharding that splits dimension `dim` of a rank-`rank` array over the devices.
+    pub fn split_sharding(&self, rank: usize, dim: usize) -> String {
+        let mut tiles = vec!["1".to_string(); rank];
+        tiles[dim] = self.devices.to_string();
+        format!("{{devices=[{}]<=[{}]}}", tiles.join(","), self.devices)
+    }
+}
+
+/// Samples a stratified batch of times as sbgm does: `t_i = u_i + i t1/B` with `u_i` uniform
+/// on `[t0, t1/B)`.
+pub fn stratified_times(rng: &mut Rng, b: usize, t0: f64, t1: f64, g: &Graph) -> Result<Tensor> {
+    let u = rng.uniform_range(&[b], t0, t1 / b as f64, DType::F32)?;
+    let offs = (g.iota(&[b], DType::F32, 0)? * (t1 / b as f64))?;
+    u + offs
+}
+
+/// The denoising score-matching loss of a batch (sbgm's `batch_loss_fn`):
+/// `mean_b λ(t_b) mean((s(t_b, y_b) + ε_b/σ_b)²)` with `y = mean + σ ε`.
+pub fn dsm_loss(
+    obj: &Objective,
+    params: &[Tensor],
+    x: &Tensor,
+    t: &Tensor,
+    cond: &Cond,
+    rng: &mut Rng,
+    train: bool,
+) -> Result<Tensor> {
+    let b = x.dims()[0];
+    let (mean, std) = (obj.marginal)(x, t)?;
+    let eps = rng.normal(x.dims(), x.dtype())?;
+    let mut sd = vec![b];
+    sd.extend(std::iter::repeat_n(1, x.rank() - 1));
+    let std_b = std.reshape(&sd)?;
+    let y = (mean + (&std_b * &eps)?)?;
+    let s = if train {
+        (obj.score)(params, t, &y, cond, Some(rng))?
+    } else {
+        (obj.score)(params, t, &y, cond, None)?
+    };
+    let r = (s + (eps / std_b)?)?.sqr()?;
+    let feat: Vec<usize> = (1..r.rank()).collect();
+    let per = if feat.is_empty() {
+        r
+    } else {
+        r.mean(&feat, false)?
+    };
+    ((obj.weight)(t)? * per)?.mean_all()
+}
+
+/// Replaces each sample's conditioning by zeros with probability `p`.
+fn drop_cond(cond: &Cond, p: f64, b: usize, rng: &mut Rng) -> Result<Cond> {
+    if p <= 0.0 || (cond.q.is_none() && cond.a.is_none()) {
+        return Ok(cond.clone());
+    }
+    let keep =
+        rng.uniform(&[b], DType::F32)?
+            .ge(&Graph::scalar(cond_graph(cond), p, DType::F32)?)?;
+    let apply = |t: &Option<Tensor>| -> Result<Option<Tensor>> {
+        let Some(t) = t else { return Ok(None) };
+        let mut d = vec![b];
+        d.extend(std::iter::repeat_n(1, t.rank() - 1));
+        let k = keep.reshape(&d)?;
+        Ok(Some(k.select(t, &t.zeros_like()?)?))
+    };
+    Ok(Cond {
+        q: apply(&cond.q)?,
+        a: apply(&cond.a)?,
+    })
+}
+
+fn cond_graph(c: &Cond) -> &Graph {
+    c.q.as_ref().or(c.a.as_ref()).expect("checked").graph()
+}
+
+/// Rows `[start, start + len)` of dimension 0.
+fn rows(t: &Tensor, start: &Tensor, len: usize) -> Result<Tensor> {
+    let g = t.graph();
+    let zero = g.scalar(0.0, DType::I32)?;
+    let mut starts = vec![start.clone()];
+    starts.extend(std::iter::repeat_n(zero, t.rank() - 1));
+    let mut sizes = t.dims().to_vec();
+    sizes[0] = len;
+    t.dynamic_slice(&starts, &sizes)
+}
+
+/// Builds the training program.
+pub fn build_step(layout: &StepLayout, obj: &Objective, opt: &Optimizer) -> Result<StepProgram> {
+    layout.validate()?;
+    let g = Graph::new();
+    let f32_ = DType::F32;
+    let (b, k) = (layout.batch, layout.steps_per_call);
+    let mut params = Vec::new();
+    for (p, s) in &layout.params {
+        params.push(g.param(&format!("params.{p}"), s.clone())?);
+    }
+    let mut opt_state = Vec::new();
+    for (p, s) in &opt.state {
+        opt_state.push(g.param(&format!("opt.{p}"), s.clone())?);
+    }
+    let mut ema = Vec::new();
+    if layout.ema_rate.is_some() {
+        for (p, s) in &layout.params {
+            ema.push(g.param(&format!("ema.{p}"), s.clone())?);
+        }
+    }
+    let step = g.parameter("step", &[], DType::I32)?;
+    let key = g.parameter("key", &[2], DType::U64)?;
+    let n = g.parameter("n", &[], DType::I32)?;
+
+    let with_batch = |lead: &[usize], per: &[usize]| {
+        let mut d = lead.to_vec();
+        d.extend_from_slice(per);
+        d
+    };
+    let mut data_args = Vec::new();
+    let mut sharded: Vec<(String, usize, usize)> = Vec::new(); // (name, rank, dim)
+    let mut decl = |name: &str, dims: Vec<usize>, dt: DType, shard_dim: Option<usize>| {
+        data_args.push(name.to_string());
+        if let Some(d) = shard_dim {
+            sharded.push((name.to_string(), dims.len(), d));
+        }
+        g.parameter(name, &dims, dt)
+    };
+    // Source arrays and the per-step batch extraction.
+    enum Src {
+        Device {
+            x: Tensor,
+            q: Option<Tensor>,
+            a: Option<Tensor>,
+            idx: Tensor,
+        },
+        Host {
+            x: Tensor,
+            q: Option<Tensor>,
+            a: Option<Tensor>,
+        },
+    }
+    let src = match layout.feed {
+        FeedLayout::Device { rows } => {
+            let x = decl("data.x", with_batch(&[rows], &layout.x_dims), f32_, None)?;
+            let q = match &layout.q_dims {
+                Some(qd) => Some(decl("data.q", with_batch(&[rows], qd), f32_, None)?),
+                None => None,
+            };
+            let a = match layout.a_dim {
+                Some(ad) => Some(decl("data.a", vec![rows, ad], f32_, None)?),
+                None => None,
+            };
+            let idx = decl("idx", vec![k, b], DType::I32, Some(1))?;
+            Src::Device { x, q, a, idx }
+        }
+        FeedLayout::Host => {
+            let x = decl(
+                "batch.x",
+                with_batch(&[k, b], &layout.x_dims),
+                f32_,
+                Some(1),
+            )?;
+            let q = match &layout.q_dims {
+                Some(qd) => Some(decl("batch.q", with_batch(&[k, b], qd), f32_, Some(1))?),
+                None => None,
+            };
+            let a = match layout.a_dim {
+                Some(ad) => Some(decl("batch.a", vec![k, b, ad], f32_, Some(1))?),
+                None => None,
+            };
+            Src::Host { x, q, a }
+        }
+    };
+    let batch_at = |i: &Tensor| -> Result<(Tensor, Cond)> {
+        let one = |t: &Tensor| -> Result<Tensor> {
+            let r = rows(t, i, 1)?;
+            r.reshape(&r.dims()[1..])
+        };
+        match &src {
+            Src::Device { x, q, a, idx } => {
+                let ix = one(idx)?;
+                let take = |t: &Option<Tensor>| t.as_ref().map(|t| t.take(&ix)).transpose();
+                Ok((
+                    x.take(&ix)?,
+                    Cond {
+                        q: take(q)?,
+                        a: take(a)?,
+                    },
+                ))
+            }
+            Src::Host { x, q, a } => {
+                let sel = |t: &Option<Tensor>| t.as_ref().map(&one).transpose();
+                Ok((
+                    one(x)?,
+                    Cond {
+                        q: sel(q)?,
+                        a: sel(a)?,
+                    },
+                ))
+            }
+        }
+    };
+
+    let (np, no, ne) = (params.len(), opt_state.len(), ema.len());
+    let losses0 = g.zeros(&[k], f32_)?;
+    let i0 = g.scalar(0.0, DType::I32)?;
+    let mut init = vec![i0];
+    init.extend(params.iter().cloned());
+    init.extend(opt_state.iter().cloned());
+    init.extend(ema.iter().cloned());
+    init.push(step.clone());
+    init.push(key.clone());
+    init.push(losses0);
+
+    let gg = g.clone();
+    let out = g.while_loop(
+        &init,
+        |c| c[0].lt(&n),
+        |c| {
+            let i = &c[0];
+            let p = &c[1..1 + np];
+            let o = &c[1 + np..1 + np + no];
+            let e = &c[1 + np + no..1 + np + no + ne];
+            let st = &c[1 + np + no + ne];
+            let ky = &c[2 + np + no + ne];
+            let losses = &c[3 + np + no + ne];
+            let (x, cond) = batch_at(i)?;
+            let mut rng = Rng::new(ky)?;
+            let t = stratified_times(&mut rng, b, obj.t0, obj.t1, &gg)?;
+            let cond = drop_cond(&cond, layout.cond_dropout, b, &mut rng)?;
+            let (loss, grads, key_out) = if layout.accumulate == 1 {
+                let loss = dsm_loss(obj, p, &x, &t, &cond, &mut rng, true)?;
+                let refs: Vec<&Tensor> = p.iter().collect();
+                let (l, gr) = value_and_grad(&loss, &refs)?;
+                (l, gr, rng.key().clone())
+            } else {
+                accumulate(obj, layout, p, &x, &t, &cond, rng, &gg)?
+            };
+            let (p_new, o_new) = (opt.update)(p, &grads, o, st)?;
+            let mut next = vec![(i + 1.0)?];
+            next.extend(p_new.iter().cloned());
+            next.extend(o_new);
+            if let Some(rate) = layout.ema_rate {
+                for (ev, pv) in e.iter().zip(&p_new) {
+                    next.push(((ev * rate)? + (pv * (1.0 - rate))?)?);
+                }
+            }
+            next.push((st + 1.0)?);
+            next.push(key_out);
+            next.push(losses.dynamic_update_slice(&loss.reshape(&[1])?, std::slice::from_ref(i))?);
+            Ok(next)
+        },
+    )?;
+
+    let mut names: Vec<String> = Vec::new();
+    for (pn, _) in &layout.params {
+        names.push(format!("params.{pn}"));
+    }
+    for (on, _) in &opt.state {
+        names.push(format!("opt.{on}"));
+    }
+    if layout.ema_rate.is_some() {
+        for (pn, _) in &layout.params {
+            names.push(format!("ema.{pn}"));
+        }
+    }
+    names.push("step".into());
+    names.push("key".into());
+    names.push("losses".into());
+    let outputs: Vec<(&str, &Tensor)> = names.iter().map(String::as_str).zip(&out[1..]).collect();
+    let donate: Vec<String> = names[..names.len() - 1].to_vec();
+    let mut opts = BuildOptions {
+        num_partitions: layout.devices,
+        donate,
+        ..Default::default()
+    };
+    if layout.devices > 1 {
+        let all_args: Vec<String> = names[..names.len() - 1]
+            .iter()
+            .cloned()
+            .chain(std::iter::once("n".to_string()))
+            .chain(data_args.iter().cloned())
+            .collect();
+        for a in all_args {
+            let s = match sharded.iter().find(|(nm, _, _)| *nm == a) {
+                Some((_, rank, dim)) => layout.split_sharding(*rank, *dim),
+                None => "{replicated}".to_string(),
+            };
+            opts.arg_sharding.push((a, s));
+        }
+        for r in &names {
+            opts.result_sharding
+                .push((r.clone(), "{replicated}".into()));
+        }
+    }
+    let module = g.build_with("train_step", &outputs, &opts)?;
+    Ok(StepProgram {
+        module,
+        n_params: np,
+        n_opt: no,
+        n_ema: ne,
+        data_args,
+    })
+}
+
+/// Gradient accumulation: the batch split into `layout.accumulate` minibatches in a loop,
+/// gradients and losses averaged (sbgm's `accumulate_gradients_scan`).
+#[allow(clippy::too_many_arguments)]
+fn accumulate(
+    obj: &Objective,
+    layout: &StepLayout,
+    p: &[Tensor],
+    x: &Tensor,
+    t: &Tensor,
+    cond: &Cond,
+    rng: Rng,
+    g: &Graph,
+) -> Result<(Tensor, Vec<Tensor>, Tensor)> {
+    let m = layout.accumulate;
+    let mb = layout.batch / m;
+    let mut init: Vec<Tensor> = p.iter().map(|t| t.zeros_like()).collect::<Result<_>>()?;
+    init.push(g.scalar(0.0, DType::F32)?);
+    init.push(rng.key().clone());
+    let np = p.len();
+    let out = g.fori_loop(0, m as i64, &init, |j, c| {
+        let start = (j * mb as f64)?;
+        let xs = rows(x, &start, mb)?;
+        let ts = rows(t, &start, mb)?;
+        let cs = Cond {
+            q: cond.q.as_ref().map(|q| rows(q, &start, mb)).transpose()?,
+            a: cond.a.as_ref().map(|a| rows(a, &start, mb)).transpose()?,
+        };
+        let mut r = Rng::new(&c[np + 1])?;
+        let loss = dsm_loss(obj, p, &xs, &ts, &cs, &mut r, true)?;
+        let refs: Vec<&Tensor> = p.iter().collect();
+        let (l, gr) = value_and_grad(&loss, &refs)?;
+        let mut next: Vec<Tensor> = c[..np]
+            .iter()
+            .zip(&gr)
+            .map(|(a, b)| a + b)
+            .collect::<Result<_>>()?;
+        next.push((&c[np] + &l)?);
+        next.push(r.key().clone());
+        Ok(next)
+    })?;
+    let inv = 1.0 / m as f64;
+    let grads = out[..np]
+        .iter()
+        .map(|t| t * inv)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(((&out[np] * inv)?, grads, out[np + 1].clone()))
+}
+
+/// Builds the evaluation program: the loss (no dropout) of a held-out batch.
+/// Arguments: `params.<leaf>`…, `key`, `x` `(E, …)`, then `q`, `a` when present.
+/// Result: `loss` (f32 scalar).
+pub fn build_eval(layout: &StepLayout, obj: &Objective, eval_batch: usize) -> Result<Module> {
+    let g = Graph::new();
+    let mut params = Vec::new();
+    for (p, s) in &layout.params {
+        params.push(g.param(&format!("params.{p}"), s.clone())?);
+    }
+    let key = g.parameter("key", &[2], DType::U64)?;
+    let mut xd = vec![eval_batch];
+    xd.extend_from_slice(&layout.x_dims);
+    let x = g.parameter("x", &xd, DType::F32)?;
+    let q = match &layout.q_dims {
+        Some(qd) => {
+            let mut d = vec![eval_batch];
+            d.extend_from_slice(qd);
+            Some(g.parameter("q", &d, DType::F32)?)
+        }
+        None => None,
+    };
+    let a = match layout.a_dim {
+        Some(ad) => Some(g.parameter("a", &[eval_batch, ad], DType::F32)?),
+        None => None,
+    };
+    let mut rng = Rng::new(&key)?;
+    let t = stratified_times(&mut rng, eval_batch, obj.t0, obj.t1, &g)?;
+    let loss = dsm_loss(obj, &params, &x, &t, &Cond { q, a }, &mut rng, false)?;
+    g.build("eval_loss", &[("loss", &loss)])
+}

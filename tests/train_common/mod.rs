@@ -1,0 +1,126 @@
+//! A tiny score network, VP SDE and momentum SGD written directly as graph code, so that the
+//! training engine can be tested on its own (independently of `nn`, `sde` and `optim`).
+#![allow(dead_code)]
+
+use sbgm_xla::data::Dataset;
+use sbgm_xla::graph::{Rng, Shape, Tensor};
+use sbgm_xla::train::TrainState;
+use sbgm_xla::train::step::{Cond, FeedLayout, StepLayout};
+use sbgm_xla::{DType, HostArray, Result};
+
+pub const H: usize = 16;
+
+/// `s = W2 tanh(W1 [y, t] + b1) + b2` (sbgm's (out, in) weights).
+pub fn score(
+    p: &[Tensor],
+    t: &Tensor,
+    y: &Tensor,
+    _c: &Cond,
+    _r: Option<&mut Rng>,
+) -> Result<Tensor> {
+    let b = y.dims()[0];
+    let yt = Tensor::cat(&[y, &t.reshape(&[b, 1])?], 1)?;
+    let h = (yt.matmul(&p[0].t()?)? + &p[1])?.tanh()?;
+    h.matmul(&p[2].t()?)? + &p[3]
+}
+
+/// VP with linear beta 0.1..20: B(t) = 0.1 t + 9.95 t^2.
+pub fn big_b(t: &Tensor) -> Result<Tensor> {
+    (t * 0.1)? + (t.sqr()? * 9.95)?
+}
+
+pub fn marginal(x: &Tensor, t: &Tensor) -> Result<(Tensor, Tensor)> {
+    let b = big_b(t)?;
+    let m = (&b * -0.5)?.exp()?;
+    let std = (1.0 - (&b * -1.0)?.exp()?)?.sqrt()?;
+    let mean = (x * m.reshape(&[x.dims()[0], 1])?)?;
+    Ok((mean, std))
+}
+
+pub fn weight(t: &Tensor) -> Result<Tensor> {
+    1.0 - (big_b(t)? * -1.0)?.exp()?
+}
+
+pub const LR: f64 = 0.01;
+
+pub fn sgdm(
+    p: &[Tensor],
+    g: &[Tensor],
+    s: &[Tensor],
+    _step: &Tensor,
+) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
+    let mut np = vec![];
+    let mut ns = vec![];
+    for ((p, g), m) in p.iter().zip(g).zip(s) {
+        let m2 = ((m * 0.9)? + g)?;
+        np.push((p - (&m2 * LR)?)?);
+        ns.push(m2);
+    }
+    Ok((np, ns))
+}
+
+pub fn param_shapes() -> Vec<(String, Shape)> {
+    vec![
+        ("w1".into(), Shape::new(vec![H, 3], DType::F32)),
+        ("b1".into(), Shape::new(vec![H], DType::F32)),
+        ("w2".into(), Shape::new(vec![2, H], DType::F32)),
+        ("b2".into(), Shape::new(vec![2], DType::F32)),
+    ]
+}
+
+pub fn opt_shapes() -> Vec<(String, Shape)> {
+    param_shapes()
+        .into_iter()
+        .map(|(n, s)| (format!("m.{n}"), s))
+        .collect()
+}
+
+/// Deterministic small initial parameters.
+pub fn init_state(ema: bool) -> TrainState {
+    let mk = |(n, s): (String, Shape), k: usize| {
+        let len = s.elem_count();
+        let v: Vec<f32> = (0..len)
+            .map(|i| (((i * 7919 + k * 104729) % 1000) as f32 / 1000.0 - 0.5) * 0.6)
+            .collect();
+        (n, HostArray::from_vec(s.dims.clone(), v).unwrap())
+    };
+    let params: Vec<(String, HostArray)> = param_shapes()
+        .into_iter()
+        .enumerate()
+        .map(|(k, ps)| mk(ps, k))
+        .collect();
+    let opt = opt_shapes()
+        .into_iter()
+        .map(|(n, s)| {
+            let z = vec![0f32; s.elem_count()];
+            (n, HostArray::from_vec(s.dims.clone(), z).unwrap())
+        })
+        .collect();
+    TrainState {
+        ema: if ema { params.clone() } else { vec![] },
+        params,
+        opt,
+        step: 0,
+        key: [42, 0],
+    }
+}
+
+pub fn layout(ds: &Dataset, batch: usize, k: usize, devices: usize, host: bool) -> StepLayout {
+    StepLayout {
+        params: param_shapes(),
+        ema_rate: Some(0.99),
+        batch,
+        steps_per_call: k,
+        devices,
+        accumulate: 1,
+        cond_dropout: 0.0,
+        x_dims: ds.data_shape().to_vec(),
+        q_dims: None,
+        a_dim: None,
+        feed: if host {
+            FeedLayout::Host
+        } else {
+            FeedLayout::Device { rows: ds.len() }
+        },
+    }
+}
