@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use sbgm_xla::data::{DataSpec, DatasetKind};
 use sbgm_xla::pjrt::Client;
-use sbgm_xla::train::step::{Objective, Optimizer, StepLayout};
+use sbgm_xla::train::LossWeight;
+use sbgm_xla::train::step::{Objective, StepLayout, UpdateRule};
 use sbgm_xla::train::{Engine, TrainState};
 use train_common as tc;
 
@@ -23,14 +24,13 @@ fn train(
     ds: Arc<sbgm_xla::data::Dataset>,
     calls: &[usize],
 ) -> (Vec<f32>, TrainState) {
+    let sde = tc::vp();
     let obj = Objective {
         score: &tc::score,
-        marginal: &tc::marginal,
-        weight: &tc::weight,
-        t0: 1e-5,
-        t1: 1.0,
+        sde: &sde,
+        weight: &LossWeight::Sde,
     };
-    let opt = Optimizer {
+    let opt = UpdateRule {
         state: tc::opt_shapes(),
         update: &tc::sgdm,
     };
@@ -127,14 +127,13 @@ fn host_feed_matches_device_feed_and_call_sizes_do_not_matter() {
 fn batch_not_divisible_by_devices_is_a_clear_error() {
     let client = Client::cpu().unwrap();
     let ds = moons(500);
+    let sde = tc::vp();
     let obj = Objective {
         score: &tc::score,
-        marginal: &tc::marginal,
-        weight: &tc::weight,
-        t0: 1e-5,
-        t1: 1.0,
+        sde: &sde,
+        weight: &LossWeight::Sde,
     };
-    let opt = Optimizer {
+    let opt = UpdateRule {
         state: tc::opt_shapes(),
         update: &tc::sgdm,
     };

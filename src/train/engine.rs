@@ -10,7 +10,7 @@ use crate::host::HostArray;
 use crate::pjrt::{Buffer, Client, CompileOptions, Executable, Program};
 use crate::train::feed;
 use crate::train::state::TrainState;
-use crate::train::step::{FeedLayout, Objective, Optimizer, StepLayout, StepProgram, build_step};
+use crate::train::step::{FeedLayout, Objective, StepLayout, StepProgram, UpdateRule, build_step};
 
 /// A compiled training program with its state on the devices.
 pub struct Engine {
@@ -38,7 +38,7 @@ impl Engine {
         client: &Client,
         layout: StepLayout,
         obj: &Objective,
-        opt: &Optimizer,
+        opt: &UpdateRule,
         state: &TrainState,
         dataset: Arc<Dataset>,
         seed: u64,
