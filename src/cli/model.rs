@@ -428,6 +428,7 @@ fn config_for(
 
 /// The model configuration with its shapes filled from the data when the document has
 /// `[data]`, the data scaling and value range.
+#[allow(clippy::type_complexity)]
 fn resolve(doc: &ConfigDoc) -> Result<(ModelConfig, Option<Transform>, Option<(f32, f32)>)> {
     let Some(spec) = &doc.data else {
         return Ok((doc.model.clone(), None, None));
