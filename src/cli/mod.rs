@@ -2,9 +2,13 @@
 //! and one file per subcommand. Subcommands return `anyhow::Result`; `main` prints the error
 //! chain and exits with status 1.
 
+pub mod convert;
 pub mod devices;
+pub mod inspect;
+pub mod model;
 pub mod plugin;
 pub mod run;
+pub mod score;
 pub mod train;
 
 use crate::pjrt::{Client, ClientOptions, PluginSpec};
@@ -28,6 +32,12 @@ pub enum Command {
     Plugin(plugin::PluginArgs),
     /// Compile a StableHLO module (or a jax.export artifact) and run it on .npy inputs.
     Run(run::RunArgs),
+    /// List the names, shapes and dtypes in a checkpoint or array file, and its parameter count.
+    Inspect(inspect::InspectArgs),
+    /// Convert a model between Equinox .eqx and safetensors checkpoints.
+    Convert(convert::ConvertArgs),
+    /// Evaluate the score network on a batch (deterministic, inference mode).
+    Score(score::ScoreArgs),
     /// Train a score-based diffusion model from a TOML config.
     Train(train::TrainArgs),
 }
@@ -62,6 +72,9 @@ pub fn run_command(cli: Cli) -> anyhow::Result<()> {
         Command::Devices(a) => devices::devices(&a),
         Command::Plugin(a) => plugin::plugin(&a),
         Command::Run(a) => run::run(&a),
+        Command::Inspect(a) => inspect::inspect_cmd(&a),
+        Command::Convert(a) => convert::convert(&a),
+        Command::Score(a) => score::score_cmd(&a),
         Command::Train(a) => train::train(&a),
     }
 }
