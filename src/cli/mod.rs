@@ -5,9 +5,11 @@
 pub mod convert;
 pub mod devices;
 pub mod inspect;
+pub mod loglik;
 pub mod model;
 pub mod plugin;
 pub mod run;
+pub mod sample;
 pub mod score;
 pub mod train;
 
@@ -38,6 +40,10 @@ pub enum Command {
     Convert(convert::ConvertArgs),
     /// Evaluate the score network on a batch (deterministic, inference mode).
     Score(score::ScoreArgs),
+    /// Draw samples from a trained model (EM, predictor-corrector, ODE solvers, DPM-Solver).
+    Sample(sample::SampleArgs),
+    /// Log-likelihoods of data by the probability-flow ODE (exact trace or Hutchinson).
+    Loglik(loglik::LoglikArgs),
     /// Train a score-based diffusion model from a TOML config.
     Train(train::TrainArgs),
 }
@@ -75,6 +81,8 @@ pub fn run_command(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(a) => inspect::inspect_cmd(&a),
         Command::Convert(a) => convert::convert(&a),
         Command::Score(a) => score::score_cmd(&a),
+        Command::Sample(a) => sample::sample_cmd(&a),
+        Command::Loglik(a) => loglik::loglik_cmd(&a),
         Command::Train(a) => train::train(&a),
     }
 }

@@ -426,10 +426,12 @@ fn config_for(
     }
 }
 
+/// A model configuration with its data scaling and value range.
+type Resolved = (ModelConfig, Option<Transform>, Option<(f32, f32)>);
+
 /// The model configuration with its shapes filled from the data when the document has
 /// `[data]`, the data scaling and value range.
-#[allow(clippy::type_complexity)]
-fn resolve(doc: &ConfigDoc) -> Result<(ModelConfig, Option<Transform>, Option<(f32, f32)>)> {
+fn resolve(doc: &ConfigDoc) -> Result<Resolved> {
     let Some(spec) = &doc.data else {
         return Ok((doc.model.clone(), None, None));
     };
