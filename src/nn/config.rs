@@ -19,10 +19,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::nn::dit::DiT;
 use crate::nn::layers::Activation;
 use crate::nn::mixer::Mixer2d;
 use crate::nn::mlp::ResidualNetwork;
 use crate::nn::module::ScoreNet;
+use crate::nn::unet::UNet;
 
 /// A model configuration: which sbgm network and its constructor arguments.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -158,6 +160,10 @@ fn full_attn() -> PerStage<bool> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UnetConfig {
+    /// (channels, height, width) of each sample; filled from the data when unset (sbgm's
+    /// UNet takes any size, but a score network here has a fixed data shape).
+    #[serde(default)]
+    pub data_shape: Option<Vec<usize>>,
     /// Base channel count.
     pub dim: usize,
     /// Channels after the first convolution (default `dim`).
@@ -344,6 +350,7 @@ impl ModelConfig {
             }
             ModelConfig::Unet(c) => {
                 let img = image_shape(data_shape, "unet")?;
+                fill(&mut c.data_shape, img.to_vec(), "data_shape", "data")?;
                 fill(&mut c.channels, img[0], "channels", "data")?;
                 let q = map_channels(q_shape, img)?;
                 fill_cond(&mut c.q_channels, q, "q_channels", "conditioning map q")?;
@@ -378,10 +385,8 @@ pub fn build(config: &ModelConfig) -> Result<Box<dyn ScoreNet>> {
     match config {
         ModelConfig::Mlp(c) => Ok(Box::new(ResidualNetwork::new(c)?)),
         ModelConfig::Mixer(c) => Ok(Box::new(Mixer2d::new(c)?)),
-        ModelConfig::Unet(_) | ModelConfig::Dit(_) => Err(Error::BadArgument(format!(
-            "model kind '{}' is not built yet in this version of sbgm-xla",
-            config.kind()
-        ))),
+        ModelConfig::Unet(c) => Ok(Box::new(UNet::new(c)?)),
+        ModelConfig::Dit(c) => Ok(Box::new(DiT::new(c)?)),
     }
 }
 

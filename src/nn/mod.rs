@@ -22,15 +22,19 @@
 //! ```
 
 pub mod config;
+pub mod dit;
 pub mod layers;
 pub mod mixer;
 pub mod mlp;
 pub mod module;
+pub mod unet;
 
 pub use config::{DitConfig, MixerConfig, MlpConfig, ModelConfig, PerStage, UnetConfig, build};
+pub use dit::DiT;
 pub use layers::Activation;
 pub use mixer::Mixer2d;
 pub use mlp::ResidualNetwork;
 pub use module::{
     ApplyMode, Init, Leaf, Params, ScoreNet, array_values, init_leaves, join, n_params, time_column,
 };
+pub use unet::UNet;

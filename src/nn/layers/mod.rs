@@ -5,11 +5,13 @@
 //! Each layer has a `leaves(prefix, ..)` function giving its Equinox leaves (to build a
 //! model's leaf list) and an apply function reading `prefix.weight`, `prefix.bias`, ...
 
+pub mod attention;
 pub mod conv;
 pub mod dropout;
 pub mod embedding;
 pub mod linear;
 pub mod norm;
+pub mod time_embedding;
 
 use serde::{Deserialize, Serialize};
 
