@@ -217,13 +217,7 @@ fn our_eqx_files_load_in_sbgm_and_give_our_scores() {
         let dir = fixtures.join(name);
         let config = dir.join("config.json");
         let cfg = read_model_config(&config).unwrap();
-        let net = match cfg.build() {
-            Ok(n) => n,
-            Err(e) => {
-                eprintln!("SKIPPED {name}: {e}");
-                continue;
-            }
-        };
+        let net = cfg.build().unwrap_or_else(|e| panic!("{name}: {e}"));
         // Our initialisation, as our checkpoint (with the config), then .eqx by the CLI.
         let leaves = net.init(1234).unwrap();
         let mut ck = Checkpoint::new();
@@ -283,7 +277,7 @@ fn our_eqx_files_load_in_sbgm_and_give_our_scores() {
         py_args.extend(["--expect".into(), s(&wrong).into()]);
         jobs.push((format!("{name} (wrong expectation)"), py_args));
     }
-    assert!(jobs.len() >= 9, "at least the mlp and mixer variants");
+    assert_eq!(jobs.len(), 17, "16 variants and one deliberate failure");
     jobs.push(trained_model_job(tmp.path()));
     for ((label, _), (rc, report)) in jobs.iter().zip(roundtrip(&py, &jobs)) {
         eprintln!("{label}: rc {rc} {report}");
