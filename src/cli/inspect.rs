@@ -7,7 +7,7 @@
 //! that model.
 
 use super::model::{
-    META_CONFIG, named, parse_model_config, pick_group_in, read_model_config, resolve_checkpoint,
+    META_CONFIG, named, parse_config, pick_group_in, read_config, resolve, resolve_checkpoint,
 };
 use crate::io::{FileFormat, LeafKind, Report, inspect, numpy_name, tensor_name};
 use crate::nn::ScoreNet;
@@ -34,7 +34,7 @@ pub struct InspectArgs {
 pub fn inspect_cmd(args: &InspectArgs) -> anyhow::Result<()> {
     let file = resolve_checkpoint(&args.file)?;
     let net: Option<Box<dyn ScoreNet>> = match &args.config {
-        Some(c) => Some(read_model_config(c)?.build()?),
+        Some(c) => Some(resolve(&read_config(c)?)?.0.build()?),
         None => None,
     };
     let skeleton = net.as_ref().map(|n| n.skeleton());
@@ -53,7 +53,10 @@ pub fn inspect_cmd(args: &InspectArgs) -> anyhow::Result<()> {
     let net = match net {
         Some(n) => Some(n),
         None => match report.metadata.get(META_CONFIG) {
-            Some(text) => parse_model_config(text).ok().and_then(|c| c.build().ok()),
+            Some(text) => parse_config(text)
+                .and_then(|d| resolve(&d))
+                .and_then(|r| r.0.build())
+                .ok(),
             None => None,
         },
     };

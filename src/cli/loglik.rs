@@ -194,6 +194,9 @@ pub fn loglik_cmd(args: &LoglikArgs) -> anyhow::Result<()> {
         read_npy(&args.data).with_context(|| format!("reading --data {}", args.data.display()))?;
     let model = args.model.load()?;
     let sde = model.sde()?;
+    if let Some(w) = model.t1_warning(&sde) {
+        eprintln!("{w}");
+    }
     let ds = model.net.data_shape();
     let s = raw.shape();
     if s.len() != ds.len() + 1 || s[1..] != ds[..] {

@@ -312,6 +312,20 @@ impl LoadedModel {
         write_eqx_checked(path, &self.net.skeleton(), &self.leaves)
     }
 
+    /// A warning when the model's `t1` leaf (the time scale it was built for) is not the
+    /// SDE's end time.
+    pub fn t1_warning(&self, sde: &crate::sde::Sde) -> Option<String> {
+        let (_, v) = self.leaves.iter().find(|(p, _)| p == "t1")?;
+        let t1 = v.to_f64_vec().first().copied()?;
+        ((t1 - sde.t1).abs() > 1e-9 * sde.t1.abs().max(1.0)).then(|| {
+            format!(
+                "warning: the model was built for t1 = {t1} (it divides times by it) but the SDE \
+                 ends at t1 = {}; sbgm trains with the two equal",
+                sde.t1
+            )
+        })
+    }
+
     /// The SDE, or an error saying how to give one.
     pub fn sde(&self) -> Result<crate::sde::Sde> {
         match &self.sde {
@@ -427,11 +441,11 @@ fn config_for(
 }
 
 /// A model configuration with its data scaling and value range.
-type Resolved = (ModelConfig, Option<Transform>, Option<(f32, f32)>);
+pub type Resolved = (ModelConfig, Option<Transform>, Option<(f32, f32)>);
 
 /// The model configuration with its shapes filled from the data when the document has
 /// `[data]`, the data scaling and value range.
-fn resolve(doc: &ConfigDoc) -> Result<Resolved> {
+pub fn resolve(doc: &ConfigDoc) -> Result<Resolved> {
     let Some(spec) = &doc.data else {
         return Ok((doc.model.clone(), None, None));
     };

@@ -380,6 +380,9 @@ pub fn sample_cmd(args: &SampleArgs) -> anyhow::Result<()> {
     args.check()?;
     let model = args.model.load()?;
     let sde = model.sde()?;
+    if let Some(w) = model.t1_warning(&sde) {
+        eprintln!("{w}");
+    }
     let cfg = args.sampler_config();
     cfg.validate(&sde)?;
     let cond = args.model.conditioning(&model, args.n)?;
