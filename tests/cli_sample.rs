@@ -60,7 +60,10 @@ fn fails(args: &[&str]) -> String {
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(!o.status.success(), "{args:?} succeeded");
     assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
-    assert!(err.starts_with("error: "), "{args:?}: {err}");
+    assert!(
+        err.lines().any(|l| l.starts_with("error: ")),
+        "{args:?}: {err}"
+    );
     err
 }
 
