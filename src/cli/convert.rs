@@ -7,7 +7,7 @@
 //! no `--config`.
 
 use super::model::{CheckpointFormat, META_CONFIG, META_TRANSFORM, config_toml, load_model};
-use crate::io::{Checkpoint, save_checkpoint};
+use crate::io::{Checkpoint, save_checkpoint, tensor_name};
 use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
@@ -47,17 +47,23 @@ pub fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
             args.output.display()
         ),
     };
-    let model = load_model(&args.input, args.config.as_deref(), args.group.as_deref())?;
+    let mut model = load_model(&args.input, args.config.as_deref(), args.group.as_deref())?;
     if model.file == args.output
         || std::fs::canonicalize(&args.output).ok() == std::fs::canonicalize(&model.file).ok()
     {
         anyhow::bail!("the output {} is the input file", args.output.display());
     }
+    let n_leaves = model.leaves.len();
     match out_format {
         CheckpointFormat::Eqx => model.write_eqx(&args.output)?,
         CheckpointFormat::Safetensors => {
+            // The leaves move into the checkpoint (no copy of the data).
+            let group = args.out_group.trim_end_matches('.');
             let mut ck = Checkpoint::new();
-            ck.insert_leaves(args.out_group.trim_end_matches('.'), &model.leaves)?;
+            ck.tensors = std::mem::take(&mut model.leaves)
+                .into_iter()
+                .map(|(path, a)| (tensor_name(group, &path), a))
+                .collect();
             ck.set_meta(META_FORMAT, MODEL_FORMAT);
             ck.set_meta(META_CONFIG, config_toml(&model.config, model.sde.as_ref())?);
             if let Some(t) = &model.transform {
@@ -74,7 +80,7 @@ pub fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
         "wrote: {} ({:?}, {} leaves, {size} bytes)",
         args.output.display(),
         out_format,
-        model.leaves.len()
+        n_leaves
     );
     Ok(())
 }

@@ -9,7 +9,7 @@ use crate::io::npy::numpy_name;
 use crate::io::{
     Checkpoint, LeafKind, LeafSpec, load_checkpoint, read_eqx, tensor_name, write_eqx_checked,
 };
-use crate::nn::{ModelConfig, ScoreNet};
+use crate::nn::{Init, ModelConfig, ScoreNet};
 use crate::sde::SdeConfig;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -390,22 +390,23 @@ pub fn checkpoint_leaves(
     group: &str,
     net: &dyn ScoreNet,
 ) -> Result<Vec<(String, HostArray)>> {
-    let init = net.init(0)?;
-    net.skeleton()
-        .iter()
-        .zip(init)
-        .map(|(spec, (_, default))| {
+    net.leaves()
+        .into_iter()
+        .map(|leaf| {
+            let spec = &leaf.spec;
             let key = tensor_name(group, &spec.path);
-            match ck.get(&key) {
-                Ok(a) if spec.accepts(a) => Ok((spec.path.clone(), a.clone())),
-                Ok(a) => Err(Error::msg(format!(
+            match (ck.get(&key), &leaf.init) {
+                (Ok(a), _) if spec.accepts(a) => Ok((spec.path.clone(), a.clone())),
+                (Ok(a), _) => Err(Error::msg(format!(
                     "tensor '{key}' does not match the model: expected {}, found {} {:?}",
                     spec.describe(),
                     numpy_name(a.dtype()),
                     a.shape()
                 ))),
-                Err(_) if spec.kind == LeafKind::PyScalar => Ok((spec.path.clone(), default)),
-                Err(e) => Err(e),
+                (Err(_), Init::Value(v)) if spec.kind == LeafKind::PyScalar => {
+                    Ok((spec.path.clone(), v.clone()))
+                }
+                (Err(e), _) => Err(e),
             }
         })
         .collect()
