@@ -31,3 +31,8 @@ pub mod train;
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
 pub use host::HostArray;
+
+/// The README's code blocks, compiled and run as doctests so that the README stays true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

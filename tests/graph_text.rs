@@ -243,5 +243,39 @@ fn modules_have_expected_structure() {
             "{}",
             m.text
         );
+        assert!(
+            m.text
+                .contains("mhlo.num_partitions = 1 : i32, mhlo.num_replicas = 1 : i32")
+        );
+        for (name, _) in &m.results {
+            assert!(
+                m.text.contains(&format!("jax.result_info = \"{name}\"")),
+                "{name}"
+            );
+        }
+        for (name, _) in &m.args {
+            assert!(
+                m.text.contains(&format!("jax.arg_info = \"{name}\"")),
+                "{name}"
+            );
+        }
+    }
+    // donation: w (f32[6, 2, 3, 3]) aliases the result of the same type (its gradient, 4)
+    let linalg = ms.iter().find(|m| m.name == "linalg").unwrap();
+    assert_eq!(linalg.aliases[3], Some(4));
+    assert!(linalg.text.contains("tf.aliasing_output = 4 : i32"));
+    let control = ms.iter().find(|m| m.name == "control").unwrap();
+    assert!(control.text.contains("mhlo.sharding = \"{replicated}\""));
+    // the function is emitted once (inside the loop its call is differentiated by inlining,
+    // so only the call after the loop remains live)
+    assert_eq!(control.text.matches("func.func private @score").count(), 1);
+    assert_eq!(control.text.matches("func.call @score").count(), 1);
+    assert!(
+        control.text.contains("stablehlo.rng_bit_generator") && control.text.contains("THREE_FRY")
+    );
+    // emission is deterministic
+    let again = modules();
+    for (a, b) in ms.iter().zip(&again) {
+        assert_eq!(a.text, b.text);
     }
 }

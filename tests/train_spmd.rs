@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use sbgm_xla::data::{DataSpec, DatasetKind};
 use sbgm_xla::pjrt::Client;
-use sbgm_xla::train::step::{Objective, Optimizer, StepLayout};
+use sbgm_xla::train::LossWeight;
+use sbgm_xla::train::step::{Objective, StepLayout, UpdateRule};
 use sbgm_xla::train::{Engine, TrainState};
 use train_common as tc;
 
@@ -23,14 +24,13 @@ fn train(
     ds: Arc<sbgm_xla::data::Dataset>,
     calls: &[usize],
 ) -> (Vec<f32>, TrainState) {
+    let sde = tc::vp();
     let obj = Objective {
         score: &tc::score,
-        marginal: &tc::marginal,
-        weight: &tc::weight,
-        t0: 1e-5,
-        t1: 1.0,
+        sde: &sde,
+        weight: &LossWeight::Sde,
     };
-    let opt = Optimizer {
+    let opt = UpdateRule {
         state: tc::opt_shapes(),
         update: &tc::sgdm,
     };
@@ -95,6 +95,36 @@ fn one_device_and_four_devices_take_the_same_steps() {
     // the parameters moved
     assert_ne!(one.1.params, tc::init_state(true).params);
     compare(&one, &four, 2e-5);
+    // each device gets its quarter of the batch rows; the data and parameters are replicated
+    let sde = tc::vp();
+    let obj = Objective {
+        score: &tc::score,
+        sde: &sde,
+        weight: &LossWeight::Sde,
+    };
+    let opt = UpdateRule {
+        state: tc::opt_shapes(),
+        update: &tc::sgdm,
+    };
+    let e = Engine::new(
+        &client,
+        tc::layout(&ds, 64, 5, 4, false),
+        &obj,
+        &opt,
+        &tc::init_state(true),
+        ds.clone(),
+        7,
+    )
+    .unwrap();
+    let params = e.executable().parameters().unwrap();
+    let idx = params.last().unwrap();
+    assert_eq!(idx.dims, vec![5, 16], "idx shard");
+    assert_eq!(params[0].dims, vec![tc::H, 3], "replicated weight");
+    assert_eq!(
+        params[params.len() - 2].dims,
+        vec![ds.len(), 2],
+        "replicated data"
+    );
 }
 
 #[test]
@@ -127,14 +157,13 @@ fn host_feed_matches_device_feed_and_call_sizes_do_not_matter() {
 fn batch_not_divisible_by_devices_is_a_clear_error() {
     let client = Client::cpu().unwrap();
     let ds = moons(500);
+    let sde = tc::vp();
     let obj = Objective {
         score: &tc::score,
-        marginal: &tc::marginal,
-        weight: &tc::weight,
-        t0: 1e-5,
-        t1: 1.0,
+        sde: &sde,
+        weight: &LossWeight::Sde,
     };
-    let opt = Optimizer {
+    let opt = UpdateRule {
         state: tc::opt_shapes(),
         update: &tc::sgdm,
     };
@@ -154,4 +183,26 @@ fn batch_not_divisible_by_devices_is_a_clear_error() {
         err.contains("batch_size = 30") && err.contains("4 devices"),
         "{err}"
     );
+}
+
+#[test]
+fn gradient_accumulation_runs_and_is_partition_invariant() {
+    let client = Client::cpu().unwrap();
+    let ds = moons(1000);
+    let mut l1 = tc::layout(&ds, 64, 4, 1, false);
+    l1.accumulate = 2;
+    let mut l2 = tc::layout(&ds, 64, 4, 2, false);
+    l2.accumulate = 2;
+    let a = train(&client, l1, ds.clone(), &[4, 4]);
+    let b = train(&client, l2, ds.clone(), &[4, 4]);
+    assert!(a.0.iter().all(|l| l.is_finite() && *l > 0.0));
+    compare(&a, &b, 2e-5);
+    // and it is not the same as a single minibatch of 64
+    let c = train(
+        &client,
+        tc::layout(&ds, 64, 4, 1, false),
+        ds.clone(),
+        &[4, 4],
+    );
+    assert_ne!(a.1.params, c.1.params);
 }

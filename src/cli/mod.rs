@@ -2,9 +2,15 @@
 //! and one file per subcommand. Subcommands return `anyhow::Result`; `main` prints the error
 //! chain and exits with status 1.
 
+pub mod convert;
 pub mod devices;
+pub mod inspect;
+pub mod loglik;
+pub mod model;
 pub mod plugin;
 pub mod run;
+pub mod sample;
+pub mod score;
 pub mod train;
 
 use crate::pjrt::{Client, ClientOptions, PluginSpec};
@@ -28,6 +34,16 @@ pub enum Command {
     Plugin(plugin::PluginArgs),
     /// Compile a StableHLO module (or a jax.export artifact) and run it on .npy inputs.
     Run(run::RunArgs),
+    /// List the names, shapes and dtypes in a checkpoint or array file, and its parameter count.
+    Inspect(inspect::InspectArgs),
+    /// Convert a model between Equinox .eqx and safetensors checkpoints.
+    Convert(convert::ConvertArgs),
+    /// Evaluate the score network on a batch (deterministic, inference mode).
+    Score(score::ScoreArgs),
+    /// Draw samples from a trained model (EM, predictor-corrector, ODE solvers, DPM-Solver).
+    Sample(sample::SampleArgs),
+    /// Log-likelihoods of data by the probability-flow ODE (exact trace or Hutchinson).
+    Loglik(loglik::LoglikArgs),
     /// Train a score-based diffusion model from a TOML config.
     Train(train::TrainArgs),
 }
@@ -62,6 +78,11 @@ pub fn run_command(cli: Cli) -> anyhow::Result<()> {
         Command::Devices(a) => devices::devices(&a),
         Command::Plugin(a) => plugin::plugin(&a),
         Command::Run(a) => run::run(&a),
+        Command::Inspect(a) => inspect::inspect_cmd(&a),
+        Command::Convert(a) => convert::convert(&a),
+        Command::Score(a) => score::score_cmd(&a),
+        Command::Sample(a) => sample::sample_cmd(&a),
+        Command::Loglik(a) => loglik::loglik_cmd(&a),
         Command::Train(a) => train::train(&a),
     }
 }

@@ -1,13 +1,17 @@
 //! `sbgm-xla run FILE --input a.npy ... --out-dir DIR`: compiles a StableHLO module (MLIR text
 //! or bytecode, e.g. the `mlir_module_serialized` bytes of a `jax.export`) or a serialized
 //! `jax.export` artifact, runs it on one device with `.npy` inputs and writes `out_<i>.npy`.
+//!
+//! Before compiling, a portable artifact's StableHLO version is checked against the versions
+//! the plugin reads, and a program that fails to compile because of custom calls (jaxlib's
+//! LAPACK kernels, for instance, are not in a standalone plugin) says so. See docs/EXPORT.md.
 
 use super::RuntimeArgs;
 use crate::error::{Error, Result};
 use crate::host::HostArray;
 use crate::io::export::{ModuleArg, Program as ProgramFile, read_program};
 use crate::io::npy::{read_npy, write_npy};
-use crate::pjrt::{Client, CompileOptions, Program};
+use crate::pjrt::{Client, CompileOptions, Executable, Program};
 use anyhow::Context;
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -35,7 +39,7 @@ pub struct RunArgs {
 pub fn run_program(client: &Client, path: &Path, inputs: &[HostArray]) -> Result<Vec<HostArray>> {
     match read_program(path)? {
         ProgramFile::Module { bytes, .. } => {
-            let exe = client.compile(&Program::from_bytes(bytes)?, &CompileOptions::default())?;
+            let exe = compile_checked(client, &Program::from_bytes(bytes)?)?;
             exe.run_host(inputs)
         }
         ProgramFile::Exported(art) => {
@@ -64,10 +68,103 @@ pub fn run_program(client: &Client, path: &Path, inputs: &[HostArray]) -> Result
                 }
             }
             let program = Program::from_bytes(art.mlir_module.clone())?;
-            let exe = client.compile(&program, &CompileOptions::default())?;
+            let exe = compile_checked(client, &program)?;
             exe.run_host(&args)
         }
     }
+}
+
+/// A dotted version (`1.10.0`) as numbers, for comparison.
+fn version_numbers(v: &str) -> Vec<u64> {
+    v.split('.').map(|p| p.parse().unwrap_or(0)).collect()
+}
+
+/// Checks that the plugin reads the program's StableHLO version (when the program states one).
+pub fn check_stablehlo_version(client: &Client, program: &Program) -> Result<()> {
+    let Some(have) = program.stablehlo_version() else {
+        return Ok(());
+    };
+    let (min, cur) = client.plugin().stablehlo_versions();
+    let plugin = client.plugin().describe();
+    let range = format!(
+        "{} to {}",
+        min.as_deref().unwrap_or("?"),
+        cur.as_deref().unwrap_or("?")
+    );
+    if let Some(cur) = &cur
+        && version_numbers(&have) > version_numbers(cur)
+    {
+        return Err(Error::BadArgument(format!(
+            "the program was written with StableHLO {have}, newer than the plugin reads \
+             ({range}; plugin {plugin}): re-export it for an older StableHLO target (an older \
+             JAX, or jax.export's compatibility target), or install a newer plugin"
+        )));
+    }
+    if let Some(min) = &min
+        && version_numbers(&have) < version_numbers(min)
+    {
+        return Err(Error::BadArgument(format!(
+            "the program was written with StableHLO {have}, older than the plugin reads \
+             ({range}; plugin {plugin}): re-export it with a newer JAX"
+        )));
+    }
+    Ok(())
+}
+
+/// The custom-call targets of a program: exact for MLIR text (`stablehlo.custom_call @name`),
+/// `None` when there are none; for bytecode, an empty list when it has custom calls (the
+/// target names are not recovered from bytecode).
+pub fn custom_call_targets(program: &Program) -> Option<Vec<String>> {
+    match program {
+        Program::Text(t) => {
+            let mut out: Vec<String> = Vec::new();
+            for (i, _) in t.match_indices("custom_call") {
+                let rest = t[i + "custom_call".len()..].trim_start();
+                let name: String = rest
+                    .strip_prefix('@')
+                    .map(|r| {
+                        r.trim_start_matches('"')
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || "_.$-".contains(*c))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if !name.is_empty() && !out.contains(&name) {
+                    out.push(name);
+                }
+            }
+            (!out.is_empty() || t.contains("stablehlo.custom_call")).then_some(out)
+        }
+        Program::Bytecode(b) => {
+            let tag = b"custom_call";
+            b.windows(tag.len()).any(|w| w == tag).then(Vec::new)
+        }
+    }
+}
+
+/// Compiles `program` after [`check_stablehlo_version`]; a compile failure of a program with
+/// custom calls names them and says why.
+pub fn compile_checked(client: &Client, program: &Program) -> Result<Executable> {
+    check_stablehlo_version(client, program)?;
+    client
+        .compile(program, &CompileOptions::default())
+        .map_err(|e| match custom_call_targets(program) {
+            Some(targets) if matches!(e, Error::Compile { .. }) => {
+                let which = if targets.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", targets.join(", "))
+                };
+                Error::BadArgument(format!(
+                    "the program uses custom calls{which} that the plugin {} does not provide: \
+                     {e}\nCustom calls from jaxlib (LAPACK/cuSOLVER kernels behind jnp.linalg, \
+                     host callbacks, ...) are not part of a standalone PJRT plugin; re-export the \
+                     function without them, or use a plugin that registers them",
+                    client.plugin().describe()
+                ))
+            }
+            _ => e,
+        })
 }
 
 /// Runs `sbgm-xla run`.

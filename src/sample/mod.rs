@@ -13,7 +13,8 @@
 //!   fixed steps or adaptive with diffrax's PI controller ([`ode`]);
 //! - [`SamplerKind::Dpm2m`]: DPM-Solver++(2M) ([`dpm`]);
 //! - classifier-free guidance with any of them ([`Guided`], `SamplerConfig::guidance`);
-//! - log-likelihoods with the exact or Hutchinson divergence ([`likelihood`]).
+//! - log-likelihoods with the exact or Hutchinson divergence ([`likelihood`]);
+//! - score networks from [`crate::nn`] through [`NetScore`].
 //!
 //! ```
 //! use sbgm_xla::sample::{GaussianMixture, SamplerConfig, SamplerKind, sample, HostCond};
@@ -34,6 +35,7 @@ pub mod dpm;
 pub mod em;
 pub mod flow;
 pub mod likelihood;
+pub mod net;
 pub mod ode;
 pub mod pc;
 pub mod score;
@@ -48,6 +50,7 @@ pub use config::{
     Dequantize, DpmGrid, LoglikConfig, Predictor, Probe, SamplerConfig, SamplerKind, TraceMethod,
 };
 pub use likelihood::{LoglikTrace, loglik_trace};
+pub use net::{BoundNet, NetScore};
 pub use ode::{Controller, OdeStats, solve_adaptive, solve_fixed};
 pub use score::{Cond, CondNeeds, Guided, HostCond, ScoreFn, ScoreModel};
 pub use tableau::Tableau;

@@ -29,7 +29,7 @@ pub struct Config {
 }
 
 /// The optimizer keys of `[train]` (`optimizer`, `lr`, `use_ema`, `ema_rate`, ...).
-pub type OptimSection = crate::train::opt_bridge::TempOptim;
+pub type OptimSection = crate::train::optim::OptimConfig;
 
 /// Where training batches come from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +42,19 @@ pub enum Feed {
     Device,
     /// The host gathers the batches of a call and uploads them while the previous call runs.
     Host,
+}
+
+/// Whether the data's class labels condition the model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelsAs {
+    /// Labels are not used.
+    #[default]
+    None,
+    /// The label column `(N, 1)` is the parameter vector `a` (sbgm's MNIST set-up).
+    A,
+    /// The label column `(N, 1)` is the conditioning `q` (sbgm's moons set-up).
+    Q,
 }
 
 /// The `[train]` section.
@@ -59,6 +72,7 @@ pub enum Feed {
 /// accumulate = 1            # minibatches per step (gradient accumulation)
 /// cond_dropout = 0.0        # probability of dropping the conditioning (classifier-free guidance)
 /// feed = "auto"             # auto | device | host
+/// labels_as = "none"        # none | a | q: condition on the class labels
 /// optimizer = "adamw"      # and the other keys of OptimConfig: lr, use_ema, ema_rate, ...
 /// lr = 1e-3
 /// ```
@@ -104,6 +118,9 @@ pub struct TrainConfig {
     /// Where batches come from.
     #[serde(default)]
     pub feed: Feed,
+    /// Condition on the data's class labels as `a` or `q` (`none`, `a`, `q`).
+    #[serde(default)]
+    pub labels_as: LabelsAs,
     /// `feed = "auto"` keeps the training set on the device up to this many MiB.
     #[serde(default = "d_device_mb")]
     pub device_data_mb: usize,

@@ -10,7 +10,7 @@ use crate::host::HostArray;
 use crate::pjrt::{Buffer, Client, CompileOptions, Executable, Program};
 use crate::train::feed;
 use crate::train::state::TrainState;
-use crate::train::step::{FeedLayout, Objective, Optimizer, StepLayout, StepProgram, build_step};
+use crate::train::step::{FeedLayout, Objective, StepLayout, StepProgram, UpdateRule, build_step};
 
 /// A compiled training program with its state on the devices.
 pub struct Engine {
@@ -38,7 +38,7 @@ impl Engine {
         client: &Client,
         layout: StepLayout,
         obj: &Objective,
-        opt: &Optimizer,
+        opt: &UpdateRule,
         state: &TrainState,
         dataset: Arc<Dataset>,
         seed: u64,
@@ -90,6 +90,11 @@ impl Engine {
     /// The program (module text, argument counts).
     pub fn program(&self) -> &StepProgram {
         &self.program
+    }
+
+    /// The compiled executable (its per-device parameter shapes show the batch sharding).
+    pub fn executable(&self) -> &Executable {
+        &self.exe
     }
 
     /// Steps taken so far.

@@ -5,7 +5,11 @@
 //! - [`schedule`]: learning-rate schedules;
 //! - [`ema`]: the EMA of the parameters (sbgm's `apply_ema`);
 //! - [`loss`]: sbgm's denoising score-matching loss, stratified time sampling and
-//!   conditioning dropout.
+//!   conditioning dropout;
+//! - [`config`]: the TOML config (`[sde]`, `[model]`, `[data]`, `[train]`);
+//! - [`step`]: the compiled K-step training program (SPMD data parallel);
+//! - [`engine`]: that program on a PJRT client with the state resident on the devices;
+//! - [`run`]: the training run behind `sbgm-xla train` (run directory, checkpoints, resume).
 
 pub mod config;
 pub mod ema;

@@ -23,14 +23,15 @@ use crate::host::HostArray;
 use crate::io::{LeafKind, load_checkpoint, write_eqx_checked};
 use crate::nn::{ApplyMode, Params, ScoreNet};
 use crate::pjrt::{Buffer, Client, CompileOptions, Executable, Program};
-use crate::sde::{Sde, per_sample};
-use crate::train::config::{Config, Feed};
+use crate::sde::Sde;
+use crate::train::config::{Config, Feed, LabelsAs};
 use crate::train::engine::Engine;
 use crate::train::feed;
+use crate::train::loss::LossWeight;
 use crate::train::opt_bridge::{BuiltOptimizer, build_optimizer};
 use crate::train::sampler::build_em_sampler;
 use crate::train::state::TrainState;
-use crate::train::step::{Cond, FeedLayout, Objective, Optimizer, StepLayout, build_eval};
+use crate::train::step::{Cond, FeedLayout, Objective, StepLayout, UpdateRule, build_eval};
 
 /// The checkpoint file inside a run directory.
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
@@ -102,7 +103,26 @@ pub struct Setup {
 impl Setup {
     /// Loads the data and builds the model, SDE and optimizer of `config`.
     pub fn new(config: &Config) -> Result<Setup> {
-        let data = config.data.load()?;
+        let mut data = config.data.load()?;
+        let labels_as = config.train.labels_as;
+        if labels_as != LabelsAs::None {
+            let attach = |ds: Dataset| -> Result<Dataset> {
+                let col = ds.labels_as_column().ok_or_else(|| {
+                    Error::msg(format!(
+                        "[train] labels_as = \"{}\" but the data set `{}` has no labels; \
+                         remove labels_as or use a labelled data set",
+                        if labels_as == LabelsAs::A { "a" } else { "q" },
+                        ds.name()
+                    ))
+                })?;
+                match labels_as {
+                    LabelsAs::A => ds.with_a(col),
+                    _ => ds.with_q(col),
+                }
+            };
+            data.train = attach(data.train)?;
+            data.holdout = attach(data.holdout)?;
+        }
         let train = &data.train;
         let model = config
             .model
@@ -236,7 +256,7 @@ impl Setup {
 
     /// Runs `f` with the objective (score network, SDE marginal and weight) and the optimizer
     /// as graph code.
-    pub fn with_parts<R>(&self, f: impl FnOnce(&Objective, &Optimizer) -> R) -> R {
+    pub fn with_parts<R>(&self, f: impl FnOnce(&Objective, &UpdateRule) -> R) -> R {
         let names: Vec<String> = self.param_shapes.iter().map(|(n, _)| n.clone()).collect();
         let net = &self.net;
         let score = move |p: &[Tensor], t: &Tensor, y: &Tensor, c: &Cond, r: Option<&mut Rng>| {
@@ -260,22 +280,14 @@ impl Setup {
                 ),
             }
         };
-        let sde = &self.sde;
-        let marginal = |x: &Tensor, t: &Tensor| {
-            let (a, s) = sde.marginal(t)?;
-            Ok(((x * per_sample(&a, x)?)?, s))
-        };
-        let weight = |t: &Tensor| sde.weight(t);
+        let weight = LossWeight::Sde;
         let obj = Objective {
             score: &score,
-            marginal: &marginal,
+            sde: &self.sde,
             weight: &weight,
-            t0: sde.t0,
-            t1: sde.t1,
         };
-        let update =
-            |p: &[Tensor], g: &[Tensor], s: &[Tensor], st: &Tensor| self.opt.update(p, g, s, st);
-        let opt = Optimizer {
+        let update = |p: &[Tensor], g: &[Tensor], s: &[Tensor]| self.opt.update(p, g, s);
+        let opt = UpdateRule {
             state: self.opt.state.clone(),
             update: &update,
         };
@@ -554,6 +566,38 @@ fn build_sampler_aux(setup: &Setup, client: &Client) -> Result<Aux> {
         fixed.push(client.buffer_from_host(&c.a_host().expect("checked by the engine"), 0)?);
     }
     Ok(Aux { exe, fixed })
+}
+
+/// Draws `n` samples (in model space) with the Euler-Maruyama sampler (`steps` steps, key
+/// from `seed`) from the model with parameter arrays `arrays`; conditional models take the
+/// conditioning of the held-out set's first rows.
+pub fn em_samples(
+    setup: &Setup,
+    client: &Client,
+    arrays: &[(String, HostArray)],
+    n: usize,
+    steps: usize,
+    seed: u64,
+) -> Result<ndarray::ArrayD<f32>> {
+    let module = build_em_sampler(setup.net.as_ref(), &setup.sde, n, steps)?;
+    let exe = client.compile(&Program::text(module.text), &CompileOptions::default())?;
+    let mut args: Vec<HostArray> = arrays.iter().map(|(_, a)| a.clone()).collect();
+    args.push(feed::key_array([seed, 0x5A3F]));
+    let src = if setup.data.holdout.is_empty() {
+        &setup.data.train
+    } else {
+        &setup.data.holdout
+    };
+    let rows: Vec<usize> = (0..n).map(|i| i % src.len()).collect();
+    let c = src.select(&rows)?;
+    if setup.net.q_shape().is_some() {
+        args.push(c.q_host().ok_or_else(|| Error::msg("the data has no q"))?);
+    }
+    if setup.net.a_dim().is_some() {
+        args.push(c.a_host().ok_or_else(|| Error::msg("the data has no a"))?);
+    }
+    let out = exe.run_host(&args)?;
+    out[0].to_ndarray()
 }
 
 /// Draws samples with the EM sampler and plots them (scatter for 2-D data, a grid for images).

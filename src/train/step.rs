@@ -17,6 +17,9 @@
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::{BuildOptions, Graph, Module, Rng, Shape, Tensor, value_and_grad};
+use crate::sde::Sde;
+use crate::train::ema::ema_update;
+use crate::train::loss::{LossWeight, drop_conditioning, dsm_terms, sample_time};
 
 /// Conditioning inputs of a batch (any may be absent).
 #[derive(Clone, Debug, Default)]
@@ -32,31 +35,24 @@ pub struct Cond {
 pub type ScoreFn<'a> =
     dyn Fn(&[Tensor], &Tensor, &Tensor, &Cond, Option<&mut Rng>) -> Result<Tensor> + 'a;
 
-/// `(x (B, …), t (B))` → (marginal mean `(B, …)`, marginal std `(B)`).
-pub type MarginalFn<'a> = dyn Fn(&Tensor, &Tensor) -> Result<(Tensor, Tensor)> + 'a;
-
-/// What the denoising score-matching loss needs from the SDE, as graph code.
+/// The training objective: sbgm's denoising score-matching loss of a score network under an
+/// SDE ([`crate::train::loss`]).
 pub struct Objective<'a> {
     /// The score network.
     pub score: &'a ScoreFn<'a>,
-    /// `(x (B, …), t (B))` → (marginal mean `(B, …)`, marginal std `(B)`).
-    pub marginal: &'a MarginalFn<'a>,
-    /// `t (B)` → loss weight λ(t) `(B)`.
-    pub weight: &'a dyn Fn(&Tensor) -> Result<Tensor>,
-    /// Start of the time interval.
-    pub t0: f64,
-    /// End of the time interval.
-    pub t1: f64,
+    /// The SDE.
+    pub sde: &'a Sde,
+    /// The loss weighting λ(t).
+    pub weight: &'a LossWeight,
 }
 
-/// An optimizer as graph code.
-pub struct Optimizer<'a> {
+/// An optimizer as graph code (see [`crate::train::opt_bridge`]).
+pub struct UpdateRule<'a> {
     /// Its state leaves (names and types), in order.
     pub state: Vec<(String, Shape)>,
-    /// `(params, grads, state, step (i32, before this update))` → (new params, new state).
+    /// `(params, grads, state)` → (new params, new state).
     #[allow(clippy::type_complexity)]
-    pub update:
-        &'a dyn Fn(&[Tensor], &[Tensor], &[Tensor], &Tensor) -> Result<(Vec<Tensor>, Vec<Tensor>)>,
+    pub update: &'a dyn Fn(&[Tensor], &[Tensor], &[Tensor]) -> Result<(Vec<Tensor>, Vec<Tensor>)>,
 }
 
 /// Where the training program gets its batches.
@@ -150,17 +146,9 @@ impl StepLayout {
     }
 }
 
-/// Samples a stratified batch of times as sbgm does: `t_i = u_i + i t1/B` with `u_i` uniform
-/// on `[t0, t1/B)`.
-pub fn stratified_times(rng: &mut Rng, b: usize, t0: f64, t1: f64, g: &Graph) -> Result<Tensor> {
-    let u = rng.uniform_range(&[b], t0, t1 / b as f64, DType::F32)?;
-    let offs = (g.iota(&[b], DType::F32, 0)? * (t1 / b as f64))?;
-    u + offs
-}
-
-/// The denoising score-matching loss of a batch (sbgm's `batch_loss_fn`):
-/// `mean_b λ(t_b) mean((s(t_b, y_b) + ε_b/σ_b)²)` with `y = mean + σ ε`.
-pub fn dsm_loss(
+/// The loss of a batch with times `t`: noise drawn from `rng`, the network in training mode
+/// (dropout drawing from `rng`) when `train`.
+pub fn batch_loss(
     obj: &Objective,
     params: &[Tensor],
     x: &Tensor,
@@ -169,51 +157,37 @@ pub fn dsm_loss(
     rng: &mut Rng,
     train: bool,
 ) -> Result<Tensor> {
-    let b = x.dims()[0];
-    let (mean, std) = (obj.marginal)(x, t)?;
     let eps = rng.normal(x.dims(), x.dtype())?;
-    let mut sd = vec![b];
-    sd.extend(std::iter::repeat_n(1, x.rank() - 1));
-    let std_b = std.reshape(&sd)?;
-    let y = (mean + (&std_b * &eps)?)?;
-    let s = if train {
-        (obj.score)(params, t, &y, cond, Some(rng))?
-    } else {
-        (obj.score)(params, t, &y, cond, None)?
+    let r = std::cell::RefCell::new(rng);
+    let score = |t: &Tensor, y: &Tensor| -> Result<Tensor> {
+        if train {
+            let mut g = r.borrow_mut();
+            (obj.score)(params, t, y, cond, Some(&mut **g))
+        } else {
+            (obj.score)(params, t, y, cond, None)
+        }
     };
-    let r = (s + (eps / std_b)?)?.sqr()?;
-    let feat: Vec<usize> = (1..r.rank()).collect();
-    let per = if feat.is_empty() {
-        r
-    } else {
-        r.mean(&feat, false)?
-    };
-    ((obj.weight)(t)? * per)?.mean_all()
+    Ok(dsm_terms(obj.sde, obj.weight, &score, x, t, &eps)?.loss)
 }
 
 /// Replaces each sample's conditioning by zeros with probability `p`.
-fn drop_cond(cond: &Cond, p: f64, b: usize, rng: &mut Rng) -> Result<Cond> {
-    if p <= 0.0 || (cond.q.is_none() && cond.a.is_none()) {
+fn drop_cond(cond: &Cond, p: f64, rng: &mut Rng) -> Result<Cond> {
+    if p <= 0.0 {
         return Ok(cond.clone());
     }
-    let keep =
-        rng.uniform(&[b], DType::F32)?
-            .ge(&Graph::scalar(cond_graph(cond), p, DType::F32)?)?;
-    let apply = |t: &Option<Tensor>| -> Result<Option<Tensor>> {
-        let Some(t) = t else { return Ok(None) };
-        let mut d = vec![b];
-        d.extend(std::iter::repeat_n(1, t.rank() - 1));
-        let k = keep.reshape(&d)?;
-        Ok(Some(k.select(t, &t.zeros_like()?)?))
-    };
+    let mut conds: Vec<(Tensor, Tensor)> = Vec::new();
+    for t in [&cond.q, &cond.a].into_iter().flatten() {
+        conds.push((t.clone(), t.graph().scalar(0.0, t.dtype())?));
+    }
+    if conds.is_empty() {
+        return Ok(cond.clone());
+    }
+    let refs: Vec<(&Tensor, &Tensor)> = conds.iter().map(|(a, b)| (a, b)).collect();
+    let mut out = drop_conditioning(rng, p, &refs)?.into_iter();
     Ok(Cond {
-        q: apply(&cond.q)?,
-        a: apply(&cond.a)?,
+        q: cond.q.as_ref().and(out.next()),
+        a: cond.a.as_ref().and(out.next()),
     })
-}
-
-fn cond_graph(c: &Cond) -> &Graph {
-    c.q.as_ref().or(c.a.as_ref()).expect("checked").graph()
 }
 
 /// Rows `[start, start + len)` of dimension 0.
@@ -228,7 +202,7 @@ fn rows(t: &Tensor, start: &Tensor, len: usize) -> Result<Tensor> {
 }
 
 /// Builds the training program.
-pub fn build_step(layout: &StepLayout, obj: &Objective, opt: &Optimizer) -> Result<StepProgram> {
+pub fn build_step(layout: &StepLayout, obj: &Objective, opt: &UpdateRule) -> Result<StepProgram> {
     layout.validate()?;
     let g = Graph::new();
     let f32_ = DType::F32;
@@ -366,24 +340,22 @@ pub fn build_step(layout: &StepLayout, obj: &Objective, opt: &Optimizer) -> Resu
             let losses = &c[3 + np + no + ne];
             let (x, cond) = batch_at(i)?;
             let mut rng = Rng::new(ky)?;
-            let t = stratified_times(&mut rng, b, obj.t0, obj.t1, &gg)?;
-            let cond = drop_cond(&cond, layout.cond_dropout, b, &mut rng)?;
+            let t = sample_time(&mut rng, obj.sde.t0, obj.sde.t1, b, DType::F32)?;
+            let cond = drop_cond(&cond, layout.cond_dropout, &mut rng)?;
             let (loss, grads, key_out) = if layout.accumulate == 1 {
-                let loss = dsm_loss(obj, p, &x, &t, &cond, &mut rng, true)?;
+                let loss = batch_loss(obj, p, &x, &t, &cond, &mut rng, true)?;
                 let refs: Vec<&Tensor> = p.iter().collect();
                 let (l, gr) = value_and_grad(&loss, &refs)?;
                 (l, gr, rng.key().clone())
             } else {
                 accumulate(obj, layout, p, &x, &t, &cond, rng, &gg)?
             };
-            let (p_new, o_new) = (opt.update)(p, &grads, o, st)?;
+            let (p_new, o_new) = (opt.update)(p, &grads, o)?;
             let mut next = vec![(i + 1.0)?];
             next.extend(p_new.iter().cloned());
             next.extend(o_new);
             if let Some(rate) = layout.ema_rate {
-                for (ev, pv) in e.iter().zip(&p_new) {
-                    next.push(((ev * rate)? + (pv * (1.0 - rate))?)?);
-                }
+                next.extend(ema_update(e, &p_new, rate)?);
             }
             next.push((st + 1.0)?);
             next.push(key_out);
@@ -471,7 +443,7 @@ fn accumulate(
             a: cond.a.as_ref().map(|a| rows(a, &start, mb)).transpose()?,
         };
         let mut r = Rng::new(&c[np + 1])?;
-        let loss = dsm_loss(obj, p, &xs, &ts, &cs, &mut r, true)?;
+        let loss = batch_loss(obj, p, &xs, &ts, &cs, &mut r, true)?;
         let refs: Vec<&Tensor> = p.iter().collect();
         let (l, gr) = value_and_grad(&loss, &refs)?;
         let mut next: Vec<Tensor> = c[..np]
@@ -517,7 +489,7 @@ pub fn build_eval(layout: &StepLayout, obj: &Objective, eval_batch: usize) -> Re
         None => None,
     };
     let mut rng = Rng::new(&key)?;
-    let t = stratified_times(&mut rng, eval_batch, obj.t0, obj.t1, &g)?;
-    let loss = dsm_loss(obj, &params, &x, &t, &Cond { q, a }, &mut rng, false)?;
+    let t = sample_time(&mut rng, obj.sde.t0, obj.sde.t1, eval_batch, DType::F32)?;
+    let loss = batch_loss(obj, &params, &x, &t, &Cond { q, a }, &mut rng, false)?;
     g.build("eval_loss", &[("loss", &loss)])
 }

@@ -4,6 +4,7 @@
 
 use sbgm_xla::data::Dataset;
 use sbgm_xla::graph::{Rng, Shape, Tensor};
+use sbgm_xla::sde::{Schedule, Sde, SdeKind};
 use sbgm_xla::train::TrainState;
 use sbgm_xla::train::step::{Cond, FeedLayout, StepLayout};
 use sbgm_xla::{DType, HostArray, Result};
@@ -24,31 +25,24 @@ pub fn score(
     h.matmul(&p[2].t()?)? + &p[3]
 }
 
-/// VP with linear beta 0.1..20: B(t) = 0.1 t + 9.95 t^2.
-pub fn big_b(t: &Tensor) -> Result<Tensor> {
-    (t * 0.1)? + (t.sqr()? * 9.95)?
-}
-
-pub fn marginal(x: &Tensor, t: &Tensor) -> Result<(Tensor, Tensor)> {
-    let b = big_b(t)?;
-    let m = (&b * -0.5)?.exp()?;
-    let std = (1.0 - (&b * -1.0)?.exp()?)?.sqrt()?;
-    let mean = (x * m.reshape(&[x.dims()[0], 1])?)?;
-    Ok((mean, std))
-}
-
-pub fn weight(t: &Tensor) -> Result<Tensor> {
-    1.0 - (big_b(t)? * -1.0)?.exp()?
+/// VP with linear beta 0.1..20.
+pub fn vp() -> Sde {
+    Sde::new(
+        SdeKind::Vp,
+        Schedule::Linear {
+            beta_min: 0.1,
+            beta_max: 20.0,
+        },
+        1e-5,
+        1.0,
+        0.01,
+    )
+    .unwrap()
 }
 
 pub const LR: f64 = 0.01;
 
-pub fn sgdm(
-    p: &[Tensor],
-    g: &[Tensor],
-    s: &[Tensor],
-    _step: &Tensor,
-) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
+pub fn sgdm(p: &[Tensor], g: &[Tensor], s: &[Tensor]) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
     let mut np = vec![];
     let mut ns = vec![];
     for ((p, g), m) in p.iter().zip(g).zip(s) {

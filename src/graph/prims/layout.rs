@@ -550,10 +550,23 @@ pub(crate) fn emit(
     in_shapes: &[&Shape],
     out: &Shape,
 ) -> String {
-    let _ = em;
     let t = out.mlir();
     let ty = fn_type(in_shapes, &[out]);
     match op {
+        // splats of rank > 0 are a scalar broadcast: XLA would materialise a dense literal
+        Op::Constant(ConstData::Splat(v)) if out.rank() > 0 => {
+            let scalar = Shape::scalar(out.dtype);
+            let c = em.fresh();
+            em.line(&format!(
+                "{c} = stablehlo.constant {} : {}",
+                dense(&ConstData::Splat(*v), &scalar),
+                scalar.mlir()
+            ));
+            format!(
+                "stablehlo.broadcast_in_dim {c}, dims = [] : ({}) -> {t}",
+                scalar.mlir()
+            )
+        }
         Op::Constant(data) => format!("stablehlo.constant {} : {t}", dense(data, out)),
         Op::Iota { dim } => format!("stablehlo.iota dim = {dim} : {t}"),
         Op::BroadcastInDim { dims } => format!(

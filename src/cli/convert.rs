@@ -1,0 +1,80 @@
+//! `sbgm-xla convert IN OUT --config MODEL.toml`: between Equinox `.eqx` files and our
+//! safetensors checkpoints (tensor names = Equinox leaf paths), checked against the model.
+//!
+//! The input is recognised by its content (`.eqx`, safetensors, or a training run directory,
+//! whose EMA parameters are taken by default); the output format by the extension of OUT. A
+//! safetensors output stores the model configuration in its metadata, so later commands need
+//! no `--config`.
+
+use super::model::{CheckpointFormat, META_CONFIG, META_TRANSFORM, config_toml, load_model};
+use crate::io::{Checkpoint, save_checkpoint};
+use anyhow::Context;
+use clap::Args;
+use std::path::PathBuf;
+
+/// Metadata key saying what a converted safetensors file holds.
+pub const META_FORMAT: &str = "format";
+/// Its value for a model (parameters only).
+pub const MODEL_FORMAT: &str = "sbgm-xla/model/1";
+
+/// Arguments of `sbgm-xla convert`.
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// The input checkpoint: .eqx, .safetensors, or a training run directory.
+    pub input: PathBuf,
+    /// The output file: .eqx (Equinox tree_serialise_leaves) or .safetensors.
+    pub output: PathBuf,
+    /// The model configuration (TOML [model] section, training config, or sbgm JSON config);
+    /// optional when the input is a safetensors file that stores it.
+    #[arg(long, value_name = "MODEL.toml")]
+    pub config: Option<PathBuf>,
+    /// Which tensor group of a safetensors input to read (`params`, `ema`; default: plain leaf
+    /// names, else `ema`, else `params`).
+    #[arg(long, value_name = "NAME")]
+    pub group: Option<String>,
+    /// Group prefix of the tensor names in a safetensors output (default: none).
+    #[arg(long, value_name = "NAME", default_value = "")]
+    pub out_group: String,
+}
+
+/// Runs `sbgm-xla convert`.
+pub fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
+    let out_format = match args.output.extension().and_then(|e| e.to_str()) {
+        Some("eqx") => CheckpointFormat::Eqx,
+        Some("safetensors") => CheckpointFormat::Safetensors,
+        _ => anyhow::bail!(
+            "{}: the output must end in .eqx (Equinox) or .safetensors",
+            args.output.display()
+        ),
+    };
+    let model = load_model(&args.input, args.config.as_deref(), args.group.as_deref())?;
+    if model.file == args.output
+        || std::fs::canonicalize(&args.output).ok() == std::fs::canonicalize(&model.file).ok()
+    {
+        anyhow::bail!("the output {} is the input file", args.output.display());
+    }
+    match out_format {
+        CheckpointFormat::Eqx => model.write_eqx(&args.output)?,
+        CheckpointFormat::Safetensors => {
+            let mut ck = Checkpoint::new();
+            ck.insert_leaves(args.out_group.trim_end_matches('.'), &model.leaves)?;
+            ck.set_meta(META_FORMAT, MODEL_FORMAT);
+            ck.set_meta(META_CONFIG, config_toml(&model.config, model.sde.as_ref())?);
+            if let Some(t) = &model.transform {
+                ck.set_meta(META_TRANSFORM, serde_json::to_string(t)?);
+            }
+            save_checkpoint(&args.output, &ck)?;
+        }
+    }
+    let size = std::fs::metadata(&args.output)
+        .with_context(|| format!("reading back {}", args.output.display()))?
+        .len();
+    println!("read:  {}", model.describe());
+    println!(
+        "wrote: {} ({:?}, {} leaves, {size} bytes)",
+        args.output.display(),
+        out_format,
+        model.leaves.len()
+    );
+    Ok(())
+}

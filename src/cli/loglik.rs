@@ -1,0 +1,330 @@
+//! `sbgm-xla loglik --checkpoint RUN --data x.npy --method exact|hutchinson --probes K
+//! --solver tsit5 --out ll.npy`: log-likelihoods by the probability-flow ODE, per sample, with
+//! the mean and its standard error printed.
+//!
+//! The data are given in data space and scaled like the training data (the density is
+//! reported in data space: the scaling's log-Jacobian is added), unless `--model-space`.
+//! `--dequantize LEVELS` treats the data as discrete (e.g. 256 levels of 8-bit images) and
+//! reports bits per dimension with the bin width, as score_sde does.
+
+use super::RuntimeArgs;
+use super::sample::{ModelArgs, OutputKind, output_kind};
+use super::score::cast_float;
+use crate::data::Transform;
+use crate::error::{Error, Result};
+use crate::host::HostArray;
+use crate::io::npy::{read_npy, write_npy};
+use crate::io::{Checkpoint, save_checkpoint};
+use crate::sample::{
+    Dequantize, LoglikConfig, NetScore, Probe, SamplerKind, TraceMethod, loglik, mean_stderr,
+};
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The divergence estimators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MethodName {
+    /// The exact trace (one VJP per data dimension).
+    Exact,
+    /// Hutchinson's estimator with --probes random probes.
+    Hutchinson,
+}
+
+/// Hutchinson probe distributions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProbeName {
+    /// Standard normal probes.
+    Gaussian,
+    /// Random signs.
+    Rademacher,
+}
+
+/// The ODE solvers of the likelihood.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SolverName {
+    /// Euler (fixed steps).
+    Euler,
+    /// Heun (fixed steps).
+    Heun,
+    /// Classical RK4 (fixed steps).
+    Rk4,
+    /// Tsit5 (adaptive unless --steps).
+    Tsit5,
+    /// Dopri5 (adaptive unless --steps).
+    Dopri5,
+}
+
+impl SolverName {
+    fn kind(self) -> SamplerKind {
+        match self {
+            SolverName::Euler => SamplerKind::Euler,
+            SolverName::Heun => SamplerKind::Heun,
+            SolverName::Rk4 => SamplerKind::Rk4,
+            SolverName::Tsit5 => SamplerKind::Tsit5,
+            SolverName::Dopri5 => SamplerKind::Dopri5,
+        }
+    }
+}
+
+/// Arguments of `sbgm-xla loglik`.
+#[derive(Debug, Args)]
+pub struct LoglikArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The data: (N, data shape...), in data space (or the model's space with --model-space).
+    #[arg(long, value_name = "x.npy")]
+    pub data: PathBuf,
+    /// Exact trace or Hutchinson's estimator.
+    #[arg(long, value_enum, default_value_t = MethodName::Exact)]
+    pub method: MethodName,
+    /// Hutchinson probes per sample.
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    pub probes: usize,
+    /// Hutchinson probe distribution.
+    #[arg(long, value_enum, default_value_t = ProbeName::Gaussian)]
+    pub probe: ProbeName,
+    /// The ODE solver.
+    #[arg(long, value_enum, default_value_t = SolverName::Tsit5)]
+    pub solver: SolverName,
+    /// Fixed steps (default: adaptive for tsit5/dopri5, (t1 - t0) / dt otherwise).
+    #[arg(long, value_name = "K")]
+    pub steps: Option<usize>,
+    /// Relative tolerance of the adaptive solvers.
+    #[arg(long, default_value_t = 1e-5, allow_hyphen_values = true)]
+    pub rtol: f64,
+    /// Absolute tolerance of the adaptive solvers.
+    #[arg(long, default_value_t = 1e-5, allow_hyphen_values = true)]
+    pub atol: f64,
+    /// Step bound of the adaptive solvers.
+    #[arg(long, default_value_t = 4096)]
+    pub max_steps: usize,
+    /// Treat the data as discrete with LEVELS values (256 for 8-bit images) spread evenly over
+    /// the data's value range: uniform dequantization, bits/dim with the bin width.
+    #[arg(long, value_name = "LEVELS")]
+    pub dequantize: Option<usize>,
+    /// The data-space values of the lowest and highest level for --dequantize (default: the
+    /// data set's range from the config, else the data's min and max).
+    #[arg(long, num_args = 2, value_names = ["LO", "HI"], allow_hyphen_values = true)]
+    pub levels_range: Option<Vec<f64>>,
+    /// Samples per compiled call.
+    #[arg(long, default_value_t = 1024)]
+    pub batch_size: usize,
+    /// Per-sample values: .npy (log-likelihoods in nats) or .safetensors (logp, bpd, prior,
+    /// delta, with the settings in the metadata).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+/// log |d(forward)/dx| of a scaling, per dimension.
+fn log_jacobian(t: &Transform) -> f64 {
+    match *t {
+        Transform::Identity => 0.0,
+        Transform::Scaler { x_min, x_max } => (2.0 / (f64::from(x_max) - f64::from(x_min))).ln(),
+        Transform::Normer { std, .. } => -f64::from(std).ln(),
+    }
+}
+
+impl LoglikArgs {
+    fn check(&self) -> Result<()> {
+        for (flag, v) in [("--rtol", self.rtol), ("--atol", self.atol)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::BadArgument(format!(
+                    "{flag} {v}: a tolerance must be a finite number >= 0"
+                )));
+            }
+        }
+        if self.method == MethodName::Hutchinson && self.probes == 0 {
+            return Err(Error::BadArgument(
+                "--probes must be at least 1 for Hutchinson's estimator".into(),
+            ));
+        }
+        if self.steps == Some(0) {
+            return Err(Error::BadArgument("--steps must be at least 1".into()));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::BadArgument("--batch-size must be at least 1".into()));
+        }
+        if self.dequantize.is_some_and(|l| l < 2) {
+            return Err(Error::BadArgument(
+                "--dequantize LEVELS needs at least 2 levels".into(),
+            ));
+        }
+        if self.levels_range.is_some() && self.dequantize.is_none() {
+            return Err(Error::BadArgument(
+                "--levels-range is for --dequantize; add --dequantize LEVELS".into(),
+            ));
+        }
+        if let Some(p) = &self.out {
+            output_kind(p)?;
+        }
+        Ok(())
+    }
+
+    fn config(&self, dequantize: Option<Dequantize>) -> LoglikConfig {
+        LoglikConfig {
+            method: match self.method {
+                MethodName::Exact => TraceMethod::Exact,
+                MethodName::Hutchinson => TraceMethod::Hutchinson,
+            },
+            probes: self.probes,
+            probe: match self.probe {
+                ProbeName::Gaussian => Probe::Gaussian,
+                ProbeName::Rademacher => Probe::Rademacher,
+            },
+            solver: self.solver.kind(),
+            steps: self.steps,
+            rtol: self.rtol,
+            atol: self.atol,
+            max_steps: self.max_steps,
+            dequantize,
+            batch: self.batch_size,
+            ..LoglikConfig::default()
+        }
+    }
+}
+
+/// Runs `sbgm-xla loglik`.
+pub fn loglik_cmd(args: &LoglikArgs) -> anyhow::Result<()> {
+    args.check()?;
+    let raw =
+        read_npy(&args.data).with_context(|| format!("reading --data {}", args.data.display()))?;
+    let model = args.model.load()?;
+    let sde = model.sde()?;
+    let ds = model.net.data_shape();
+    let s = raw.shape();
+    if s.len() != ds.len() + 1 || s[1..] != ds[..] {
+        anyhow::bail!(
+            "--data {} has shape {s:?}; the model's samples are {ds:?}, so it must be (N, {})",
+            args.data.display(),
+            ds.iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if s[0] == 0 {
+        anyhow::bail!("--data {} holds no samples", args.data.display());
+    }
+    if raw.dtype() == crate::DType::Pred {
+        anyhow::bail!("--data must be numbers, got bool");
+    }
+    let n = s[0];
+    let x = cast_float(&raw, crate::DType::F32)?.to_ndarray::<f32>()?;
+    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+        anyhow::bail!("--data has a non-finite value at flat index {i}");
+    }
+    // Into the model's space.
+    let transform = if args.model.model_space {
+        None
+    } else {
+        model.transform
+    };
+    let y = match &transform {
+        Some(t) => t.forward_array(&x),
+        None => x.clone(),
+    };
+    let dequantize = match args.dequantize {
+        None => None,
+        Some(levels) => {
+            let (lo, hi) = match (&args.levels_range, model.value_range) {
+                (Some(r), _) => (r[0], r[1]),
+                (None, Some((lo, hi))) if !args.model.model_space => (f64::from(lo), f64::from(hi)),
+                _ => {
+                    let lo = x.iter().copied().fold(f32::INFINITY, f32::min);
+                    let hi = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    (f64::from(lo), f64::from(hi))
+                }
+            };
+            let f = |v: f64| transform.map_or(v, |t| f64::from(t.forward(v as f32)));
+            let (lo, hi) = (f(lo), f(hi));
+            Some(Dequantize {
+                levels,
+                lo: lo.min(hi),
+                hi: lo.max(hi),
+            })
+        }
+    };
+    let cfg = args.config(dequantize);
+    cfg.validate(&sde)?;
+    let cond = args.model.conditioning(&model, n)?;
+    let y = cast_float(&HostArray::from_ndarray(&y), model.dtype())?;
+    let score = NetScore::new(model.net.as_ref(), &model.leaves)?;
+    let client = args.runtime.client()?;
+    let start = Instant::now();
+    let ll = loglik(
+        &client,
+        &score,
+        &sde,
+        &cfg,
+        &y,
+        args.model.seed,
+        &cond,
+        args.model.progress(),
+    )?;
+    let secs = start.elapsed().as_secs_f64();
+    let dim: usize = ds.iter().product();
+    let shift = transform
+        .as_ref()
+        .map_or(0.0, |t| dim as f64 * log_jacobian(t));
+    let logp: Vec<f64> = ll.logp.iter().map(|l| l + shift).collect();
+    let bpd: Vec<f64> = if dequantize.is_some() {
+        ll.bpd.clone()
+    } else {
+        logp.iter()
+            .map(|l| -l / (dim as f64 * std::f64::consts::LN_2))
+            .collect()
+    };
+    let space = if transform.is_some() { "data" } else { "model" };
+    if let Some(out) = &args.out {
+        let v = |x: &[f64]| HostArray::from_vec(vec![x.len()], x.to_vec());
+        match output_kind(out)? {
+            OutputKind::Npy => write_npy(out, &v(&logp)?)?,
+            OutputKind::Safetensors => {
+                let mut ck = Checkpoint::new();
+                ck.insert("logp", v(&logp)?)?;
+                ck.insert("bpd", v(&bpd)?)?;
+                ck.insert("prior", v(&ll.prior)?)?;
+                ck.insert("delta", v(&ll.delta)?)?;
+                ck.set_meta("checkpoint", model.file.display().to_string());
+                ck.set_meta("data", args.data.display().to_string());
+                ck.set_meta("loglik_config", serde_json::to_string(&cfg)?);
+                ck.set_meta("seed", args.model.seed.to_string());
+                ck.set_meta("space", space);
+                ck.set_meta("nfe", ll.counters.nfe.to_string());
+                save_checkpoint(out, &ck)?;
+            }
+        }
+    }
+    let (m, se) = mean_stderr(&logp);
+    let (mb, seb) = mean_stderr(&bpd);
+    println!("model: {}", model.describe());
+    println!(
+        "{n} samples, {:?} trace{}, {:?} solver: {secs:.2} s, NFE {} ({} steps)",
+        args.method,
+        if args.method == MethodName::Hutchinson {
+            format!(" ({} {:?} probes)", args.probes, args.probe)
+        } else {
+            String::new()
+        },
+        args.solver,
+        ll.counters.nfe,
+        ll.counters.steps
+    );
+    println!("log-likelihood ({space} space): {m:.6} ± {se:.6} nats (mean ± standard error)");
+    println!(
+        "bits per dimension{}: {mb:.6} ± {seb:.6}",
+        if dequantize.is_some() {
+            " (dequantized, with the bin width)"
+        } else {
+            ""
+        }
+    );
+    if let Some(out) = &args.out {
+        println!("wrote {}", out.display());
+    }
+    Ok(())
+}
