@@ -29,8 +29,7 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// The fixture variants (name, n_params) whose model this build constructs; the others are
-/// reported as skipped.
+/// The fixture variants (name, n_params): every sbgm model and conditioning variant.
 fn built_variants() -> Vec<(String, u64)> {
     let text = std::fs::read_to_string(fixtures().join("index.json")).expect("index.json");
     let index: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -39,18 +38,10 @@ fn built_variants() -> Vec<(String, u64)> {
         let name = v["name"].as_str().unwrap().to_string();
         let cfg = read_model_config(&fixtures().join(&name).join("config.json"))
             .unwrap_or_else(|e| panic!("{name}: config: {e}"));
-        match cfg.build() {
-            Ok(_) => out.push((name, v["n_params"].as_u64().unwrap())),
-            Err(e) if e.to_string().contains("not built yet") => {
-                eprintln!("SKIPPED {name}: {e}");
-            }
-            Err(e) => panic!("{name}: {e}"),
-        }
+        cfg.build().unwrap_or_else(|e| panic!("{name}: {e}"));
+        out.push((name, v["n_params"].as_u64().unwrap()));
     }
-    assert!(
-        out.len() >= 8,
-        "expected at least the mlp and mixer variants"
-    );
+    assert_eq!(out.len(), 16, "4 models x 4 conditioning variants");
     out
 }
 

@@ -549,3 +549,66 @@ fn conditioning_is_checked_for_conditional_models() {
     ok(&v.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(read_npy(&out).unwrap().shape(), [4, 2]);
 }
+
+#[test]
+fn image_models_sample_to_a_grid_and_dequantize() {
+    // sbgm's Mixer2d fixture (1x8x8 images), with the SDE from a separate file.
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/mixer_none");
+    let tmp = tempfile::tempdir().unwrap();
+    let sde = tmp.path().join("sde.toml");
+    std::fs::write(&sde, &CONFIG[..CONFIG.find("[model]").unwrap()]).unwrap();
+    let (eqx, config) = (fx.join("model.eqx"), fx.join("config.json"));
+    let model = [
+        "--checkpoint",
+        s(&eqx),
+        "--config",
+        s(&config),
+        "--sde",
+        s(&sde),
+        "--quiet",
+    ];
+    let out = tmp.path().join("x.npy");
+    let png = tmp.path().join("grid.png");
+    let mut args = vec!["sample", "--n", "4", "--steps", "5"];
+    args.extend(model);
+    args.extend(["--out", s(&out), "--png", s(&png)]);
+    ok(&args);
+    assert_eq!(read_npy(&out).unwrap().shape(), [4, 1, 8, 8]);
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+
+    // Dequantized bits/dim: -logp / (D ln 2) + log2(levels / (hi - lo)), D = 64.
+    let img: Vec<f32> = (0..3 * 64)
+        .map(|i| (i % 256) as f32 / 127.5 - 1.0)
+        .collect();
+    let data = tmp.path().join("img.npy");
+    write_npy(&data, &HostArray::from_vec(vec![3, 1, 8, 8], img).unwrap()).unwrap();
+    let ll = tmp.path().join("ll.safetensors");
+    let mut args = vec![
+        "loglik",
+        "--data",
+        s(&data),
+        "--solver",
+        "euler",
+        "--steps",
+        "20",
+    ];
+    args.extend(model);
+    args.extend([
+        "--dequantize",
+        "256",
+        "--levels-range",
+        "-1",
+        "1",
+        "--out",
+        s(&ll),
+    ]);
+    let text = ok(&args);
+    assert!(text.contains("dequantized"), "{text}");
+    let ck = load_checkpoint(&ll).unwrap();
+    let logp = ck.get("logp").unwrap().to_f64_vec();
+    let bpd = ck.get("bpd").unwrap().to_f64_vec();
+    for (l, b) in logp.iter().zip(&bpd) {
+        let want = -l / (64.0 * std::f64::consts::LN_2) + (256.0f64 / 2.0).log2();
+        assert!((b - want).abs() < 1e-6, "{b} vs {want}");
+    }
+}

@@ -115,6 +115,88 @@ fn roundtrip(py: &Path, jobs: &[Job]) -> Vec<(i32, serde_json::Value)> {
     out
 }
 
+/// A model trained by `sbgm-xla train` (ResidualNetwork on moons, 60 steps), exported to
+/// `.eqx` by `sbgm-xla convert` (its trained parameters) and scored by `sbgm-xla score`: the
+/// roundtrip_eqx.py job that checks it in sbgm.
+fn trained_model_job(tmp: &Path) -> Job {
+    let config = tmp.join("train.toml");
+    std::fs::write(
+        &config,
+        "[sde]\nsde = \"VP\"\nschedule = \"linear\"\nbeta_min = 0.1\nbeta_max = 20.0\n\
+         [model]\nkind = \"mlp\"\nwidth_size = 16\ndepth = 2\nactivation = \"tanh\"\n\
+         [data]\ndataset = \"moons\"\nn = 2000\nscaling = \"normer\"\n\
+         [train]\nbatch_size = 64\nsteps = 60\nsteps_per_call = 30\neval_every = 0\n\
+         sample_every = 0\ncheckpoint_every = 0\noptimizer = \"adamw\"\nlr = 1e-2\n",
+    )
+    .unwrap();
+    let run = tmp.join("run");
+    sbgm(&[
+        "train",
+        "--config",
+        s(&config),
+        "--run-dir",
+        s(&run),
+        "--quiet",
+    ]);
+    let eqx = tmp.join("trained.eqx");
+    sbgm(&["convert", s(&run), s(&eqx), "--group", "params"]);
+    let ck = load_checkpoint(&run.join("checkpoint.safetensors")).unwrap();
+    assert_eq!(ck.meta("step"), Some("60"));
+    // The sbgm JSON config of the same network (in_size from the data: 2-D moons).
+    let json = tmp.join("trained.json");
+    std::fs::write(
+        &json,
+        r#"{"model": "ResidualNetwork", "kwargs": {"in_size": 2, "width_size": 16, "depth": 2, "activation": "tanh", "dropout_p": 0.0, "t1": 1.0}, "seed": 0}"#,
+    )
+    .unwrap();
+    // Trained: the weights moved away from the initialisation (train.seed = 0).
+    let net = read_model_config(&json).unwrap().build().unwrap();
+    let trained = sbgm_xla::io::read_eqx(&eqx, &net.skeleton()).unwrap();
+    let init = net.init(0).unwrap();
+    assert_eq!(trained[0].0, "_in.weight");
+    assert_ne!(
+        trained[0].1, init[0].1,
+        "the exported weights are the initial ones"
+    );
+    let t = tmp.join("trained_t.npy");
+    let x = tmp.join("trained_x.npy");
+    let ts: Vec<f32> = (0..16).map(|i| 0.02 + i as f32 * 0.06).collect();
+    let xs: Vec<f32> = (0..32).map(|i| ((i * 7 % 13) as f32 - 6.0) / 4.0).collect();
+    write_npy(&t, &HostArray::from_vec(vec![16], ts).unwrap()).unwrap();
+    write_npy(&x, &HostArray::from_vec(vec![16, 2], xs).unwrap()).unwrap();
+    let score = tmp.join("trained_score.npy");
+    sbgm(&[
+        "score",
+        "--checkpoint",
+        s(&eqx),
+        "--config",
+        s(&json),
+        "--t",
+        s(&t),
+        "--x",
+        s(&x),
+        "--out",
+        s(&score),
+    ]);
+    (
+        "trained by sbgm-xla".into(),
+        [
+            "--config",
+            s(&json),
+            "--eqx",
+            s(&eqx),
+            "--t",
+            s(&t),
+            "--x",
+            s(&x),
+            "--expect",
+            s(&score),
+        ]
+        .map(String::from)
+        .to_vec(),
+    )
+}
+
 #[test]
 fn our_eqx_files_load_in_sbgm_and_give_our_scores() {
     let py = match python() {
@@ -135,13 +217,7 @@ fn our_eqx_files_load_in_sbgm_and_give_our_scores() {
         let dir = fixtures.join(name);
         let config = dir.join("config.json");
         let cfg = read_model_config(&config).unwrap();
-        let net = match cfg.build() {
-            Ok(n) => n,
-            Err(e) => {
-                eprintln!("SKIPPED {name}: {e}");
-                continue;
-            }
-        };
+        let net = cfg.build().unwrap_or_else(|e| panic!("{name}: {e}"));
         // Our initialisation, as our checkpoint (with the config), then .eqx by the CLI.
         let leaves = net.init(1234).unwrap();
         let mut ck = Checkpoint::new();
@@ -201,7 +277,8 @@ fn our_eqx_files_load_in_sbgm_and_give_our_scores() {
         py_args.extend(["--expect".into(), s(&wrong).into()]);
         jobs.push((format!("{name} (wrong expectation)"), py_args));
     }
-    assert!(jobs.len() >= 9, "at least the mlp and mixer variants");
+    assert_eq!(jobs.len(), 17, "16 variants and one deliberate failure");
+    jobs.push(trained_model_job(tmp.path()));
     for ((label, _), (rc, report)) in jobs.iter().zip(roundtrip(&py, &jobs)) {
         eprintln!("{label}: rc {rc} {report}");
         assert_eq!(report["loaded"], true, "{label}: {report}");
