@@ -33,7 +33,7 @@ where
     F: FnOnce(&mut BufWriter<File>) -> Result<()>,
 {
     let tmp = temp_path(path)?;
-    let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let file = File::create(&tmp).map_err(|e| Error::io(path, e))?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
     let result = write(&mut w).and_then(|()| {
         let file = w
