@@ -4,126 +4,16 @@
 //! for every conditioning variant; wrong conditioning and bad sizes are refused; the gradient
 //! of a loss agrees with central finite differences.
 
-use std::path::{Path, PathBuf};
-
 use sbgm_xla::graph::{Graph, Rng, Tensor, seed_key, value_and_grad};
-use sbgm_xla::io::{LeafKind, load_checkpoint, read_eqx, skeleton_from_json};
-use sbgm_xla::nn::{ApplyMode, ModelConfig, Params, ScoreNet, array_values};
-use sbgm_xla::pjrt::{Client, CompileOptions, Program};
+use sbgm_xla::io::{LeafKind, read_eqx, skeleton_from_json};
+use sbgm_xla::nn::{ApplyMode, ModelConfig, Params};
+use sbgm_xla::pjrt::{CompileOptions, Program};
 use sbgm_xla::{DType, HostArray};
 
-/// One CPU client for the whole file.
-fn client() -> &'static Client {
-    static CLIENT: std::sync::OnceLock<Client> = std::sync::OnceLock::new();
-    CLIENT.get_or_init(|| Client::cpu().unwrap())
-}
-
-fn fixture_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/models")
-        .join(name)
-}
-
-fn fixture_json(name: &str) -> serde_json::Value {
-    let text = std::fs::read_to_string(fixture_dir(name).join("config.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-/// The model config from the fixture's sbgm constructor arguments.
-fn config(name: &str) -> ModelConfig {
-    let j = fixture_json(name);
-    let mut kw = j["kwargs"].as_object().unwrap().clone();
-    kw.insert("kind".into(), "dit".into());
-    serde_json::from_value(serde_json::Value::Object(kw)).unwrap()
-}
-
-fn net(name: &str) -> Box<dyn ScoreNet> {
-    config(name).build().unwrap()
-}
+mod nn_fixture_common;
+use nn_fixture_common::*;
 
 const VARIANTS: [&str; 4] = ["dit_none", "dit_q", "dit_a", "dit_qa"];
-
-fn index_n_params(name: &str) -> usize {
-    let text = std::fs::read_to_string(fixture_dir("").join("index.json")).unwrap();
-    let j: serde_json::Value = serde_json::from_str(&text).unwrap();
-    j["variants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == name)
-        .unwrap()["n_params"]
-        .as_u64()
-        .unwrap() as usize
-}
-
-fn compile_run(
-    client: &Client,
-    g: &Graph,
-    outs: &[(&str, &Tensor)],
-    args: &[HostArray],
-) -> Vec<HostArray> {
-    let m = g.build("dit_test", outs).unwrap();
-    let exe = client
-        .compile(&Program::text(m.text), &CompileOptions::default())
-        .unwrap();
-    exe.run_host(args).unwrap()
-}
-
-fn f32s(a: &HostArray) -> Vec<f64> {
-    assert_eq!(a.dtype(), DType::F32);
-    a.to_f64_vec()
-}
-
-/// max |got - want| / max |want|.
-fn rel_err(got: &[f64], want: &[f64]) -> f64 {
-    assert_eq!(got.len(), want.len());
-    let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let diff = got
-        .iter()
-        .zip(want)
-        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
-    assert!(scale > 0.0);
-    diff / scale
-}
-
-/// A model's traced parameters and inputs.
-struct Traced {
-    params: Params,
-    t: Tensor,
-    x: Tensor,
-    q: Option<Tensor>,
-    a: Option<Tensor>,
-}
-
-/// Declares, on `g`, the model's arrays (named `{name}.{leaf path}`) and the inputs present in
-/// the fixture's `file` (named `{name}.in.{t,x,q,a}`); the host values go to `args` in order.
-fn trace_into(
-    g: &Graph,
-    net: &dyn ScoreNet,
-    name: &str,
-    file: &str,
-    args: &mut Vec<HostArray>,
-) -> (Traced, sbgm_xla::io::Checkpoint) {
-    let skel = net.skeleton();
-    let leaves = read_eqx(&fixture_dir(name).join("model.eqx"), &skel).unwrap();
-    net.check_leaves(&leaves).unwrap();
-    args.extend(array_values(&skel, &leaves).unwrap());
-    let io = load_checkpoint(&fixture_dir(name).join(file)).unwrap();
-    let params = Params::declare(g, &skel, &format!("{name}.")).unwrap();
-    let mut input = |n: &str| -> Option<Tensor> {
-        let a = io.get(&format!("in.{n}")).ok()?.clone();
-        let t = g
-            .parameter(&format!("{name}.in.{n}"), a.shape(), a.dtype())
-            .unwrap();
-        args.push(a);
-        Some(t)
-    };
-    let t = input("t").unwrap();
-    let x = input("x").unwrap();
-    let q = input("q");
-    let a = input("a");
-    (Traced { params, t, x, q, a }, io)
-}
 
 #[test]
 fn skeleton_and_parameter_count_equal_sbgms() {
