@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! cargo run --release --example bench_train -- [--steps 2000] [--devices 1] [--k 100]
+//!     [--precision f32|bf16]
 //! ~/.cache/sbgm-ref/bin/python tools/bench_sbgm.py --no-ode \
 //!     --rust-cmd "target/release/examples/bench_train --steps 2000"
 //! ```
@@ -64,6 +65,11 @@ fn main() -> sbgm_xla::Result<()> {
     let steps = arg(&args, "--steps", 2000);
     let devices = arg(&args, "--devices", 1);
     let k = arg(&args, "--k", 100);
+    let precision = args
+        .iter()
+        .position(|a| a == "--precision")
+        .and_then(|i| args.get(i + 1))
+        .map_or("f32", |s| s.as_str());
     let t0 = Instant::now();
     let client = Client::open(
         &PluginSpec::Platform("cpu".into()),
@@ -74,6 +80,7 @@ fn main() -> sbgm_xla::Result<()> {
     let overrides = [
         format!("train.steps_per_call={k}"),
         format!("train.steps={steps}"),
+        format!("train.matmul_precision=\"{precision}\""),
     ];
     let config = Config::from_toml_str(CONFIG, &overrides)?;
     let setup = Setup::new(&config)?;
@@ -99,6 +106,7 @@ fn main() -> sbgm_xla::Result<()> {
         "steps": steps,
         "steps_per_call": k,
         "devices": devices,
+        "matmul_precision": precision,
         "batch": 256,
         "width": 256,
         "depth": 3,

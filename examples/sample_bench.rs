@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! cargo run --release --example sample_bench -- [--eqx MODEL.eqx] [--data X.npy] [--n 4096]
-//!     [--steps 100] [--no-ode] [--json]
+//!     [--steps 100] [--no-ode] [--json] [--precision f32|bf16]
 //! ```
 //! Without `--eqx` the network has random weights. With `--data` (e.g. the moons the sbgm
 //! side trained on) it reports sliced Wasserstein-1 distances (64 projections) of each
@@ -18,9 +18,10 @@ use std::time::Instant;
 
 use ndarray::ArrayD;
 use sbgm_xla::data::metrics::{SlicedWasserstein, sliced_wasserstein};
+use sbgm_xla::graph::MatmulPrecision;
 use sbgm_xla::io::{read_eqx, read_npy};
 use sbgm_xla::nn::{ModelConfig, ScoreNet};
-use sbgm_xla::pjrt::Client;
+use sbgm_xla::pjrt::{Client, ClientOptions, PluginSpec};
 use sbgm_xla::sample::{
     CompiledLoglik, CompiledSampler, HostCond, LoglikConfig, NetScore, SamplerConfig, SamplerKind,
     ScoreModel,
@@ -35,6 +36,7 @@ struct Args {
     steps: usize,
     ode: bool,
     json: bool,
+    precision: MatmulPrecision,
 }
 
 fn args() -> Args {
@@ -45,6 +47,7 @@ fn args() -> Args {
         steps: 100,
         ode: true,
         json: false,
+        precision: MatmulPrecision::F32,
     };
     let mut it = std::env::args().skip(1);
     while let Some(s) = it.next() {
@@ -55,6 +58,12 @@ fn args() -> Args {
             "--steps" => a.steps = it.next().and_then(|v| v.parse().ok()).unwrap_or(a.steps),
             "--no-ode" => a.ode = false,
             "--json" => a.json = true,
+            "--precision" => {
+                a.precision = it.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
+                    eprintln!("--precision takes f32 or bf16");
+                    std::process::exit(2)
+                })
+            }
             other => {
                 eprintln!("unknown argument {other}; see the example's docs");
                 std::process::exit(2);
@@ -98,7 +107,10 @@ fn time_sampler(
 fn main() -> Result<()> {
     let a = args();
     let t_start = Instant::now();
-    let client = Client::cpu()?;
+    let client = Client::open(
+        &PluginSpec::Platform("cpu".into()),
+        &ClientOptions::cpu_devices(1),
+    )?;
     let net: Box<dyn ScoreNet> = ModelConfig::from_toml(
         "kind = \"mlp\"\nwidth_size = 256\ndepth = 3\nin_size = 2\nactivation = \"tanh\"",
     )?
@@ -128,7 +140,10 @@ fn main() -> Result<()> {
     };
     let r4 = |v: f64| serde_json::json!((v * 1e4).round() / 1e4);
 
-    let em = SamplerConfig::new(SamplerKind::Em).steps(a.steps);
+    let em = SamplerConfig {
+        matmul_precision: a.precision,
+        ..SamplerConfig::new(SamplerKind::Em).steps(a.steps)
+    };
     let (f, s, x_em, _) = time_sampler(&client, &model, &sde, &em, a.n)?;
     println!(
         "Euler-Maruyama {} x {} steps: first {f:.3} s, then {s:.4} s",
@@ -139,7 +154,10 @@ fn main() -> Result<()> {
     put("eu_samples", a.n.into());
     put("eu_steps", a.steps.into());
 
-    let dpm = SamplerConfig::new(SamplerKind::Dpm2m).steps(15);
+    let dpm = SamplerConfig {
+        matmul_precision: a.precision,
+        ..SamplerConfig::new(SamplerKind::Dpm2m).steps(15)
+    };
     let (f, s, x_dpm, _) = time_sampler(&client, &model, &sde, &dpm, a.n)?;
     println!(
         "DPM-Solver++(2M) {} x 15 steps: first {f:.3} s, then {s:.4} s",
@@ -149,7 +167,10 @@ fn main() -> Result<()> {
     put("dpm2m_s", r4(s));
 
     if a.ode {
-        let ode = SamplerConfig::new(SamplerKind::Tsit5).steps(a.steps);
+        let ode = SamplerConfig {
+            matmul_precision: a.precision,
+            ..SamplerConfig::new(SamplerKind::Tsit5).steps(a.steps)
+        };
         let (f, s, x_ode, nfe) = time_sampler(&client, &model, &sde, &ode, a.n)?;
         println!(
             "PF-ODE Tsit5 dt = {}: first {f:.3} s, then {s:.4} s ({nfe} evaluations)",
@@ -167,6 +188,7 @@ fn main() -> Result<()> {
     let ll = LoglikConfig {
         solver: SamplerKind::Tsit5,
         steps: Some(a.steps),
+        matmul_precision: a.precision,
         ..LoglikConfig::default()
     };
     let nll = 1024.min(a.n);
@@ -209,6 +231,7 @@ fn main() -> Result<()> {
         put("sliced_w1_dpm2m", r4(w_dpm));
         put("sliced_w1_prior", r4(w_prior));
     }
+    put("matmul_precision", a.precision.to_string().into());
     put("total_s", r4(t_start.elapsed().as_secs_f64()));
     if a.json {
         println!("{}", serde_json::Value::Object(out));

@@ -23,6 +23,17 @@ fn devices_lists_the_cpu_devices_asked_for() {
 }
 
 #[test]
+fn one_cpu_device_by_default_as_in_jax() {
+    let o = sbgm(&["devices"], &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.contains("devices:   1 (1 addressable"), "{s}");
+    // and no INFO lines from XLA on the terminal
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!e.contains("I0000"), "{e}");
+}
+
+#[test]
 fn no_plugin_found_says_how_to_install_one() {
     let cache = tempfile::tempdir().unwrap();
     let o = sbgm(

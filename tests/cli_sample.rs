@@ -132,7 +132,12 @@ fn ode_samples_have_the_closed_form_spread() {
     let ck = linear_checkpoint(tmp.path(), 0.5);
     let n = 4000usize;
     let scale = (0.25 * delta_b()).exp(); // exp((1 - c) dB / 2), c = 1/2
-    for (sampler, extra) in [("tsit5", vec![]), ("rk4", vec!["--steps", "200"])] {
+    // (bf16 products round x to 8 significant bits per evaluation: the spread still holds)
+    for (sampler, extra) in [
+        ("tsit5", vec![]),
+        ("rk4", vec!["--steps", "200"]),
+        ("heun", vec!["--steps", "200", "--matmul-precision", "bf16"]),
+    ] {
         let out = tmp.path().join(format!("{sampler}.npy"));
         let mut args = vec![
             "sample",
@@ -424,6 +429,8 @@ fn bad_requests_are_refused_clearly() {
     assert!(e.contains("--guidance needs a conditional model"), "{e}");
     let e = run(base(&["--n", "5", "--q", s(&out)]));
     assert!(e.contains("--q"), "{e}");
+    let e = run(base(&["--n", "5", "--matmul-precision", "fp8"]));
+    assert!(e.contains("fp8") && e.contains("\"bf16\""), "{e}");
     // A checkpoint that does not exist.
     let e = fails(&[
         "sample",

@@ -57,6 +57,8 @@ fn unknown_keys_and_values_name_the_key_and_the_allowed_ones() {
         e.contains("moonz") && e.contains("moons") && e.contains("circles"),
         "{e}"
     );
+    let e = err_of(BASE, &["train.matmul_precision=\"fp8\""]);
+    assert!(e.contains("fp8") && e.contains("bf16"), "{e}");
     let e = err_of(BASE, &["train.optimizer=\"sgd\""]);
     assert!(e.contains("sgd") && e.contains("adamw"), "{e}");
     let e = err_of(BASE, &["train.feed=\"gpu\""]);

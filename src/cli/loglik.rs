@@ -12,6 +12,7 @@ use super::sample::{ModelArgs, OutputKind, output_kind};
 use super::score::cast_float;
 use crate::data::Transform;
 use crate::error::{Error, Result};
+use crate::graph::MatmulPrecision;
 use crate::host::HostArray;
 use crate::io::npy::{read_npy, write_npy};
 use crate::io::{Checkpoint, save_checkpoint};
@@ -111,6 +112,10 @@ pub struct LoglikArgs {
     /// Samples per compiled call.
     #[arg(long, default_value_t = 1024)]
     pub batch_size: usize,
+    /// How the network's f32 matrix products multiply: f32 (exact) or bf16 (operands rounded to
+    /// bfloat16, f32 accumulation; about twice as fast on CPUs with bf16 instructions).
+    #[arg(long, value_name = "f32|bf16", default_value = "f32")]
+    pub matmul_precision: MatmulPrecision,
     /// Per-sample values: .npy (log-likelihoods in nats) or .safetensors (logp, bpd, prior,
     /// delta, with the settings in the metadata).
     #[arg(long, value_name = "FILE")]
@@ -182,6 +187,7 @@ impl LoglikArgs {
             max_steps: self.max_steps,
             dequantize,
             batch: self.batch_size,
+            matmul_precision: self.matmul_precision,
             ..LoglikConfig::default()
         }
     }

@@ -55,20 +55,31 @@ pub struct RuntimeArgs {
     /// else the CPU plugin (installed on first use).
     #[arg(long, value_name = "PATH|PLATFORM")]
     pub plugin: Option<String>,
-    /// Number of CPU devices (the CPU plugin's cpu_device_count; default 4).
+    /// Number of CPU devices (the CPU plugin's cpu_device_count). Default 1, as in JAX:
+    /// virtual CPU devices share the same cores, so more only help to test SPMD (`train
+    /// --devices N` opens N).
     #[arg(long, value_name = "N")]
     pub cpu_devices: Option<usize>,
 }
 
 impl RuntimeArgs {
-    /// Opens the client these arguments describe.
+    /// Opens the client these arguments describe, with one CPU device unless asked.
     pub fn client(&self) -> crate::Result<Client> {
+        self.client_for(None)
+    }
+
+    /// Opens the client; a CPU plugin gets `--cpu-devices`, else `want` devices, else 1.
+    /// (A GPU or TPU plugin keeps its own devices: the CPU option is only passed to a plugin
+    /// whose platform is `cpu`.)
+    pub fn client_for(&self, want: Option<usize>) -> crate::Result<Client> {
         let spec = PluginSpec::from_arg(self.plugin.as_deref());
-        let opts = ClientOptions {
-            cpu_device_count: self.cpu_devices,
-            ..Default::default()
-        };
-        Client::open(&spec, &opts)
+        let n = self.cpu_devices.or(want).unwrap_or(1);
+        let client = Client::open(&spec, &ClientOptions::default())?;
+        if client.platform_name() != "cpu" || client.addressable_devices().len() == n {
+            return Ok(client);
+        }
+        drop(client);
+        Client::open(&spec, &ClientOptions::cpu_devices(n))
     }
 }
 

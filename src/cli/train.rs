@@ -24,7 +24,8 @@ pub struct TrainArgs {
     /// Override a config value, e.g. --set train.steps=500 (repeatable).
     #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
     pub set: Vec<String>,
-    /// Data-parallel devices (default: train.devices, else every addressable device).
+    /// Data-parallel devices (default: train.devices, else every addressable device; on the
+    /// CPU plugin this also sets the number of CPU devices, 1 unless asked).
     #[arg(long, value_name = "N")]
     pub devices: Option<usize>,
     /// Hide the progress bar.
@@ -55,7 +56,7 @@ pub fn train(a: &TrainArgs) -> anyhow::Result<()> {
         }
         None => anyhow::bail!("give --config FILE.toml (only --resume can do without it)"),
     };
-    let client = a.runtime.client()?;
+    let client = a.runtime.client_for(a.devices.or(config.train.devices))?;
     let opts = RunOptions {
         run_dir: run_dir.clone(),
         resume: a.resume,

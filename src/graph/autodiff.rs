@@ -281,8 +281,8 @@ fn vjp_rule(op: &Op, x: &[Tensor], y: &Tensor, ct: &Tensor) -> Result<Vec<Option
                 msg: "second derivatives of max-pooling are not implemented".into(),
             });
         }
-        Op::DotGeneral(dd) => {
-            let (a, b) = linalg::dot_vjp(dd, &x[0], &x[1], ct)?;
+        Op::DotGeneral(dd, prec) => {
+            let (a, b) = linalg::dot_vjp(dd, *prec, &x[0], &x[1], ct)?;
             vec![Some(a), Some(b)]
         }
         Op::Conv(spec) => {
@@ -558,7 +558,7 @@ fn jvp_rule(
                 msg: "forward mode through the max-pooling gradient is not implemented".into(),
             });
         }
-        Op::DotGeneral(_) | Op::Conv(_) => bilinear(g, n, x, t)?,
+        Op::DotGeneral(..) | Op::Conv(_) => bilinear(g, n, x, t)?,
         Op::Proj { .. }
         | Op::RngBitGenerator
         | Op::While { .. }

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::graph::op::{ConstData, NodeId, Op, RegionId};
+use crate::graph::op::{ConstData, MatmulPrecision, NodeId, Op, RegionId};
 use crate::graph::shape::Shape;
 use crate::graph::tensor::Tensor;
 use crate::host::HostArray;
@@ -49,6 +49,7 @@ pub(crate) struct GraphData {
     pub current: RegionId,
     pub params: Vec<NodeId>,
     pub functions: Vec<FunctionDef>,
+    pub matmul_precision: MatmulPrecision,
 }
 
 /// A tracing graph. Create one, declare parameters, compute with [`Tensor`]s, then build a
@@ -100,7 +101,19 @@ impl Graph {
             current: 0,
             params: Vec::new(),
             functions: Vec::new(),
+            matmul_precision: MatmulPrecision::default(),
         })))
+    }
+
+    /// Sets how `f32` contractions traced from now on multiply (JAX's
+    /// `jax_default_matmul_precision`); gradients of a contraction use its precision.
+    pub fn set_matmul_precision(&self, p: MatmulPrecision) {
+        self.0.borrow_mut().matmul_precision = p;
+    }
+
+    /// The precision new `f32` contractions get.
+    pub fn matmul_precision(&self) -> MatmulPrecision {
+        self.0.borrow().matmul_precision
     }
 
     /// Whether two handles refer to the same graph.

@@ -29,7 +29,7 @@ mod tensor;
 pub use autodiff::{grad, jvp, value_and_grad, vjp};
 pub use builder::Graph;
 pub use emit::{BuildOptions, Module};
-pub use op::{BinaryOp, CmpOp, ConvSpec, DotDims, ReduceOp, UnaryOp, WindowSpec};
+pub use op::{BinaryOp, CmpOp, ConvSpec, DotDims, MatmulPrecision, ReduceOp, UnaryOp, WindowSpec};
 pub use prims::control::Function;
 pub use prims::random::{Rng, seed_key};
 pub use shape::Shape;

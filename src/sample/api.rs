@@ -170,6 +170,7 @@ impl CompiledSampler {
         }
         let dtype = model.dtype();
         let g = Graph::new();
+        g.set_matmul_precision(cfg.matmul_precision);
         let key = g.parameter("key", &[2], DType::U64)?;
         let c = cond_shapes(cond, batch)?.declare(&g)?;
         let score = model.bind(&g)?;
@@ -363,6 +364,7 @@ impl CompiledLoglik {
             )));
         }
         let g = Graph::new();
+        g.set_matmul_precision(cfg.matmul_precision);
         let mut dims = vec![batch];
         dims.extend_from_slice(data_shape);
         let x = g.parameter("x", &dims, model.dtype())?;

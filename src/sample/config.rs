@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::graph::MatmulPrecision;
 use crate::sde::Sde;
 
 /// The samplers.
@@ -126,6 +127,10 @@ pub struct SamplerConfig {
     /// Samples per compiled call (chunk size, default 4096).
     #[serde(default = "default_batch")]
     pub batch: usize,
+    /// How the network's `f32` matrix products multiply (default `f32`; `bf16` is about
+    /// twice as fast on CPUs with bf16 instructions).
+    #[serde(default)]
+    pub matmul_precision: MatmulPrecision,
 }
 
 fn default_sampler() -> SamplerKind {
@@ -169,6 +174,7 @@ impl SamplerConfig {
             dpm_grid: DpmGrid::default(),
             guidance: None,
             batch: default_batch(),
+            matmul_precision: MatmulPrecision::default(),
         }
     }
 
@@ -324,6 +330,9 @@ pub struct LoglikConfig {
     /// Samples per compiled call (default 1024).
     #[serde(default = "default_ll_batch")]
     pub batch: usize,
+    /// How the network's `f32` matrix products multiply (default `f32`).
+    #[serde(default)]
+    pub matmul_precision: MatmulPrecision,
 }
 
 fn default_probes() -> usize {
@@ -350,6 +359,7 @@ impl Default for LoglikConfig {
             max_steps: default_max_steps(),
             dequantize: None,
             batch: default_ll_batch(),
+            matmul_precision: MatmulPrecision::default(),
         }
     }
 }
@@ -365,6 +375,7 @@ impl LoglikConfig {
             dt0: self.dt0,
             max_steps: self.max_steps,
             batch: self.batch,
+            matmul_precision: self.matmul_precision,
             ..SamplerConfig::default()
         }
     }

@@ -251,6 +251,7 @@ impl Setup {
             } else {
                 FeedLayout::Host
             },
+            precision: t.matmul_precision,
         }
     }
 

@@ -16,7 +16,9 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::graph::{BuildOptions, Graph, Module, Rng, Shape, Tensor, value_and_grad};
+use crate::graph::{
+    BuildOptions, Graph, MatmulPrecision, Module, Rng, Shape, Tensor, value_and_grad,
+};
 use crate::sde::Sde;
 use crate::train::ema::ema_update;
 use crate::train::loss::{LossWeight, drop_conditioning, dsm_terms, sample_time};
@@ -92,6 +94,8 @@ pub struct StepLayout {
     pub a_dim: Option<usize>,
     /// Where batches come from.
     pub feed: FeedLayout,
+    /// How `f32` matrix products multiply (`train.matmul_precision`).
+    pub precision: MatmulPrecision,
 }
 
 /// A built training program with the positions of its arguments.
@@ -205,6 +209,7 @@ fn rows(t: &Tensor, start: &Tensor, len: usize) -> Result<Tensor> {
 pub fn build_step(layout: &StepLayout, obj: &Objective, opt: &UpdateRule) -> Result<StepProgram> {
     layout.validate()?;
     let g = Graph::new();
+    g.set_matmul_precision(layout.precision);
     let f32_ = DType::F32;
     let (b, k) = (layout.batch, layout.steps_per_call);
     let mut params = Vec::new();
@@ -468,6 +473,7 @@ fn accumulate(
 /// Result: `loss` (f32 scalar).
 pub fn build_eval(layout: &StepLayout, obj: &Objective, eval_batch: usize) -> Result<Module> {
     let g = Graph::new();
+    g.set_matmul_precision(layout.precision);
     let mut params = Vec::new();
     for (p, s) in &layout.params {
         params.push(g.param(&format!("params.{p}"), s.clone())?);

@@ -116,5 +116,6 @@ pub fn layout(ds: &Dataset, batch: usize, k: usize, devices: usize, host: bool) 
         } else {
             FeedLayout::Device { rows: ds.len() }
         },
+        precision: Default::default(),
     }
 }

@@ -1,8 +1,9 @@
 //! Contractions: `stablehlo.dot_general` with batch dimensions, and `matmul` on top of it.
 
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::emit::{Emitter, fn_type, ilist};
-use crate::graph::op::{DotDims, Op};
+use crate::graph::op::{DotDims, MatmulPrecision, Op};
 use crate::graph::shape::Shape;
 use crate::graph::tensor::Tensor;
 
@@ -10,8 +11,20 @@ use crate::graph::tensor::Tensor;
 
 impl Tensor {
     /// `stablehlo.dot_general`: result dimensions are the batch dimensions, then the free
-    /// dimensions of `self`, then those of `rhs` (each in increasing order).
+    /// dimensions of `self`, then those of `rhs` (each in increasing order). `f32` products
+    /// use the graph's [`MatmulPrecision`](crate::graph::Graph::set_matmul_precision).
     pub fn dot_general(&self, rhs: &Tensor, dd: &DotDims) -> Result<Tensor> {
+        let prec = self.graph.matmul_precision();
+        self.dot_general_with(rhs, dd, prec)
+    }
+
+    /// [`dot_general`](Tensor::dot_general) with an explicit precision for `f32` products.
+    pub fn dot_general_with(
+        &self,
+        rhs: &Tensor,
+        dd: &DotDims,
+        precision: MatmulPrecision,
+    ) -> Result<Tensor> {
         let op = "dot_general";
         let bad = |msg: String| Error::ShapeMismatch {
             op,
@@ -77,8 +90,13 @@ impl Tensor {
                 .filter(|d| !rall.contains(d))
                 .map(|d| rhs.dims()[d]),
         );
+        let precision = if self.dtype() == DType::F32 {
+            precision
+        } else {
+            MatmulPrecision::F32
+        };
         self.graph.push(
-            Op::DotGeneral(dd.clone()),
+            Op::DotGeneral(dd.clone(), precision),
             &[self, rhs],
             self.shape.with_dims(dims),
         )
@@ -124,10 +142,32 @@ pub(crate) fn emit(
     in_shapes: &[&Shape],
     out: &Shape,
 ) -> String {
-    let _ = em;
-    let Op::DotGeneral(dd) = op else {
+    let Op::DotGeneral(dd, precision) = op else {
         unreachable!()
     };
+    // one bf16 pass: round the operands, accumulate and return f32
+    let (ins, bf): (Vec<String>, Vec<Shape>) = if *precision == MatmulPrecision::Bf16 {
+        let mut names = Vec::new();
+        let mut shapes = Vec::new();
+        for (x, s) in ins.iter().zip(in_shapes) {
+            let b = s.with_dtype(DType::BF16);
+            let t = em.fresh();
+            em.line(&format!(
+                "{t} = stablehlo.convert {x} : ({}) -> {}",
+                s.mlir(),
+                b.mlir()
+            ));
+            names.push(t);
+            shapes.push(b);
+        }
+        (names, shapes)
+    } else {
+        (
+            ins.to_vec(),
+            in_shapes.iter().map(|s| (*s).clone()).collect(),
+        )
+    };
+    let in_shapes: Vec<&Shape> = bf.iter().collect();
     let batch = if dd.lhs_batch.is_empty() {
         String::new()
     } else {
@@ -143,7 +183,7 @@ pub(crate) fn emit(
         ins[1],
         ilist(&dd.lhs_contract),
         ilist(&dd.rhs_contract),
-        fn_type(in_shapes, &[out])
+        fn_type(&in_shapes, &[out])
     )
 }
 
@@ -154,6 +194,7 @@ pub(crate) fn emit(
 /// `mine`/`other` are (batch, contract) lists of the operand and the other one; `mine_first`
 /// tells whether this operand's free dimensions come first in the output.
 fn operand_ct(
+    prec: MatmulPrecision,
     ct: &Tensor,
     other: &Tensor,
     my_rank: usize,
@@ -180,7 +221,7 @@ fn operand_ct(
         rhs_contract: oth_free_dims,
     };
     // result: [batch, my free (in order), other's remaining = its contract dims sorted]
-    let r = ct.dot_general(other, &dd)?;
+    let r = ct.dot_general_with(other, &dd, prec)?;
     let mut sorted_oc = oth.1.to_vec();
     sorted_oc.sort_unstable();
     let mut perm = vec![0usize; my_rank];
@@ -203,11 +244,13 @@ fn operand_ct(
 /// VJP of `dot_general`: (cotangent of lhs, cotangent of rhs).
 pub(crate) fn dot_vjp(
     dd: &DotDims,
+    prec: MatmulPrecision,
     lhs: &Tensor,
     rhs: &Tensor,
     ct: &Tensor,
 ) -> Result<(Tensor, Tensor)> {
     let cl = operand_ct(
+        prec,
         ct,
         rhs,
         lhs.rank(),
@@ -216,6 +259,7 @@ pub(crate) fn dot_vjp(
         true,
     )?;
     let cr = operand_ct(
+        prec,
         ct,
         lhs,
         rhs.rank(),

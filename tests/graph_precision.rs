@@ -1,0 +1,103 @@
+//! `MatmulPrecision::Bf16`: one bf16 pass with f32 accumulation, in the forward product and in
+//! both cotangent products, against host references with bf16-rounded operands.
+
+mod graph_util;
+
+use graph_util::{Gen, assert_close, to_array};
+use half::bf16;
+use ndarray::{Array2, ArrayD, Ix2};
+use sbgm_xla::exec::Exec;
+use sbgm_xla::graph::{Graph, MatmulPrecision, vjp};
+use sbgm_xla::{DType, HostArray};
+
+/// Rounds each entry to bfloat16 (round to nearest even), as the device does.
+fn round_bf16(a: &ArrayD<f64>) -> Array2<f64> {
+    a.mapv(|v| bf16::from_f32(v as f32).to_f64())
+        .into_dimensionality::<Ix2>()
+        .unwrap()
+}
+
+fn f32_of(a: &ArrayD<f64>) -> Array2<f64> {
+    a.mapv(|v| v as f32 as f64)
+        .into_dimensionality::<Ix2>()
+        .unwrap()
+}
+
+/// Runs `y = x @ w` and the cotangents of `sum(y * c)` at the given precision.
+fn run(p: MatmulPrecision, x: &ArrayD<f64>, w: &ArrayD<f64>, c: &ArrayD<f64>) -> Vec<ArrayD<f64>> {
+    let g = Graph::new();
+    g.set_matmul_precision(p);
+    let xs = g.parameter("x", x.shape(), DType::F32).unwrap();
+    let ws = g.parameter("w", w.shape(), DType::F32).unwrap();
+    let cs = g.parameter("c", c.shape(), DType::F32).unwrap();
+    let y = xs.matmul(&ws).unwrap();
+    let cts = vjp(&[&y], &[&cs], &[&xs, &ws]).unwrap();
+    let m = g
+        .build("p", &[("y", &y), ("dx", &cts[0]), ("dw", &cts[1])])
+        .unwrap();
+    if p == MatmulPrecision::Bf16 {
+        assert!(m.text.contains("bf16"), "no bf16 operands in:\n{}", m.text);
+    }
+    let f32s = |a: &ArrayD<f64>| HostArray::from_ndarray(&a.mapv(|v| v as f32));
+    Exec::cpu()
+        .unwrap()
+        .run(&m, &[f32s(x), f32s(w), f32s(c)])
+        .unwrap()
+        .iter()
+        .map(to_array)
+        .collect()
+}
+
+#[test]
+fn bf16_products_round_operands_and_accumulate_in_f32() {
+    let mut r = Gen::fresh();
+    let (x, w, c) = (
+        r.array(&[16, 96], -1.0, 1.0),
+        r.array(&[96, 24], -1.0, 1.0),
+        r.array(&[16, 24], -1.0, 1.0),
+    );
+    let bf = run(MatmulPrecision::Bf16, &x, &w, &c);
+    let full = run(MatmulPrecision::F32, &x, &w, &c);
+    // references: products of bf16-rounded operands summed in f64 (exact products; f32
+    // accumulation differs by ~1e-7 relative), and the same with f32 operands
+    let (xb, wb, cb) = (round_bf16(&x), round_bf16(&w), round_bf16(&c));
+    let (x3, w3, c3) = (f32_of(&x), f32_of(&w), f32_of(&c));
+    let want_bf = [xb.dot(&wb), cb.dot(&wb.t()), xb.t().dot(&cb)];
+    let want_f32 = [x3.dot(&w3), c3.dot(&w3.t()), x3.t().dot(&c3)];
+    for (i, what) in ["y", "dx", "dw"].iter().enumerate() {
+        assert_close(
+            &format!("bf16 {what}"),
+            &bf[i],
+            &want_bf[i].clone().into_dyn(),
+            1e-5,
+            1e-5,
+        );
+        assert_close(
+            &format!("f32 {what}"),
+            &full[i],
+            &want_f32[i].clone().into_dyn(),
+            1e-5,
+            1e-5,
+        );
+        // the two precisions really differ (by about bf16's 2^-9 relative rounding)
+        let diff = (&bf[i] - &full[i])
+            .mapv(f64::abs)
+            .fold(0.0f64, |a, &b| a.max(b));
+        assert!(diff > 1e-4, "{what}: bf16 and f32 agree to {diff}");
+    }
+}
+
+#[test]
+fn non_f32_contractions_ignore_the_setting() {
+    let g = Graph::new();
+    g.set_matmul_precision(MatmulPrecision::Bf16);
+    let a = g.parameter("a", &[3, 4], DType::F64).unwrap();
+    let b = g.parameter("b", &[4, 2], DType::F64).unwrap();
+    let y = a.matmul(&b).unwrap();
+    let m = g.build("p", &[("y", &y)]).unwrap();
+    assert!(!m.text.contains("bf16"), "{}", m.text);
+    assert_eq!(g.matmul_precision(), MatmulPrecision::Bf16);
+    assert_eq!("bf16".parse::<MatmulPrecision>(), Ok(MatmulPrecision::Bf16));
+    let e = "fp8".parse::<MatmulPrecision>().unwrap_err();
+    assert!(e.contains("\"f32\"") && e.contains("\"bf16\""), "{e}");
+}
