@@ -146,9 +146,8 @@ pub fn custom_call_targets(program: &Program) -> Option<Vec<String>> {
 /// custom calls names them and says why.
 pub fn compile_checked(client: &Client, program: &Program) -> Result<Executable> {
     check_stablehlo_version(client, program)?;
-    client
-        .compile(program, &CompileOptions::default())
-        .map_err(|e| match custom_call_targets(program) {
+    crate::exec::compile(client, program, &CompileOptions::default()).map_err(|e| {
+        match custom_call_targets(program) {
             Some(targets) if matches!(e, Error::Compile { .. }) => {
                 let which = if targets.is_empty() {
                     String::new()
@@ -164,7 +163,8 @@ pub fn compile_checked(client: &Client, program: &Program) -> Result<Executable>
                 ))
             }
             _ => e,
-        })
+        }
+    })
 }
 
 /// Runs `sbgm-xla run`.

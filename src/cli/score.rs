@@ -271,7 +271,7 @@ pub fn compile_score(client: &Client, model: &LoadedModel, batch: usize) -> Resu
         &ApplyMode::Inference,
     )?;
     let m = g.build("score", &[("score", &s)])?;
-    client.compile(&Program::text(m.text), &CompileOptions::default())
+    crate::exec::compile(client, &Program::text(m.text), &CompileOptions::default())
 }
 
 /// The score of `model` on checked inputs, in chunks of at most `batch_size` samples.

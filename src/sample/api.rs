@@ -132,7 +132,7 @@ impl Counters {
 
 fn compile(client: &Client, g: &Graph, name: &str, outs: &[(&str, &Tensor)]) -> Result<Executable> {
     let m = g.build(name, outs)?;
-    client.compile(&Program::text(m.text), &CompileOptions::default())
+    crate::exec::compile(client, &Program::text(m.text), &CompileOptions::default())
 }
 
 fn cond_shapes(cond: &HostCond, batch: usize) -> Result<HostCond> {

@@ -54,7 +54,8 @@ impl Engine {
         check_data(&layout, &dataset)?;
         let program = build_step(&layout, obj, opt)?;
         let t0 = std::time::Instant::now();
-        let exe = client.compile(
+        let exe = crate::exec::compile(
+            client,
             &Program::text(program.module.text.clone()),
             &CompileOptions::spmd(layout.devices),
         )?;

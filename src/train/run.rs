@@ -520,7 +520,11 @@ fn build_eval_aux(setup: &Setup, client: &Client, layout: &StepLayout) -> Result
         return Ok(None);
     };
     let module = setup.with_parts(|obj, _| build_eval(layout, obj, ds.len()))?;
-    let exe = client.compile(&Program::text(module.text), &CompileOptions::default())?;
+    let exe = crate::exec::compile(
+        client,
+        &Program::text(module.text),
+        &CompileOptions::default(),
+    )?;
     let mut fixed = vec![
         client.buffer_from_host(&feed::key_array([setup.config.train.seed, 0xE7A1]), 0)?,
         client.buffer_from_host(&ds.x_host(), 0)?,
@@ -551,7 +555,11 @@ fn build_sampler_aux(setup: &Setup, client: &Client) -> Result<Aux> {
         t.sample_size
     };
     let module = build_em_sampler(setup.net.as_ref(), &setup.sde, n, t.sample_steps)?;
-    let exe = client.compile(&Program::text(module.text), &CompileOptions::default())?;
+    let exe = crate::exec::compile(
+        client,
+        &Program::text(module.text),
+        &CompileOptions::default(),
+    )?;
     let mut fixed = vec![client.buffer_from_host(&feed::key_array([t.seed, 0x5A3F]), 0)?];
     let cond_src = if setup.data.holdout.is_empty() {
         &setup.data.train
@@ -581,7 +589,11 @@ pub fn em_samples(
     seed: u64,
 ) -> Result<ndarray::ArrayD<f32>> {
     let module = build_em_sampler(setup.net.as_ref(), &setup.sde, n, steps)?;
-    let exe = client.compile(&Program::text(module.text), &CompileOptions::default())?;
+    let exe = crate::exec::compile(
+        client,
+        &Program::text(module.text),
+        &CompileOptions::default(),
+    )?;
     let mut args: Vec<HostArray> = arrays.iter().map(|(_, a)| a.clone()).collect();
     args.push(feed::key_array([seed, 0x5A3F]));
     let src = if setup.data.holdout.is_empty() {

@@ -1,6 +1,12 @@
 //! Glue between the graph builder and the runtime: compiles built [`Module`]s on a PJRT
 //! [`Client`] (cached by a hash of their text), optionally dumping every module's text to a
 //! directory, and runs them on host arrays with argument checks that name the argument.
+//! Every compile goes through the [`persistent`] cache, so a later process loads the
+//! executable instead of compiling it again.
+
+pub mod persistent;
+
+pub use persistent::compile;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -137,10 +143,11 @@ impl Exec {
                     num_replicas: Some(module.num_replicas),
                     ..Default::default()
                 };
-                let exe = Rc::new(
-                    self.client
-                        .compile(&Program::text(module.text.clone()), &opts)?,
-                );
+                let exe = Rc::new(compile(
+                    &self.client,
+                    &Program::text(module.text.clone()),
+                    &opts,
+                )?);
                 self.cache.borrow_mut().insert(hash, exe.clone());
                 exe
             }
