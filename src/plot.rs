@@ -1,5 +1,5 @@
-//! PNG plots for training runs: 2-D scatter plots (samples vs data), image grids and loss
-//! curves. Files are written atomically (a temporary file renamed into place).
+//! PNG plots: 2-D scatter plots (samples vs data), image grids, line plots (linear or
+//! logarithmic axes) and loss curves. Files are written atomically (a temporary file renamed into place).
 //!
 //! Text is drawn with an embedded font, a subset of DejaVu Sans (printable ASCII and a few
 //! symbols, 13 KB, Bitstream Vera license with public-domain DejaVu changes; see
@@ -27,9 +27,6 @@ fn ensure_font() {
         let _ = register_font("sans-serif", FontStyle::Normal, FONT);
     });
 }
-
-/// A named curve and its colour.
-type Curve<'a> = (&'a str, &'a Vec<(f64, f64)>, RGBColor);
 
 /// Colours of successive series (Matplotlib's "tab10" palette).
 const PALETTE: [RGBColor; 10] = [
@@ -253,8 +250,287 @@ pub fn image_grid_png(
     write_png(path, &buf, w as u32, h as u32)
 }
 
-/// A loss curve: `losses` against `steps` (log-scaled y when every value is positive), with
-/// an optional validation curve `(steps, losses)`. Non-finite values are skipped.
+/// One curve of [`lines_png`]: `y` against `x` (equal lengths), drawn as a line in the next
+/// tab10 colour, with a dot on every point when `markers` is set.
+#[derive(Clone, Copy, Debug)]
+pub struct Line<'a> {
+    /// Legend label.
+    pub label: &'a str,
+    /// Abscissae.
+    pub x: &'a [f64],
+    /// Ordinates, one per abscissa.
+    pub y: &'a [f64],
+    /// Draw a dot on every point.
+    pub markers: bool,
+}
+
+impl<'a> Line<'a> {
+    /// A curve with markers on its points.
+    pub fn new(label: &'a str, x: &'a [f64], y: &'a [f64]) -> Line<'a> {
+        Line {
+            label,
+            x,
+            y,
+            markers: true,
+        }
+    }
+
+    /// The same curve with (`true`) or without (`false`) point markers.
+    pub fn markers(self, markers: bool) -> Line<'a> {
+        Line { markers, ..self }
+    }
+}
+
+/// A curve ready to draw: legend name, finite points, markers.
+type Drawn = (String, Vec<(f64, f64)>, bool);
+
+/// Axes and decorations of [`lines_png`].
+#[derive(Clone, Copy, Debug)]
+pub struct LinePlot<'a> {
+    /// Caption above the plot.
+    pub title: &'a str,
+    /// Label of the x axis (empty: none).
+    pub x_label: &'a str,
+    /// Label of the y axis (empty: none).
+    pub y_label: &'a str,
+    /// Logarithmic x axis (every finite x must then be positive).
+    pub log_x: bool,
+    /// Logarithmic y axis (every finite y must then be positive).
+    pub log_y: bool,
+    /// Horizontal reference lines `(label, y)` drawn dashed across the whole plot, in the
+    /// colours after those of the curves; e.g. a noise floor.
+    pub hlines: &'a [(&'a str, f64)],
+    /// Image size in pixels (width, height); default 900 × 560.
+    pub size: (u32, u32),
+}
+
+impl Default for LinePlot<'_> {
+    fn default() -> Self {
+        LinePlot {
+            title: "",
+            x_label: "",
+            y_label: "",
+            log_x: false,
+            log_y: false,
+            hlines: &[],
+            size: (900, 560),
+        }
+    }
+}
+
+/// Axis range of finite values `[lo, hi]`: padded by 5% of the span, in decades on a log
+/// axis, and widened when the span is empty.
+fn axis_range(lo: f64, hi: f64, log: bool) -> (f64, f64) {
+    if !log {
+        return padded(lo, hi);
+    }
+    let (a, b) = (lo.log10(), hi.log10());
+    let (a, b) = if b - a <= 1e-12 {
+        (a - 0.3, b + 0.3)
+    } else {
+        (a - 0.05 * (b - a), b + 0.05 * (b - a))
+    };
+    (10f64.powf(a), 10f64.powf(b))
+}
+
+/// Tick positions of a log axis over `[lo, hi]` (0 < lo < hi): powers of ten (every k-th
+/// one on very wide ranges), with 2 and 5 (or every 1..9) times them on narrower ones, and
+/// five log-spaced values when fewer than three of those fall in the range.
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let decades = (hi / lo).log10();
+    let (d0, d1) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+    let stride = (decades / 8.0).ceil().max(1.0) as i32;
+    let mults: &[f64] = if decades > 3.0 {
+        &[1.0]
+    } else if decades > 1.0 {
+        &[1.0, 2.0, 5.0]
+    } else {
+        &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
+    };
+    let ticks: Vec<f64> = (d0..=d1)
+        .filter(|d| d.rem_euclid(stride) == 0)
+        .flat_map(|d| mults.iter().map(move |m| m * 10f64.powi(d)))
+        .filter(|v| (lo..=hi).contains(v))
+        .collect();
+    if ticks.len() >= 3 {
+        return ticks;
+    }
+    (0..5)
+        .map(|i| lo * (hi / lo).powf((i as f64 + 0.5) / 5.0))
+        .collect()
+}
+
+/// A line plot of one or more curves against linear or logarithmic axes, with a legend, and
+/// optional horizontal reference lines. Points with a non-finite coordinate are skipped (a
+/// curve left with no point is still listed in the legend, marked as such); an error is
+/// returned when lengths differ, when there is no finite point at all, when a log axis
+/// would have to show a value ≤ 0, or when the size is outside 64..=8192 pixels a side.
+/// The file is written atomically.
+///
+/// ```no_run
+/// # use sbgm_xla::plot::{lines_png, Line, LinePlot};
+/// let (nfe, w1) = ([10.0, 100.0, 1000.0], [0.3, 0.05, 0.02]);
+/// lines_png(
+///     std::path::Path::new("w1.png"),
+///     &LinePlot { title: "W1 vs NFE", log_x: true, hlines: &[("floor", 0.01)], ..Default::default() },
+///     &[Line::new("EM", &nfe, &w1)],
+/// )?;
+/// # Ok::<(), sbgm_xla::Error>(())
+/// ```
+pub fn lines_png(path: &Path, plot: &LinePlot<'_>, lines: &[Line<'_>]) -> Result<()> {
+    let (w, h) = plot.size;
+    if !((64..=8192).contains(&w) && (64..=8192).contains(&h)) {
+        return Err(Error::msg(format!(
+            "lines_png: image size {w}×{h} is outside 64..=8192 pixels a side"
+        )));
+    }
+    if lines.is_empty() && plot.hlines.is_empty() {
+        return Err(Error::msg("lines_png: no curves to plot"));
+    }
+    let axis_check = |label: &str, axis: &str, log: bool, k: usize, v: f64| -> Result<()> {
+        if log && v <= 0.0 {
+            return Err(Error::msg(format!(
+                "lines_png: `{label}` has {axis} = {v} (point {k}), which a logarithmic \
+                 {axis} axis cannot show; drop the point or use a linear {axis} axis"
+            )));
+        }
+        Ok(())
+    };
+    let mut curves: Vec<Drawn> = Vec::with_capacity(lines.len());
+    let (mut xlo, mut xhi) = (f64::INFINITY, f64::NEG_INFINITY);
+    let (mut ylo, mut yhi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for l in lines {
+        if l.x.len() != l.y.len() {
+            return Err(Error::msg(format!(
+                "lines_png: `{}` has {} x values but {} y values",
+                l.label,
+                l.x.len(),
+                l.y.len()
+            )));
+        }
+        let mut pts = Vec::with_capacity(l.x.len());
+        for (k, (&x, &y)) in l.x.iter().zip(l.y).enumerate() {
+            if !(x.is_finite() && y.is_finite()) {
+                continue;
+            }
+            axis_check(l.label, "x", plot.log_x, k, x)?;
+            axis_check(l.label, "y", plot.log_y, k, y)?;
+            (xlo, xhi) = (xlo.min(x), xhi.max(x));
+            (ylo, yhi) = (ylo.min(y), yhi.max(y));
+            pts.push((x, y));
+        }
+        let name = if pts.is_empty() {
+            format!("{} (no finite points)", l.label)
+        } else {
+            l.label.to_string()
+        };
+        curves.push((name, pts, l.markers));
+    }
+    if xlo > xhi {
+        return Err(Error::msg(
+            "lines_png: no point with finite x and y to plot",
+        ));
+    }
+    for &(label, v) in plot.hlines {
+        if !v.is_finite() {
+            return Err(Error::msg(format!(
+                "lines_png: reference line `{label}` is at y = {v}; it must be finite"
+            )));
+        }
+        axis_check(label, "y", plot.log_y, 0, v)?;
+        (ylo, yhi) = (ylo.min(v), yhi.max(v));
+    }
+    let (x0, x1) = axis_range(xlo, xhi, plot.log_x);
+    let (y0, y1) = axis_range(ylo, yhi, plot.log_y);
+    let mut buf = vec![255u8; (w as usize) * (h as usize) * 3];
+    ensure_font();
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
+        let mut builder = ChartBuilder::on(&root);
+        builder
+            .caption(plot.title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(if plot.x_label.is_empty() { 40 } else { 56 })
+            .y_label_area_size(if plot.y_label.is_empty() { 64 } else { 84 });
+        // One body for the four axis kinds (their coordinate types differ).
+        macro_rules! draw {
+            ($chart:expr) => {{
+                let mut chart = $chart.map_err(|e| plot_err(path, e))?;
+                let mut mesh = chart.configure_mesh();
+                mesh.light_line_style(WHITE.mix(0.0))
+                    .x_label_formatter(&|v: &f64| tick(*v))
+                    .y_label_formatter(&|v: &f64| tick(*v))
+                    .label_style(("sans-serif", 14))
+                    .axis_desc_style(("sans-serif", 16));
+                if !plot.x_label.is_empty() {
+                    mesh.x_desc(plot.x_label);
+                }
+                if !plot.y_label.is_empty() {
+                    mesh.y_desc(plot.y_label);
+                }
+                mesh.draw().map_err(|e| plot_err(path, e))?;
+                for (k, (name, pts, markers)) in curves.iter().enumerate() {
+                    let colour = PALETTE[k % PALETTE.len()];
+                    let size = if *markers { 4 } else { 0 };
+                    if *markers {
+                        chart
+                            .draw_series(pts.iter().map(|&p| Circle::new(p, size, colour.filled())))
+                            .map_err(|e| plot_err(path, e))?;
+                    }
+                    chart
+                        .draw_series(LineSeries::new(pts.iter().copied(), colour.stroke_width(2)))
+                        .map_err(|e| plot_err(path, e))?
+                        .label(name.as_str())
+                        .legend(move |(x, y)| {
+                            EmptyElement::at((x, y))
+                                + PathElement::new(vec![(0, 0), (20, 0)], colour.stroke_width(2))
+                                + Circle::new((10, 0), size, colour.filled())
+                        });
+                }
+                for (k, &(label, v)) in plot.hlines.iter().enumerate() {
+                    let colour = PALETTE[(curves.len() + k) % PALETTE.len()];
+                    chart
+                        .draw_series(DashedLineSeries::new(
+                            [(x0, v), (x1, v)],
+                            8,
+                            6,
+                            colour.stroke_width(2),
+                        ))
+                        .map_err(|e| plot_err(path, e))?
+                        .label(label)
+                        .legend(move |(x, y)| {
+                            EmptyElement::at((x, y))
+                                + PathElement::new(vec![(0, 0), (8, 0)], colour.stroke_width(2))
+                                + PathElement::new(vec![(13, 0), (20, 0)], colour.stroke_width(2))
+                        });
+                }
+                chart
+                    .configure_series_labels()
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(BLACK.mix(0.5))
+                    .label_font(("sans-serif", 15))
+                    .position(SeriesLabelPosition::UpperRight)
+                    .draw()
+                    .map_err(|e| plot_err(path, e))?;
+            }};
+        }
+        let logx = || (x0..x1).log_scale().with_key_points(log_ticks(x0, x1));
+        let logy = || (y0..y1).log_scale().with_key_points(log_ticks(y0, y1));
+        match (plot.log_x, plot.log_y) {
+            (false, false) => draw!(builder.build_cartesian_2d(x0..x1, y0..y1)),
+            (true, false) => draw!(builder.build_cartesian_2d(logx(), y0..y1)),
+            (false, true) => draw!(builder.build_cartesian_2d(x0..x1, logy())),
+            (true, true) => draw!(builder.build_cartesian_2d(logx(), logy())),
+        }
+        root.present().map_err(|e| plot_err(path, e))?;
+    }
+    write_png(path, &buf, w, h)
+}
+
+/// A loss curve: `losses` against `steps` (log-scaled y when every finite value is
+/// positive), with an optional validation curve `(steps, losses)`, drawn with
+/// [`lines_png`] at 900 × 560. Non-finite values are skipped.
 pub fn loss_curve_png(
     path: &Path,
     steps: &[u64],
@@ -277,92 +553,39 @@ pub fn loss_curve_png(
             vl.len()
         )));
     }
-    let clean = |s: &[u64], l: &[f64]| -> Vec<(f64, f64)> {
-        s.iter()
-            .zip(l)
-            .filter(|(_, v)| v.is_finite())
-            .map(|(&s, &v)| (s as f64, v))
-            .collect()
+    let finite = |l: &[f64]| {
+        l.iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect::<Vec<_>>()
     };
-    let train = clean(steps, losses);
-    let valid = val.map(|(s, l)| clean(s, l)).unwrap_or_default();
-    if train.is_empty() && valid.is_empty() {
+    let mut all = finite(losses);
+    if let Some((_, vl)) = val {
+        all.extend(finite(vl));
+    }
+    if all.is_empty() {
         return Err(Error::msg("loss_curve_png: no finite losses to plot"));
     }
-    let all = || train.iter().chain(valid.iter());
-    let (sx0, sx1) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
-        (a.min(p.0), b.max(p.0))
-    });
-    let (ly0, ly1) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
-        (a.min(p.1), b.max(p.1))
-    });
-    let log = ly0 > 0.0;
-    let (x0, x1) = if sx1 > sx0 {
-        (sx0, sx1)
-    } else {
-        (sx0 - 1.0, sx1 + 1.0)
-    };
-    let (w, h) = (900u32, 560u32);
-    let mut buf = vec![255u8; (w * h * 3) as usize];
-    ensure_font();
-    {
-        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
-        let mut builder = ChartBuilder::on(&root);
-        builder
-            .caption("loss", ("sans-serif", 22))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(64);
-        let curves: [Curve<'_>; 2] = [
-            ("train", &train, PALETTE[0]),
-            ("validation", &valid, PALETTE[1]),
-        ];
-        macro_rules! draw {
-            ($chart:expr) => {{
-                let mut chart = $chart.map_err(|e| plot_err(path, e))?;
-                chart
-                    .configure_mesh()
-                    .x_desc("step")
-                    .light_line_style(WHITE.mix(0.0))
-                    .x_label_formatter(&|v: &f64| format!("{v:.0}"))
-                    .y_label_formatter(&|v: &f64| tick(*v))
-                    .label_style(("sans-serif", 14))
-                    .draw()
-                    .map_err(|e| plot_err(path, e))?;
-                for (name, pts, colour) in curves {
-                    if pts.is_empty() {
-                        continue;
-                    }
-                    chart
-                        .draw_series(LineSeries::new(pts.iter().copied(), colour.stroke_width(2)))
-                        .map_err(|e| plot_err(path, e))?
-                        .label(name)
-                        .legend(move |(x, y)| {
-                            PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2))
-                        });
-                }
-                chart
-                    .configure_series_labels()
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(BLACK.mix(0.5))
-                    .label_font(("sans-serif", 15))
-                    .draw()
-                    .map_err(|e| plot_err(path, e))?;
-            }};
-        }
-        if log {
-            let (a, b) = if ly1 > ly0 {
-                (ly0 / 1.1, ly1 * 1.1)
-            } else {
-                (ly0 / 2.0, ly1 * 2.0)
-            };
-            draw!(builder.build_cartesian_2d(x0..x1, (a..b).log_scale()));
-        } else {
-            let (a, b) = padded(ly0, ly1);
-            draw!(builder.build_cartesian_2d(x0..x1, a..b));
-        }
-        root.present().map_err(|e| plot_err(path, e))?;
+    let log_y = all.iter().all(|&v| v > 0.0);
+    let xs = |s: &[u64]| s.iter().map(|&s| s as f64).collect::<Vec<_>>();
+    let (train_x, val_x) = (xs(steps), val.map(|(s, _)| xs(s)).unwrap_or_default());
+    let mut curves = Vec::with_capacity(2);
+    if losses.iter().any(|v| v.is_finite()) {
+        curves.push(Line::new("train", &train_x, losses).markers(false));
     }
-    write_png(path, &buf, w, h)
+    if let Some((_, vl)) = val
+        && vl.iter().any(|v| v.is_finite())
+    {
+        curves.push(Line::new("validation", &val_x, vl).markers(false));
+    }
+    lines_png(
+        path,
+        &LinePlot {
+            title: "loss",
+            x_label: "step",
+            log_y,
+            ..LinePlot::default()
+        },
+        &curves,
+    )
 }
