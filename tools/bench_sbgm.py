@@ -282,7 +282,7 @@ def run_rust(cmd: str, workdir: str):
     return out
 
 
-def ratios(sb, rs):
+def ratios(sb, rs, whole_command=True):
     if not rs or "error" in rs:
         return {}
     r = {}
@@ -292,7 +292,7 @@ def ratios(sb, rs):
     for k in ("first_step_s", "eu_first_s", "eu_s", "ode_first_s", "ode_s", "loglik_first_s"):
         if rs.get(k) and sb.get(k):
             r[f"{k} (sbgm/rust)"] = round(sb[k] / rs[k], 2)
-    if rs.get("wall_s") and sb.get("eu_first_s"):
+    if whole_command and rs.get("wall_s") and sb.get("eu_first_s"):
         r["eu: sbgm first call / whole rust command"] = round(sb["eu_first_s"] / rs["wall_s"], 2)
     return r
 
@@ -327,7 +327,8 @@ def main(argv=None):
         result["sbgm_unet"] = None if args.no_sbgm else bench_unet(args)
     if args.rust_unet_cmd:
         result["rust_unet"] = run_rust(args.rust_unet_cmd, workdir)
-        result["ratios_unet"] = ratios(result.get("sbgm_unet") or {}, result["rust_unet"])
+        result["ratios_unet"] = ratios(result.get("sbgm_unet") or {}, result["rust_unet"],
+                                        whole_command=False)
     text = json.dumps(result, indent=1)
     print(text)
     if args.out:
