@@ -21,11 +21,25 @@ the same weights. The driver also records the command's wall time (start, compil
 (optional) keys in the Rust JSON, same names as the sbgm side: first_step_s,
 train_steps_per_s, eu_first_s, eu_s, ode_first_s, ode_s, sliced_w1, peak_rss_mb.
 
+With --unet (sbgm_unet_bench.py's set-up: sklearn's 8x8 digits scaled to [-1, 1], UNet dim 32,
+dim_mults (1, 2), 2 attention heads of 16, random Fourier time features, VP SDE as above,
+optax.adamw(3e-4), batch 128) it times the first step and steps/s over --unet-steps steps;
+--unet-eu adds Euler-Maruyama sampling of 256 images x 100 steps (first call), and
+--unet-loglik N the exact log-likelihood (sbgm._ode.log_likelihood, exact_log_prob=True,
+diffrax Tsit5 at constant dt = (t1 - t0)/K with K = --ll-steps, default 10) of N digits,
+vmapped: loglik_first_s (trace + compile + run), loglik_s and loglik_samples_per_s (second
+call). --rust-unet-cmd CMD runs the Rust counterpart, e.g.
+`target/release/examples/bench_unet --steps 200 --loglik 8 --ll-steps 10 [--eu]
+[--precision bf16]`, which prints the same keys (first_step_s, train_steps_per_s, final_loss,
+params, loglik_first_s, loglik_samples_per_s, eu_first_s, peak_rss_mb); its results are
+compared in "ratios_unet".
+
 Output: one JSON object on stdout: {"sbgm": {...}, "rust": {...} | null, "ratios": {...}};
 ratios are "how many times better sbgm-xla is" (sbgm time / rust time, rust steps/s / sbgm
 steps/s). --out FILE also writes it to FILE.
 
 Run:  ~/.cache/sbgm-ref/bin/python tools/bench_sbgm.py [--steps 2000] [--no-ode] [--unet]
+          [--unet-steps 200] [--unet-eu] [--unet-loglik N] [--ll-steps K]
           [--rust-cmd "..."] [--rust-unet-cmd "..."] [--out bench.json]
 A full run takes about a minute for moons plus ~1 min for the ODE; --unet adds minutes.
 """
@@ -188,6 +202,29 @@ def bench_unet(args):
         jax.block_until_ready(s)
         res["eu_first_s"] = round(time.perf_counter() - t0, 2)
         res.update(eu_samples=256, eu_steps=100)
+    if args.unet_loglik:
+        # Exact log-likelihood (trace of the full Jacobian) of N digits, vmapped: sbgm solves
+        # with diffrax Tsit5 at constant step sde.dt, so an SDE with dt = (t1 - t0)/K gives
+        # K steps (the Rust side's --ll-steps K).
+        from sbgm._ode import log_likelihood
+
+        n, k = args.unet_loglik, args.ll_steps
+        sde_ll = VPSDE(lambda t: 0.1 * t + 0.5 * (20.0 - 0.1) * t**2, dt=(1.0 - 1e-5) / k,
+                       t0=1e-5, t1=1.0)
+        xs = jnp.asarray(X[np.arange(n) % len(X)])
+        ll = eqx.filter_jit(jax.vmap(lambda x: log_likelihood(
+            None, model, sde_ll, (1, 8, 8), x, exact_log_prob=True)[1]))
+        t0 = time.perf_counter()
+        lp = ll(xs)
+        jax.block_until_ready(lp)
+        res["loglik_first_s"] = round(time.perf_counter() - t0, 3)
+        t0 = time.perf_counter()
+        lp = ll(xs)
+        jax.block_until_ready(lp)
+        s = time.perf_counter() - t0
+        res.update(loglik_n=n, loglik_steps=k, loglik_s=round(s, 3),
+                   loglik_samples_per_s=round(n / s, 3),
+                   loglik_mean=round(float(jnp.mean(lp)), 3))
     res["peak_rss_mb"] = peak_rss_mb()
     return res
 
@@ -245,16 +282,17 @@ def run_rust(cmd: str, workdir: str):
     return out
 
 
-def ratios(sb, rs):
+def ratios(sb, rs, whole_command=True):
     if not rs or "error" in rs:
         return {}
     r = {}
-    if rs.get("train_steps_per_s") and sb.get("train_steps_per_s"):
-        r["train_steps_per_s (rust/sbgm)"] = round(rs["train_steps_per_s"] / sb["train_steps_per_s"], 2)
-    for k in ("first_step_s", "eu_first_s", "eu_s", "ode_first_s", "ode_s"):
+    for k in ("train_steps_per_s", "loglik_samples_per_s"):
+        if rs.get(k) and sb.get(k):
+            r[f"{k} (rust/sbgm)"] = round(rs[k] / sb[k], 2)
+    for k in ("first_step_s", "eu_first_s", "eu_s", "ode_first_s", "ode_s", "loglik_first_s"):
         if rs.get(k) and sb.get(k):
             r[f"{k} (sbgm/rust)"] = round(sb[k] / rs[k], 2)
-    if rs.get("wall_s") and sb.get("eu_first_s"):
+    if whole_command and rs.get("wall_s") and sb.get("eu_first_s"):
         r["eu: sbgm first call / whole rust command"] = round(sb["eu_first_s"] / rs["wall_s"], 2)
     return r
 
@@ -268,6 +306,10 @@ def main(argv=None):
     ap.add_argument("--unet", action="store_true", help="also run the UNet/digits benchmark")
     ap.add_argument("--unet-steps", type=int, default=200)
     ap.add_argument("--unet-eu", action="store_true", help="time UNet EM sampling (~2 min)")
+    ap.add_argument("--unet-loglik", type=int, default=0, metavar="N",
+                    help="time the exact log-likelihood of N digits (0: skip)")
+    ap.add_argument("--ll-steps", type=int, default=10, metavar="K",
+                    help="Tsit5 steps of the log-likelihood solve (dt = (t1 - t0)/K)")
     ap.add_argument("--rust-cmd", help="sbgm-xla moons command (placeholders: {eqx} {config} "
                                        "{data} {workdir})")
     ap.add_argument("--rust-unet-cmd", help="sbgm-xla UNet command")
@@ -285,7 +327,8 @@ def main(argv=None):
         result["sbgm_unet"] = None if args.no_sbgm else bench_unet(args)
     if args.rust_unet_cmd:
         result["rust_unet"] = run_rust(args.rust_unet_cmd, workdir)
-        result["ratios_unet"] = ratios(result.get("sbgm_unet") or {}, result["rust_unet"])
+        result["ratios_unet"] = ratios(result.get("sbgm_unet") or {}, result["rust_unet"],
+                                        whole_command=False)
     text = json.dumps(result, indent=1)
     print(text)
     if args.out:

@@ -173,7 +173,12 @@ impl Tensor {
     }
 }
 
-/// Lowers a convolution.
+/// Lowers a convolution. The operation keeps NCHW/OIHW semantics, but it is written in
+/// channels-last form (input `[b, 0, 1, f]`, kernel `[0, 1, i, o]`, output `[b, 0, 1, f]`)
+/// between transposes: XLA's CPU backend only sends that form to its fast (Eigen)
+/// convolution, and its pass that rewrites other forms (`ConvCanonicalization`) visits the
+/// entry computation only, so a convolution inside a loop body (a training loop, an ODE
+/// solve) would otherwise run as a naive loop nest, an order of magnitude slower.
 pub(crate) fn emit(
     em: &mut Emitter,
     op: &Op,
@@ -181,26 +186,60 @@ pub(crate) fn emit(
     in_shapes: &[&Shape],
     out: &Shape,
 ) -> String {
-    let _ = em;
     let Op::Conv(s) = op else { unreachable!() };
-    let sp: Vec<String> = (0..s.stride.len()).map(|i| i.to_string()).collect();
+    let ns = s.stride.len();
+    let sp: Vec<String> = (0..ns).map(|i| i.to_string()).collect();
     let sp = sp.join(", ");
     let pads: Vec<String> = s
         .padding
         .iter()
         .map(|(l, h)| format!("[{l}, {h}]"))
         .collect();
-    format!(
-        "stablehlo.convolution({}, {}) dim_numbers = [b, f, {sp}]x[o, i, {sp}]->[b, f, {sp}], window = {{stride = {}, pad = [{}], lhs_dilate = {}, rhs_dilate = {}}} {{batch_group_count = {} : i64, feature_group_count = {} : i64}} : {}",
+    // NCHW -> NHWC, OIHW -> HWIO, NHWC -> NCHW
+    let to_last: Vec<usize> = std::iter::once(0)
+        .chain(2..ns + 2)
+        .chain(std::iter::once(1))
+        .collect();
+    let kernel_perm: Vec<usize> = (2..ns + 2).chain([1, 0]).collect();
+    let from_last: Vec<usize> = [0, ns + 1].into_iter().chain(1..ns + 1).collect();
+    let permuted = |sh: &Shape, p: &[usize]| {
+        let d = &sh.dims;
+        sh.with_dims(p.iter().map(|&i| d[i]).collect::<Vec<_>>())
+    };
+    let (xs, ws, ys) = (
+        permuted(in_shapes[0], &to_last),
+        permuted(in_shapes[1], &kernel_perm),
+        permuted(out, &to_last),
+    );
+    let x = em.fresh();
+    em.line(&format!(
+        "{x} = stablehlo.transpose {}, dims = {} : {}",
         ins[0],
+        ilist(&to_last),
+        fn_type(&[in_shapes[0]], &[&xs])
+    ));
+    let w = em.fresh();
+    em.line(&format!(
+        "{w} = stablehlo.transpose {}, dims = {} : {}",
         ins[1],
+        ilist(&kernel_perm),
+        fn_type(&[in_shapes[1]], &[&ws])
+    ));
+    let y = em.fresh();
+    em.line(&format!(
+        "{y} = stablehlo.convolution({x}, {w}) dim_numbers = [b, {sp}, f]x[{sp}, i, o]->[b, {sp}, f], window = {{stride = {}, pad = [{}], lhs_dilate = {}, rhs_dilate = {}}} {{batch_group_count = {} : i64, feature_group_count = {} : i64}} : {}",
         ilist(&s.stride),
         pads.join(", "),
         ilist(&s.lhs_dilation),
         ilist(&s.rhs_dilation),
         s.batch_groups,
         s.feature_groups,
-        fn_type(in_shapes, &[out])
+        fn_type(&[&xs, &ws], &[&ys])
+    ));
+    format!(
+        "stablehlo.transpose {y}, dims = {} : {}",
+        ilist(&from_last),
+        fn_type(&[&ys], &[out])
     )
 }
 
