@@ -101,3 +101,51 @@ fn non_f32_contractions_ignore_the_setting() {
     let e = "fp8".parse::<MatmulPrecision>().unwrap_err();
     assert!(e.contains("\"f32\"") && e.contains("\"bf16\""), "{e}");
 }
+
+#[test]
+fn batched_bf16_products_run_and_round_their_operands() {
+    // (XLA's CPU runtime has no mixed bf16 -> f32 kernel for batched products.)
+    let mut r = Gen::fresh();
+    let (a, b) = (
+        r.array(&[3, 8, 40], -1.0, 1.0),
+        r.array(&[3, 40, 5], -1.0, 1.0),
+    );
+    let g = Graph::new();
+    g.set_matmul_precision(MatmulPrecision::Bf16);
+    let at = g.parameter("a", a.shape(), DType::F32).unwrap();
+    let bt = g.parameter("b", b.shape(), DType::F32).unwrap();
+    let y = at.matmul(&bt).unwrap();
+    // also inside a loop body (XLA fuses differently there)
+    let looped = g
+        .fori_loop(0, 2, std::slice::from_ref(&y), |_, v| {
+            Ok(vec![(at.matmul(&bt)? + (&v[0] * 0.0)?)?])
+        })
+        .unwrap();
+    let m = g.build("p", &[("y", &y), ("looped", &looped[0])]).unwrap();
+    let f32s = |x: &ArrayD<f64>| HostArray::from_ndarray(&x.mapv(|v| v as f32));
+    let outs = Exec::cpu().unwrap().run(&m, &[f32s(&a), f32s(&b)]).unwrap();
+    let got = to_array(&outs[0]);
+    assert_close(
+        "batched bf16 in a loop",
+        &to_array(&outs[1]),
+        &got,
+        1e-6,
+        1e-6,
+    );
+    let rb = |x: &ArrayD<f64>| x.mapv(|v| bf16::from_f32(v as f32).to_f64());
+    let (ab, bb) = (rb(&a), rb(&b));
+    let mut want = ArrayD::<f64>::zeros(ndarray::IxDyn(&[3, 8, 5]));
+    for k in 0..3 {
+        let p = ab
+            .index_axis(ndarray::Axis(0), k)
+            .into_dimensionality::<Ix2>()
+            .unwrap()
+            .dot(
+                &bb.index_axis(ndarray::Axis(0), k)
+                    .into_dimensionality::<Ix2>()
+                    .unwrap(),
+            );
+        want.index_axis_mut(ndarray::Axis(0), k).assign(&p);
+    }
+    assert_close("batched bf16", &got, &want, 1e-5, 1e-5);
+}

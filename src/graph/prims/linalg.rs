@@ -145,8 +145,12 @@ pub(crate) fn emit(
     let Op::DotGeneral(dd, precision) = op else {
         unreachable!()
     };
-    // one bf16 pass: round the operands, accumulate and return f32
+    // One bf16 pass: round the operands, accumulate and return f32. XLA's CPU runtime has
+    // no bf16 x bf16 -> f32 kernel for products with batch dimensions (only its library
+    // fusions take them), so those get operands rounded to bf16 and back, multiplied in f32:
+    // the same numbers, without the speed-up.
     let (ins, bf): (Vec<String>, Vec<Shape>) = if *precision == MatmulPrecision::Bf16 {
+        let round_trip = !dd.lhs_batch.is_empty();
         let mut names = Vec::new();
         let mut shapes = Vec::new();
         for (x, s) in ins.iter().zip(in_shapes) {
@@ -157,8 +161,19 @@ pub(crate) fn emit(
                 s.mlir(),
                 b.mlir()
             ));
-            names.push(t);
-            shapes.push(b);
+            if round_trip {
+                let back = em.fresh();
+                em.line(&format!(
+                    "{back} = stablehlo.convert {t} : ({}) -> {}",
+                    b.mlir(),
+                    s.mlir()
+                ));
+                names.push(back);
+                shapes.push((*s).clone());
+            } else {
+                names.push(t);
+                shapes.push(b);
+            }
         }
         (names, shapes)
     } else {
