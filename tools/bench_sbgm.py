@@ -7,16 +7,21 @@ optax.adamw(1e-3), batch 256, it times
   - the first training step (trace + compile + run) and training steps/s after it,
   - Euler-Maruyama sampling, 4096 samples, 100 steps (vmapped; first call and second call),
   - probability-flow ODE sampling with diffrax Tsit5, constant step dt = 0.01 (first, second),
+  - the exact log-likelihood of --moons-loglik N points (default 1024; Tsit5, dt = 0.01):
+    loglik_first_s and loglik_samples_per_s (second call),
   - peak resident memory of the Python process,
 and the sliced Wasserstein-1 distance (64 projections) of the EM samples to fresh data.
 
-With --rust-cmd CMD, CMD (a shell-style command line, e.g.
-`--rust-cmd "target/release/examples/bench_train --json"`) is run afterwards; its stdout's
-last line that parses as a JSON object is taken as its results. The placeholders {eqx},
-{config}, {data} and {workdir} in CMD are replaced by: the trained sbgm model written with
-eqx.tree_serialise_leaves, its model config JSON (tools/sbgm_models.py format), the moons
-data as .npy (float32, (20000, 2)) and the scratch directory, so the Rust side can sample from
-the same weights. The driver also records the command's wall time (start, compile, run, write: the whole command) and its peak RSS
+With --rust-cmd CMD (repeatable), each CMD (a shell-style command line, e.g.
+`--rust-cmd "target/release/examples/bench_train"`) is run afterwards, one after the other;
+its stdout's last line that parses as a JSON object is taken as its results. A command that
+prints no JSON (a plain `sbgm-xla sample ...`) is timed as a whole and compared with sbgm's
+first Euler-Maruyama call. The placeholders {eqx}, {config}, {sde}, {data} and {workdir} in
+CMD are replaced by: the trained sbgm model written with eqx.tree_serialise_leaves, its model
+config JSON (tools/sbgm_models.py format), a TOML file with the same SDE as an [sde] section,
+the moons data as .npy (float32, (20000, 2)) and the scratch directory, so the Rust side can
+sample from the same weights. Prefix a command with `env SBGM_XLA_COMPILE_CACHE=off` to time
+it without sbgm-xla's persistent compilation cache. The driver also records the command's wall time (start, compile, run, write: the whole command) and its peak RSS
 (measured through a small launcher process). Expected
 (optional) keys in the Rust JSON, same names as the sbgm side: first_step_s,
 train_steps_per_s, eu_first_s, eu_s, ode_first_s, ode_s, sliced_w1, peak_rss_mb.
@@ -34,7 +39,7 @@ call). --rust-unet-cmd CMD runs the Rust counterpart, e.g.
 params, loglik_first_s, loglik_samples_per_s, eu_first_s, peak_rss_mb); its results are
 compared in "ratios_unet".
 
-Output: one JSON object on stdout: {"sbgm": {...}, "rust": {...} | null, "ratios": {...}};
+Output: one JSON object on stdout: {"sbgm": {...}, "rust": [{...}, ...], "ratios": [{...}, ...]};
 ratios are "how many times better sbgm-xla is" (sbgm time / rust time, rust steps/s / sbgm
 steps/s). --out FILE also writes it to FILE.
 
@@ -122,6 +127,9 @@ def bench_moons(args, workdir):
     with open(os.path.join(workdir, "moons_mlp.json"), "w") as f:
         json.dump(cfg, f, indent=1)
     np.save(os.path.join(workdir, "moons.npy"), X)
+    with open(os.path.join(workdir, "moons_sde.toml"), "w") as f:
+        f.write('[sde]\nsde = "VP"\nschedule = "linear"\nbeta_min = 0.1\nbeta_max = 20.0\n'
+                't0 = 1e-5\nt1 = 1.0\ndt = 0.01\n')
 
     keys = jr.split(jr.key(1), n_sample)
     eu = eqx.filter_jit(jax.vmap(
@@ -150,6 +158,24 @@ def bench_moons(args, workdir):
         so = ode(keys)
         jax.block_until_ready(so)
         res.update(ode_solver="Tsit5, constant dt 0.01", ode_s=round(time.perf_counter() - t0, 4))
+
+    if args.moons_loglik:
+        # exact log-likelihood of N data points, vmapped (diffrax Tsit5 at constant dt 0.01)
+        from sbgm._ode import log_likelihood
+
+        n = args.moons_loglik
+        xs = jnp.asarray(X[:n])
+        ll = eqx.filter_jit(jax.vmap(lambda x: log_likelihood(
+            None, model, sde, (2,), x, exact_log_prob=True)[1]))
+        t0 = time.perf_counter()
+        lp = ll(xs)
+        jax.block_until_ready(lp)
+        res["loglik_first_s"] = round(time.perf_counter() - t0, 3)
+        t0 = time.perf_counter()
+        lp = ll(xs)
+        jax.block_until_ready(lp)
+        s = time.perf_counter() - t0
+        res.update(loglik_n=n, loglik_s=round(s, 3), loglik_samples_per_s=round(n / s, 1))
     res["peak_rss_mb"] = peak_rss_mb()
     return res
 
@@ -240,6 +266,7 @@ sys.exit(rc)
 def run_rust(cmd: str, workdir: str):
     subst = {"eqx": os.path.join(workdir, "moons_mlp.eqx"),
              "config": os.path.join(workdir, "moons_mlp.json"),
+             "sde": os.path.join(workdir, "moons_sde.toml"),
              "data": os.path.join(workdir, "moons.npy"), "workdir": workdir}
     argv = []
     for a in shlex.split(cmd):
@@ -272,12 +299,13 @@ def run_rust(cmd: str, workdir: str):
             except json.JSONDecodeError:
                 continue
     if parsed is None:
-        out["error"] = "no JSON object line on the command's stdout"
-        out["stdout_tail"] = proc.stdout[-2000:]
-        out["stderr_tail"] = proc.stderr[-2000:]
+        # a plain command: only its wall time counts
+        out["whole_command"] = True
+        out["stdout_tail"] = proc.stdout[-500:]
     else:
         out.update(parsed)
     if proc.returncode != 0:
+        out["error"] = f"exit code {proc.returncode}"
         out["stderr_tail"] = proc.stderr[-2000:]
     return out
 
@@ -292,7 +320,7 @@ def ratios(sb, rs, whole_command=True):
     for k in ("first_step_s", "eu_first_s", "eu_s", "ode_first_s", "ode_s", "loglik_first_s"):
         if rs.get(k) and sb.get(k):
             r[f"{k} (sbgm/rust)"] = round(sb[k] / rs[k], 2)
-    if whole_command and rs.get("wall_s") and sb.get("eu_first_s"):
+    if whole_command and rs.get("whole_command") and sb.get("eu_first_s"):
         r["eu: sbgm first call / whole rust command"] = round(sb["eu_first_s"] / rs["wall_s"], 2)
     return r
 
@@ -302,6 +330,8 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=2000, help="timed training steps (moons)")
     ap.add_argument("--samples", type=int, default=4096, help="samples for EM / ODE")
     ap.add_argument("--no-ode", action="store_true", help="skip the PF-ODE timing")
+    ap.add_argument("--moons-loglik", type=int, default=1024, metavar="N",
+                    help="time the exact log-likelihood of N moons points (0: skip)")
     ap.add_argument("--no-sbgm", action="store_true", help="run only the Rust command(s)")
     ap.add_argument("--unet", action="store_true", help="also run the UNet/digits benchmark")
     ap.add_argument("--unet-steps", type=int, default=200)
@@ -310,8 +340,9 @@ def main(argv=None):
                     help="time the exact log-likelihood of N digits (0: skip)")
     ap.add_argument("--ll-steps", type=int, default=10, metavar="K",
                     help="Tsit5 steps of the log-likelihood solve (dt = (t1 - t0)/K)")
-    ap.add_argument("--rust-cmd", help="sbgm-xla moons command (placeholders: {eqx} {config} "
-                                       "{data} {workdir})")
+    ap.add_argument("--rust-cmd", action="append", default=[],
+                    help="sbgm-xla moons command, repeatable (placeholders: {eqx} {config} "
+                         "{sde} {data} {workdir})")
     ap.add_argument("--rust-unet-cmd", help="sbgm-xla UNet command")
     ap.add_argument("--workdir", help="scratch directory (default: a temporary one)")
     ap.add_argument("--out", help="also write the JSON result here")
@@ -321,8 +352,8 @@ def main(argv=None):
     os.makedirs(workdir, exist_ok=True)
     result = {"workdir": workdir}
     result["sbgm"] = None if args.no_sbgm else bench_moons(args, workdir)
-    result["rust"] = run_rust(args.rust_cmd, workdir) if args.rust_cmd else None
-    result["ratios"] = ratios(result["sbgm"] or {}, result["rust"])
+    result["rust"] = [run_rust(cmd, workdir) for cmd in args.rust_cmd]
+    result["ratios"] = [ratios(result["sbgm"] or {}, r) for r in result["rust"]]
     if args.unet:
         result["sbgm_unet"] = None if args.no_sbgm else bench_unet(args)
     if args.rust_unet_cmd:
@@ -334,8 +365,8 @@ def main(argv=None):
     if args.out:
         with open(args.out, "w") as f:
             f.write(text + "\n")
-    rust_failed = any(isinstance(result.get(k), dict) and "error" in result[k]
-                      for k in ("rust", "rust_unet"))
+    runs = result["rust"] + ([result["rust_unet"]] if result.get("rust_unet") else [])
+    rust_failed = any("error" in r for r in runs)
     return 1 if rust_failed else 0
 
 
