@@ -79,6 +79,14 @@ fn executables_are_cached_on_disk_checked_and_replaced_when_corrupt() {
         assert_eq!(std::fs::read(&files[0]).unwrap(), replaced);
     }
 
+    // other XLA_FLAGS (here XLA's default value of a flag): another entry
+    // SAFETY: as above.
+    unsafe { std::env::set_var("XLA_FLAGS", "--xla_cpu_enable_fast_math=false") };
+    check(&sbgm_xla::exec::compile(&client, &program, &opts).unwrap());
+    assert_eq!(entries(&dir).len(), 3);
+    // SAFETY: as above.
+    unsafe { std::env::remove_var("XLA_FLAGS") };
+
     // off: nothing written
     let off = tmp.path().join("off");
     // SAFETY: as above.
@@ -86,5 +94,5 @@ fn executables_are_cached_on_disk_checked_and_replaced_when_corrupt() {
     assert_eq!(cache_dir(), None);
     check(&sbgm_xla::exec::compile(&client, &program, &opts).unwrap());
     assert!(entries(&off).is_empty());
-    assert_eq!(entries(&dir).len(), 2);
+    assert_eq!(entries(&dir).len(), 3);
 }

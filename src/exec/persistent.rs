@@ -3,9 +3,11 @@
 //! being recompiled, like JAX's persistent compilation cache.
 //!
 //! Where: `$SBGM_XLA_COMPILE_CACHE`, else `~/.cache/sbgm-xla/compiled`; `off` (or `0`)
-//! switches it off. An entry is keyed by the SHA-256 of the program, the compile options, and
-//! the plugin (its file, size and modification time, C API version, platform and device
-//! count), so a new plugin or device count never loads an old entry. Each file carries the
+//! switches it off. An entry is keyed by the SHA-256 of the program, the compile options, the
+//! plugin (its file, size and modification time, C API version, platform and device count),
+//! `XLA_FLAGS` and the host CPU (model and instruction-set flags: code compiled for one CPU
+//! may not run on another sharing the same home folder), so none of these changing ever
+//! loads an old entry. Each file carries the
 //! SHA-256 of its payload, checked before the plugin sees the bytes (the plugin may abort the
 //! process on corrupt input); a bad or unreadable entry is recompiled and replaced. Writing is
 //! atomic and best-effort: a read-only cache only costs the compile.
@@ -71,8 +73,28 @@ fn key(client: &Client, program: &Program, options: &CompileOptions) -> [u8; 32]
         client.platform_version(),
         client.addressable_devices().len()
     ));
+    h.update(std::env::var("XLA_FLAGS").unwrap_or_default());
+    h.update(b"|");
+    h.update(host_cpu());
     h.update(program.code());
     h.finalize().into()
+}
+
+/// The CPU's model name and feature flags (Linux), else the target architecture.
+fn host_cpu() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        info.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_default()
+            .to_string()
+    };
+    format!(
+        "{}|{}|{}",
+        std::env::consts::ARCH,
+        field("model name"),
+        field("flags")
+    )
 }
 
 fn load(client: &Client, path: &Path) -> Option<Executable> {
