@@ -10,7 +10,7 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::graph::{Rng, Tensor, vjp};
+use crate::graph::{Rng, Tensor, jvp, vjp};
 use crate::sample::config::{LoglikConfig, Probe, TraceMethod};
 use crate::sample::flow::solve;
 use crate::sample::ode::OdeStats;
@@ -33,6 +33,10 @@ pub struct LoglikTrace {
     /// Solver counters.
     pub stats: OdeStats,
 }
+
+/// Up to this many probes (exact: data dimensions) the divergence is taken by Jacobian-vector
+/// products that share the forward pass; beyond, by one VJP of stacked copies.
+const JVP_PROBES: usize = 8;
 
 /// Stacks `m` copies of `x` along the batch: `(m·B, ...)`, copy-major.
 fn stack_copies(x: &Tensor, m: usize) -> Result<Tensor> {
@@ -100,16 +104,43 @@ pub fn loglik_trace(
         }
     };
     let cond_m = cond.tile(m)?;
-    let field = |t: &Tensor, y: &[Tensor]| -> Result<Vec<Tensor>> {
-        let xs = &y[0];
+    let all: Vec<usize> = (1..x.rank()).collect();
+    // pᵀ J p summed over the M probes, by M Jacobian-vector products sharing one forward
+    // pass (few probes: what JAX's vmap of a VJP costs), else by one VJP of M stacked
+    // copies (one big batch; the forward pass is repeated M times).
+    let by_jvp = |t: &Tensor, xs: &Tensor| -> Result<(Tensor, Tensor)> {
+        let s = score.score(t, xs, cond)?;
+        let mut acc: Option<Tensor> = None;
+        for j in 0..m {
+            let p = probes.narrow(0, j * b, b)?;
+            let jp = jvp(&[&s], &[xs], &[&p])?.remove(0);
+            let pjp = (jp * &p)?.sum(&all, false)?;
+            acc = Some(match acc {
+                None => pjp,
+                Some(a) => (a + pjp)?,
+            });
+        }
+        Ok((s, acc.expect("at least one probe")))
+    };
+    let by_vjp = |t: &Tensor, xs: &Tensor| -> Result<(Tensor, Tensor)> {
         let x_rep = stack_copies(xs, m)?;
         let t_rep = stack_copies(t, m)?;
         let s_rep = score.score(&t_rep, &x_rep, &cond_m)?;
         let v = vjp(&[&s_rep], &[&probes], &[&x_rep])?.remove(0);
-        let all: Vec<usize> = (1..v.rank()).collect();
         let pjp = (v * &probes)?.sum(&all, false)?.reshape(&[m, b])?;
-        let div_s = (pjp.sum(&[0], false)? * scale)?;
-        let s = s_rep.narrow(0, 0, b)?;
+        Ok((s_rep.narrow(0, 0, b)?, pjp.sum(&[0], false)?))
+    };
+    let field = |t: &Tensor, y: &[Tensor]| -> Result<Vec<Tensor>> {
+        let xs = &y[0];
+        let (s, sum_pjp) = if m <= JVP_PROBES {
+            match by_jvp(t, xs) {
+                Err(Error::NotDifferentiable { .. }) => by_vjp(t, xs)?,
+                r => r?,
+            }
+        } else {
+            by_vjp(t, xs)?
+        };
+        let div_s = (sum_pjp * scale)?;
         let a = sde.drift_coef(t)?;
         let g2 = sde.diffusion2(t)?;
         let drift = ((xs * per_sample(&a, xs)?)? - ((s * per_sample(&g2, xs)?)? * 0.5)?)?;
