@@ -307,3 +307,55 @@ fn dropout_keeps_and_rescales_in_training_and_is_off_at_inference() {
     assert!(a.iter().all(|&v| v == 0.0 || (v - 2.0 / 0.75).abs() < 1e-6));
     assert_ne!(a, b, "the stream advances between draws");
 }
+
+#[test]
+fn linear_on_parts_equals_linear_on_the_concatenation_with_gradients() {
+    use sbgm_xla::nn::layers::Linear;
+    let v = lcg(7, 6 * 5 + 6 + 4 * 3 + 4 * 2);
+    let arr = |dims: &[usize], off: usize| {
+        let n: usize = dims.iter().product();
+        HostArray::from_vec(
+            dims.to_vec(),
+            v[off..off + n].iter().map(|&x| x as f32).collect(),
+        )
+        .unwrap()
+    };
+    let (w, b, x, c) = (
+        arr(&[6, 5], 0),
+        arr(&[6], 30),
+        arr(&[4, 3], 36),
+        arr(&[4, 2], 48),
+    );
+    let g = Graph::new();
+    let mut p = Params::new();
+    let wt = g.parameter("w", &[6, 5], DType::F32).unwrap();
+    let bt = g.parameter("b", &[6], DType::F32).unwrap();
+    p.insert("l.weight", wt.clone()).unwrap();
+    p.insert("l.bias", bt.clone()).unwrap();
+    let xt = g.parameter("x", &[4, 3], DType::F32).unwrap();
+    let ct = g.parameter("c", &[4, 2], DType::F32).unwrap();
+    let l = Linear::new(5, 6);
+    let whole = l
+        .apply(&p, "l", &Tensor::cat(&[&xt, &ct], 1).unwrap())
+        .unwrap();
+    let parts = l.apply_parts(&p, "l", &[&xt, &ct]).unwrap();
+    let gw = |y: &Tensor| grad(&y.tanh().unwrap().sum_all().unwrap(), &[&wt, &xt, &ct]).unwrap();
+    let (g1, g2) = (gw(&whole), gw(&parts));
+    let out = run(
+        &g,
+        &[
+            ("a", &whole),
+            ("b", &parts),
+            ("ga0", &g1[0]),
+            ("gb0", &g2[0]),
+            ("ga1", &g1[1]),
+            ("gb1", &g2[1]),
+            ("ga2", &g1[2]),
+            ("gb2", &g2[2]),
+        ],
+        &[w, b, x, c],
+    );
+    for k in 0..4 {
+        assert!(max_rel(&out[2 * k + 1], &out[2 * k]) < 1e-6, "output {k}");
+    }
+}

@@ -98,6 +98,44 @@ impl Linear {
             Ok(y)
         }
     }
+
+    /// [`apply`](Linear::apply) to `[x, c]` (concatenated on the last axis) without building
+    /// the concatenation: `x @ W_x^T + c @ W_c^T + bias` over the weight's column blocks, the
+    /// narrow block `c` (at most 4 columns) as broadcast products.
+    pub fn apply_parts(&self, p: &Params, prefix: &str, parts: &[&Tensor; 2]) -> Result<Tensor> {
+        let [x, c] = *parts;
+        let (nx, nc) = (
+            x.dims().last().copied().unwrap_or(0),
+            c.dims().last().copied().unwrap_or(0),
+        );
+        let w = p.get(&join(prefix, "weight"))?;
+        if nc > 4
+            || nx + nc != self.in_features
+            || w.dims() != [self.out_features, self.in_features]
+        {
+            return self.apply(p, prefix, &Tensor::cat(&[x, c], -1)?);
+        }
+        let wx = w.slice(&[0, 0], &[self.out_features, nx], &[1, 1])?;
+        let mut y = x.dot_general(
+            &wx,
+            &DotDims {
+                lhs_contract: vec![x.rank() - 1],
+                rhs_contract: vec![1],
+                ..Default::default()
+            },
+        )?;
+        for k in 0..nc {
+            let wk = w
+                .slice(&[0, nx + k], &[self.out_features, nx + k + 1], &[1, 1])?
+                .reshape(&[self.out_features])?;
+            y = (y + (c.narrow(-1, k, 1)? * wk)?)?;
+        }
+        if self.use_bias {
+            y + p.get(&join(prefix, "bias"))?
+        } else {
+            Ok(y)
+        }
+    }
 }
 
 /// `eqx.nn.MLP(in_size, out_size, width_size, depth, activation, final_activation)`:
