@@ -77,6 +77,27 @@ def sliced_w1(samples, data, seed=2, n_proj=64):
     return float(np.mean([np.mean(np.abs(np.sort(samples @ p) - np.sort(data @ p))) for p in P]))
 
 
+def time_exact_loglik(log_likelihood, model, sde, shape, x):
+    """sbgm's exact log-likelihood of the rows of x, vmapped: first call (trace + compile +
+    run) and the second call's throughput."""
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    xs = jnp.asarray(x)
+    ll = eqx.filter_jit(jax.vmap(lambda v: log_likelihood(
+        None, model, sde, shape, v, exact_log_prob=True)[1]))
+    t0 = time.perf_counter()
+    jax.block_until_ready(ll(xs))
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    lp = jax.block_until_ready(ll(xs))
+    s = time.perf_counter() - t0
+    return dict(loglik_first_s=round(first, 3), loglik_n=len(x), loglik_s=round(s, 3),
+                loglik_samples_per_s=round(len(x) / s, 3),
+                loglik_mean=round(float(jnp.mean(lp)), 3))
+
+
 def bench_moons(args, workdir):
     import equinox as eqx
     import jax
@@ -163,19 +184,7 @@ def bench_moons(args, workdir):
         # exact log-likelihood of N data points, vmapped (diffrax Tsit5 at constant dt 0.01)
         from sbgm._ode import log_likelihood
 
-        n = args.moons_loglik
-        xs = jnp.asarray(X[:n])
-        ll = eqx.filter_jit(jax.vmap(lambda x: log_likelihood(
-            None, model, sde, (2,), x, exact_log_prob=True)[1]))
-        t0 = time.perf_counter()
-        lp = ll(xs)
-        jax.block_until_ready(lp)
-        res["loglik_first_s"] = round(time.perf_counter() - t0, 3)
-        t0 = time.perf_counter()
-        lp = ll(xs)
-        jax.block_until_ready(lp)
-        s = time.perf_counter() - t0
-        res.update(loglik_n=n, loglik_s=round(s, 3), loglik_samples_per_s=round(n / s, 1))
+        res.update(time_exact_loglik(log_likelihood, model, sde, (2,), X[:args.moons_loglik]))
     res["peak_rss_mb"] = peak_rss_mb()
     return res
 
@@ -237,20 +246,8 @@ def bench_unet(args):
         n, k = args.unet_loglik, args.ll_steps
         sde_ll = VPSDE(lambda t: 0.1 * t + 0.5 * (20.0 - 0.1) * t**2, dt=(1.0 - 1e-5) / k,
                        t0=1e-5, t1=1.0)
-        xs = jnp.asarray(X[np.arange(n) % len(X)])
-        ll = eqx.filter_jit(jax.vmap(lambda x: log_likelihood(
-            None, model, sde_ll, (1, 8, 8), x, exact_log_prob=True)[1]))
-        t0 = time.perf_counter()
-        lp = ll(xs)
-        jax.block_until_ready(lp)
-        res["loglik_first_s"] = round(time.perf_counter() - t0, 3)
-        t0 = time.perf_counter()
-        lp = ll(xs)
-        jax.block_until_ready(lp)
-        s = time.perf_counter() - t0
-        res.update(loglik_n=n, loglik_steps=k, loglik_s=round(s, 3),
-                   loglik_samples_per_s=round(n / s, 3),
-                   loglik_mean=round(float(jnp.mean(lp)), 3))
+        res.update(time_exact_loglik(log_likelihood, model, sde_ll, (1, 8, 8),
+                                     X[np.arange(n) % len(X)]), loglik_steps=k)
     res["peak_rss_mb"] = peak_rss_mb()
     return res
 
