@@ -17,11 +17,13 @@
 //!     --rust-unet-cmd "target/release/examples/bench_unet --steps 100 --loglik 8"
 //! ```
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 
 use sbgm_xla::graph::MatmulPrecision;
-use sbgm_xla::pjrt::{Client, ClientOptions, PluginSpec};
 use sbgm_xla::sample::{
     CompiledLoglik, CompiledSampler, HostCond, LoglikConfig, NetScore, SamplerConfig, SamplerKind,
     ScoreModel,
@@ -124,10 +126,7 @@ fn r3(v: f64) -> serde_json::Value {
 fn main() -> Result<()> {
     let a = args();
     let t_start = Instant::now();
-    let client = Client::open(
-        &PluginSpec::Platform("cpu".into()),
-        &ClientOptions::cpu_devices(1),
-    )?;
+    let client = common::cpu_client()?;
     let t_client = t_start.elapsed().as_secs_f64();
 
     // training

@@ -25,6 +25,9 @@
 //! Without `--eqx` the network has random weights (a smoke run: the distances mean nothing);
 //! without `--data` the data are 20 000 standardised two-moons points (noise 0.05).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -35,14 +38,11 @@ use rand::seq::SliceRandom;
 use sbgm_xla::data::metrics::{SlicedWasserstein, sliced_wasserstein};
 use sbgm_xla::data::toy;
 use sbgm_xla::graph::MatmulPrecision;
-use sbgm_xla::io::{read_eqx, read_npy};
-use sbgm_xla::nn::{ModelConfig, ScoreNet};
-use sbgm_xla::pjrt::{Client, ClientOptions, PluginSpec};
+use sbgm_xla::io::read_npy;
 use sbgm_xla::plot::{Line, LinePlot, lines_png};
 use sbgm_xla::sample::{
     CompiledSampler, HostCond, NetScore, SamplerConfig, SamplerKind, ScoreModel,
 };
-use sbgm_xla::sde::{Schedule, Sde, SdeKind};
 use sbgm_xla::{Error, Result};
 
 /// Step counts of the sweep (NFE = steps for both samplers).
@@ -182,32 +182,13 @@ fn main() {
 fn run() -> Result<()> {
     let a = args()?;
     let t_start = Instant::now();
-    let client = Client::open(
-        &PluginSpec::Platform("cpu".into()),
-        &ClientOptions::cpu_devices(1),
-    )?;
-    let net: Box<dyn ScoreNet> = ModelConfig::from_toml(
-        "kind = \"mlp\"\nwidth_size = 256\ndepth = 3\nin_size = 2\nactivation = \"tanh\"",
-    )?
-    .build()?;
-    let leaves = match &a.eqx {
-        Some(p) => read_eqx(p, &net.skeleton())?,
-        None => {
-            eprintln!("no --eqx: random weights, a smoke run (the distances mean nothing)");
-            net.init(0)?
-        }
-    };
+    let client = common::cpu_client()?;
+    if a.eqx.is_none() {
+        eprintln!("no --eqx: random weights, a smoke run (the distances mean nothing)");
+    }
+    let (net, leaves) = common::moons_model(a.eqx.as_deref())?;
     let model = NetScore::new(&*net, &leaves)?;
-    let sde = Sde::new(
-        SdeKind::Vp,
-        Schedule::Linear {
-            beta_min: 0.1,
-            beta_max: 20.0,
-        },
-        1e-5,
-        1.0,
-        0.01,
-    )?;
+    let sde = common::moons_sde()?;
     let data = match &a.data {
         Some(p) => read_npy(p)?.to_ndarray::<f32>()?,
         None => {

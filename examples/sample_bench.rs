@@ -13,20 +13,22 @@
 //! sampler's output and of the prior to the data. `--json` prints one JSON line with the
 //! keys tools/bench_sbgm.py reads (eu_first_s, eu_s, ode_first_s, ode_s, sliced_w1, ...).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
 use ndarray::ArrayD;
 use sbgm_xla::data::metrics::{SlicedWasserstein, sliced_wasserstein};
 use sbgm_xla::graph::MatmulPrecision;
-use sbgm_xla::io::{read_eqx, read_npy};
-use sbgm_xla::nn::{ModelConfig, ScoreNet};
-use sbgm_xla::pjrt::{Client, ClientOptions, PluginSpec};
+use sbgm_xla::io::read_npy;
+use sbgm_xla::pjrt::Client;
 use sbgm_xla::sample::{
     CompiledLoglik, CompiledSampler, HostCond, LoglikConfig, NetScore, SamplerConfig, SamplerKind,
     ScoreModel,
 };
-use sbgm_xla::sde::{Schedule, Sde, SdeKind};
+use sbgm_xla::sde::Sde;
 use sbgm_xla::{HostArray, Result};
 
 struct Args {
@@ -107,29 +109,10 @@ fn time_sampler(
 fn main() -> Result<()> {
     let a = args();
     let t_start = Instant::now();
-    let client = Client::open(
-        &PluginSpec::Platform("cpu".into()),
-        &ClientOptions::cpu_devices(1),
-    )?;
-    let net: Box<dyn ScoreNet> = ModelConfig::from_toml(
-        "kind = \"mlp\"\nwidth_size = 256\ndepth = 3\nin_size = 2\nactivation = \"tanh\"",
-    )?
-    .build()?;
-    let leaves = match &a.eqx {
-        Some(p) => read_eqx(p, &net.skeleton())?,
-        None => net.init(0)?,
-    };
+    let client = common::cpu_client()?;
+    let (net, leaves) = common::moons_model(a.eqx.as_deref())?;
     let model = NetScore::new(&*net, &leaves)?;
-    let sde = Sde::new(
-        SdeKind::Vp,
-        Schedule::Linear {
-            beta_min: 0.1,
-            beta_max: 20.0,
-        },
-        1e-5,
-        1.0,
-        0.01,
-    )?;
+    let sde = common::moons_sde()?;
     let data = match &a.data {
         Some(p) => Some(read_npy(p)?.to_ndarray::<f32>()?),
         None => None,
