@@ -74,10 +74,11 @@ pub fn train(a: &TrainArgs) -> anyhow::Result<()> {
         );
     } else {
         eprintln!(
-            "trained {} steps on {} device(s) ({:.1} steps/s; first call {:.2} s); last loss {}{}; run in {}",
+            "trained {} steps on {} device(s) ({}first call {:.2} s); last loss {}{}; run in {}",
             s.step,
             s.devices,
-            s.steps_per_s,
+            s.steps_per_s
+                .map_or(String::new(), |r| format!("{r:.1} steps/s; ")),
             s.first_call_s,
             s.last_loss.map_or("-".into(), |l| format!("{l:.4}")),
             s.last_eval_loss

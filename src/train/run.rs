@@ -62,8 +62,9 @@ pub struct RunSummary {
     pub last_loss: Option<f32>,
     /// The last held-out loss.
     pub last_eval_loss: Option<f32>,
-    /// Steps per second of this invocation (after compilation).
-    pub steps_per_s: f64,
+    /// Steps per second of this invocation after its first call (`None` when every step ran
+    /// in the first call).
+    pub steps_per_s: Option<f64>,
     /// Seconds to the end of the first call (build, compile, upload, run).
     pub first_call_s: f64,
     /// Whether Ctrl-C stopped the run (a checkpoint was saved).
@@ -447,9 +448,9 @@ pub fn run_with_client(config: &Config, opts: &RunOptions, client: &Client) -> R
     )?;
     let steps_per_s = match t_loop {
         Some((t0, s0)) if engine.step() > s0 => {
-            (engine.step() - s0) as f64 / t0.elapsed().as_secs_f64().max(1e-9)
+            Some((engine.step() - s0) as f64 / t0.elapsed().as_secs_f64().max(1e-9))
         }
-        _ => 0.0,
+        _ => None,
     };
     Ok(RunSummary {
         step: engine.step(),
