@@ -338,7 +338,7 @@ fn linear_on_parts_equals_linear_on_the_concatenation_with_gradients() {
     let whole = l
         .apply(&p, "l", &Tensor::cat(&[&xt, &ct], 1).unwrap())
         .unwrap();
-    let parts = l.apply_parts(&p, "l", &[&xt, &ct]).unwrap();
+    let parts = l.apply_split(&p, "l", &[&xt, &ct]).unwrap();
     let gw = |y: &Tensor| grad(&y.tanh().unwrap().sum_all().unwrap(), &[&wt, &xt, &ct]).unwrap();
     let (g1, g2) = (gw(&whole), gw(&parts));
     let out = run(

@@ -13,6 +13,7 @@
 //! atomic and best-effort: a read-only cache only costs the compile.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
@@ -80,21 +81,24 @@ fn key(client: &Client, program: &Program, options: &CompileOptions) -> [u8; 32]
     h.finalize().into()
 }
 
-/// The CPU's model name and feature flags (Linux), else the target architecture.
-fn host_cpu() -> String {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let field = |name: &str| {
-        info.lines()
-            .find(|l| l.starts_with(name))
-            .unwrap_or_default()
-            .to_string()
-    };
-    format!(
-        "{}|{}|{}",
-        std::env::consts::ARCH,
-        field("model name"),
-        field("flags")
-    )
+/// The CPU's model name and feature flags (Linux), else the target architecture; read once.
+fn host_cpu() -> &'static str {
+    static CPU: OnceLock<String> = OnceLock::new();
+    CPU.get_or_init(|| {
+        let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let field = |name: &str| {
+            info.lines()
+                .find(|l| l.starts_with(name))
+                .unwrap_or_default()
+                .to_string()
+        };
+        format!(
+            "{}|{}|{}",
+            std::env::consts::ARCH,
+            field("model name"),
+            field("flags")
+        )
+    })
 }
 
 fn load(client: &Client, path: &Path) -> Option<Executable> {

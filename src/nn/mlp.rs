@@ -10,7 +10,7 @@
 //! `a_dim` (when set) and `t1`.
 
 use crate::error::{Error, Result};
-use crate::graph::{MatmulPrecision, Tensor};
+use crate::graph::Tensor;
 use crate::nn::config::{MlpConfig, required};
 use crate::nn::layers::{Activation, Linear, dropout};
 use crate::nn::module::{ApplyMode, Init, Leaf, Params, ScoreNet, time_column};
@@ -167,21 +167,13 @@ impl ScoreNet for ResidualNetwork {
         cond.extend(q.cloned());
         cond.extend(a.cloned());
         let cond = Tensor::cat(&cond.iter().collect::<Vec<_>>(), 1)?;
-        // [h, t', q, a] @ W^T: with bf16 products the 1 + q + a conditioning columns are
-        // applied apart (an odd contraction length such as 257 halves the speed of CPU bf16
-        // kernels, which take pairs along it); in f32 one product is faster.
-        let split = x.graph().matmul_precision() == MatmulPrecision::Bf16;
-        let linear = |l: Linear, name: &str, h: &Tensor| -> Result<Tensor> {
-            if split {
-                l.apply_parts(p, name, &[h, &cond])
-            } else {
-                l.apply(p, name, &Tensor::cat(&[h, &cond], 1)?)
-            }
-        };
-        let h0 = linear(self.input(), "_in", x)?;
+        // each layer sees [h, t', q, a]
+        let h0 = self.input().apply_parts(p, "_in", &[x, &cond])?;
         let mut h = h0.clone();
         for i in 0..self.depth {
-            h = linear(self.layer(), &format!("layers.{i}"), &h)?;
+            h = self
+                .layer()
+                .apply_parts(p, &format!("layers.{i}"), &[&h, &cond])?;
             h = dropout(&h, self.dropout_p, mode)?;
             h = self.activation.apply(&h)?;
         }

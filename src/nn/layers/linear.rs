@@ -3,7 +3,7 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::graph::{DotDims, Tensor};
+use crate::graph::{DotDims, MatmulPrecision, Tensor};
 use crate::nn::module::{Init, Leaf, Params, join};
 
 /// A linear layer's configuration (Equinox's `Linear(in_features, out_features, use_bias)`).
@@ -99,10 +99,22 @@ impl Linear {
         }
     }
 
-    /// [`apply`](Linear::apply) to `[x, c]` (concatenated on the last axis) without building
-    /// the concatenation: `x @ W_x^T + c @ W_c^T + bias` over the weight's column blocks, the
-    /// narrow block `c` (at most 4 columns) as broadcast products.
+    /// [`apply`](Linear::apply) to `[x, c]` (concatenated on the last axis). With bf16 products
+    /// this is [`apply_split`](Linear::apply_split): an odd contraction length such as 257
+    /// halves the speed of CPU bf16 kernels, which take pairs along it. In f32 one product on
+    /// the concatenation is faster.
     pub fn apply_parts(&self, p: &Params, prefix: &str, parts: &[&Tensor; 2]) -> Result<Tensor> {
+        if parts[0].graph().matmul_precision() == MatmulPrecision::Bf16 {
+            self.apply_split(p, prefix, parts)
+        } else {
+            self.apply(p, prefix, &Tensor::cat(parts, -1)?)
+        }
+    }
+
+    /// [`apply`](Linear::apply) to `[x, c]` without building the concatenation: `x @ W_x^T`
+    /// plus the narrow block `c` (at most 4 columns, e.g. a time column) as broadcast products
+    /// over the weight's last columns (a wider `c` is concatenated).
+    pub fn apply_split(&self, p: &Params, prefix: &str, parts: &[&Tensor; 2]) -> Result<Tensor> {
         let [x, c] = *parts;
         let (nx, nc) = (
             x.dims().last().copied().unwrap_or(0),
@@ -113,7 +125,7 @@ impl Linear {
             || nx + nc != self.in_features
             || w.dims() != [self.out_features, self.in_features]
         {
-            return self.apply(p, prefix, &Tensor::cat(&[x, c], -1)?);
+            return self.apply(p, prefix, &Tensor::cat(parts, -1)?);
         }
         let wx = w.slice(&[0, 0], &[self.out_features, nx], &[1, 1])?;
         let mut y = x.dot_general(
