@@ -5,7 +5,7 @@
 //! training only; a training step (value and gradient) traces, compiles and runs.
 
 use sbgm_xla::graph::{Graph, Rng, Tensor, seed_key, value_and_grad};
-use sbgm_xla::io::{LeafKind, LeafSpec, read_eqx, skeleton_from_json};
+use sbgm_xla::io::{LeafKind, LeafSpec};
 use sbgm_xla::nn::{ApplyMode, ModelConfig, Params, ScoreNet, array_values};
 use sbgm_xla::pjrt::{CompileOptions, Program};
 use sbgm_xla::{DType, HostArray};
@@ -18,18 +18,8 @@ const VARIANTS: [&str; 4] = ["unet_none", "unet_q", "unet_a", "unet_qa"];
 #[test]
 fn skeleton_and_parameter_count_equal_sbgms() {
     for name in VARIANTS {
-        let net = net(name);
-        let text = std::fs::read_to_string(fixture_dir(name).join("config.json")).unwrap();
-        let want = skeleton_from_json(&text).unwrap();
-        let got = net.skeleton();
-        assert_eq!(got.len(), want.len(), "{name}: number of leaves");
-        for (g, w) in got.iter().zip(&want) {
-            assert_eq!(g, w, "{name}");
-        }
-        assert_eq!(net.n_params(), index_n_params(name), "{name}");
+        let (net, leaves) = check_skeleton(name);
         // Scalar leaves carry sbgm's values (the .eqx records them).
-        let leaves = read_eqx(&fixture_dir(name).join("model.eqx"), &got).unwrap();
-        net.check_leaves(&leaves).unwrap();
         let init = net.init(0).unwrap();
         for ((path, v), (_, file)) in init.iter().zip(&leaves) {
             if v.shape().is_empty() && !path.ends_with(".inference") {
@@ -42,35 +32,7 @@ fn skeleton_and_parameter_count_equal_sbgms() {
 /// All four variants in one program (XLA compiles the kernels they share once).
 #[test]
 fn scores_match_sbgm_for_every_conditioning_variant() {
-    let g = Graph::new();
-    let mut args = Vec::new();
-    let mut scores = Vec::new();
-    let mut wants = Vec::new();
-    for name in VARIANTS {
-        let net = net(name);
-        let (tr, io) = trace_into(&g, net.as_ref(), name, "io.safetensors", &mut args);
-        let s = net
-            .apply(
-                &tr.params,
-                &tr.t,
-                &tr.x,
-                tr.q.as_ref(),
-                tr.a.as_ref(),
-                &ApplyMode::Inference,
-            )
-            .unwrap();
-        let want = io.get("out.score").unwrap().clone();
-        assert_eq!(s.dims(), want.shape(), "{name}");
-        scores.push(s);
-        wants.push(want);
-    }
-    let outs: Vec<(&str, &Tensor)> = VARIANTS.iter().copied().zip(scores.iter()).collect();
-    let out = compile_run(client(), &g, &outs, &args);
-    for ((name, got), want) in VARIANTS.iter().zip(&out).zip(&wants) {
-        let err = rel_err(&f32s(got), &f32s(want));
-        eprintln!("{name}: score relative error {err:.2e}");
-        assert!(err <= 1e-5, "{name}: relative error {err:e}");
-    }
+    check_scores_match(&VARIANTS);
 }
 
 /// sbgm's DSM loss for the fixture's VP SDE (β(t) = 0.1 + 19.9 t, B(t) = 0.1 t + 9.95 t²,
@@ -247,23 +209,6 @@ fn a_training_step_traces_compiles_and_descends() {
         .collect();
     let l1 = run(&stepped)[0].to_f64_vec()[0];
     assert!(l1 < l0, "loss went from {l0} to {l1}");
-}
-
-/// Deterministic inputs in [-1, 1).
-fn host_f32(shape: &[usize], seed: u64) -> HostArray {
-    let n: usize = shape.iter().product();
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    let v: Vec<f32> = (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect();
-    HostArray::from_vec(shape.to_vec(), v).unwrap()
 }
 
 #[test]

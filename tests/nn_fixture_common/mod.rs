@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use sbgm_xla::graph::{Graph, Tensor};
-use sbgm_xla::io::{load_checkpoint, read_eqx};
-use sbgm_xla::nn::{ModelConfig, Params, ScoreNet, array_values};
+use sbgm_xla::io::{load_checkpoint, read_eqx, skeleton_from_json};
+use sbgm_xla::nn::{ApplyMode, ModelConfig, Params, ScoreNet, array_values};
 use sbgm_xla::pjrt::{Client, CompileOptions, Program};
 use sbgm_xla::{DType, HostArray};
 
@@ -125,4 +125,72 @@ pub fn trace_into(
     let q = input("q");
     let a = input("a");
     (Traced { params, t, x, q, a }, io)
+}
+
+/// Checks the variant's skeleton (paths, shapes, kinds) and parameter count against sbgm's
+/// fixture and that the fixture's `.eqx` loads into it; gives the net and those leaves.
+pub fn check_skeleton(name: &str) -> (Box<dyn ScoreNet>, Vec<(String, HostArray)>) {
+    let net = net(name);
+    let text = std::fs::read_to_string(fixture_dir(name).join("config.json")).unwrap();
+    let want = skeleton_from_json(&text).unwrap();
+    let got = net.skeleton();
+    assert_eq!(got.len(), want.len(), "{name}: number of leaves");
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g, w, "{name}");
+    }
+    assert_eq!(net.n_params(), index_n_params(name), "{name}");
+    let leaves = read_eqx(&fixture_dir(name).join("model.eqx"), &got).unwrap();
+    net.check_leaves(&leaves).unwrap();
+    (net, leaves)
+}
+
+/// All the variants' scores in one program (XLA compiles the kernels they share once), each
+/// against sbgm's `out.score` to 1e-5 relative.
+pub fn check_scores_match(variants: &[&str]) {
+    let g = Graph::new();
+    let mut args = Vec::new();
+    let mut scores = Vec::new();
+    let mut wants = Vec::new();
+    for &name in variants {
+        let net = net(name);
+        let (tr, io) = trace_into(&g, net.as_ref(), name, "io.safetensors", &mut args);
+        let s = net
+            .apply(
+                &tr.params,
+                &tr.t,
+                &tr.x,
+                tr.q.as_ref(),
+                tr.a.as_ref(),
+                &ApplyMode::Inference,
+            )
+            .unwrap();
+        let want = io.get("out.score").unwrap().clone();
+        assert_eq!(s.dims(), want.shape(), "{name}");
+        scores.push(s);
+        wants.push(want);
+    }
+    let outs: Vec<(&str, &Tensor)> = variants.iter().copied().zip(scores.iter()).collect();
+    let out = compile_run(client(), &g, &outs, &args);
+    for ((name, got), want) in variants.iter().zip(&out).zip(&wants) {
+        let err = rel_err(&f32s(got), &f32s(want));
+        eprintln!("{name}: score relative error {err:.2e}");
+        assert!(err <= 1e-5, "{name}: relative error {err:e}");
+    }
+}
+
+/// A host f32 array of `shape` with values in [-1, 1) from a seeded LCG.
+pub fn host_f32(shape: &[usize], seed: u64) -> HostArray {
+    let n: usize = shape.iter().product();
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let v: Vec<f32> = (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect();
+    HostArray::from_vec(shape.to_vec(), v).unwrap()
 }
