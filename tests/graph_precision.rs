@@ -8,6 +8,7 @@ use half::bf16;
 use ndarray::{Array2, ArrayD, Ix2};
 use sbgm_xla::exec::Exec;
 use sbgm_xla::graph::{Graph, MatmulPrecision, vjp};
+use sbgm_xla::kernels;
 use sbgm_xla::{DType, HostArray};
 
 /// Rounds each entry to bfloat16 (round to nearest even), as the device does.
@@ -25,8 +26,24 @@ fn f32_of(a: &ArrayD<f64>) -> Array2<f64> {
 
 /// Runs `y = x @ w` and the cotangents of `sum(y * c)` at the given precision.
 fn run(p: MatmulPrecision, x: &ArrayD<f64>, w: &ArrayD<f64>, c: &ArrayD<f64>) -> Vec<ArrayD<f64>> {
+    run_with(p, false, x, w, c)
+}
+
+/// As [`run`]; `host` lowers the bf16 products to the host kernel's custom call.
+fn run_with(
+    p: MatmulPrecision,
+    host: bool,
+    x: &ArrayD<f64>,
+    w: &ArrayD<f64>,
+    c: &ArrayD<f64>,
+) -> Vec<ArrayD<f64>> {
+    let exec = Exec::cpu().unwrap();
     let g = Graph::new();
     g.set_matmul_precision(p);
+    if host {
+        kernels::register(exec.client()).unwrap();
+        g.set_host_bf16_matmul(Some(kernels::BF16_MATMUL));
+    }
     let xs = g.parameter("x", x.shape(), DType::F32).unwrap();
     let ws = g.parameter("w", w.shape(), DType::F32).unwrap();
     let cs = g.parameter("c", c.shape(), DType::F32).unwrap();
@@ -38,10 +55,14 @@ fn run(p: MatmulPrecision, x: &ArrayD<f64>, w: &ArrayD<f64>, c: &ArrayD<f64>) ->
     if p == MatmulPrecision::Bf16 {
         assert!(m.text.contains("bf16"), "no bf16 operands in:\n{}", m.text);
     }
+    assert_eq!(
+        m.text.matches(kernels::BF16_MATMUL).count(),
+        if host { 3 } else { 0 },
+        "{}",
+        m.text
+    );
     let f32s = |a: &ArrayD<f64>| HostArray::from_ndarray(&a.mapv(|v| v as f32));
-    Exec::cpu()
-        .unwrap()
-        .run(&m, &[f32s(x), f32s(w), f32s(c)])
+    exec.run(&m, &[f32s(x), f32s(w), f32s(c)])
         .unwrap()
         .iter()
         .map(to_array)
@@ -84,6 +105,32 @@ fn bf16_products_round_operands_and_accumulate_in_f32() {
             .mapv(f64::abs)
             .fold(0.0f64, |a, &b| a.max(b));
         assert!(diff > 1e-4, "{what}: bf16 and f32 agree to {diff}");
+    }
+}
+
+#[test]
+fn the_host_kernel_computes_the_same_bf16_products() {
+    // the custom call (AMX kernel where the CPU has it, else the portable one) against the same
+    // references as XLA's own bf16 product: forward, and both cotangents (transposed operands)
+    let mut r = Gen::fresh();
+    for (m, k, n) in [(16, 96, 24), (5, 3, 2), (33, 257, 17)] {
+        let (x, w, c) = (
+            r.array(&[m, k], -1.0, 1.0),
+            r.array(&[k, n], -1.0, 1.0),
+            r.array(&[m, n], -1.0, 1.0),
+        );
+        let host = run_with(MatmulPrecision::Bf16, true, &x, &w, &c);
+        let (xb, wb, cb) = (round_bf16(&x), round_bf16(&w), round_bf16(&c));
+        let want = [xb.dot(&wb), cb.dot(&wb.t()), xb.t().dot(&cb)];
+        for (i, what) in ["y", "dx", "dw"].iter().enumerate() {
+            assert_close(
+                &format!("host bf16 {what} ({m}x{k}x{n})"),
+                &host[i],
+                &want[i].clone().into_dyn(),
+                1e-5,
+                1e-5,
+            );
+        }
     }
 }
 

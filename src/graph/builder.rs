@@ -50,6 +50,7 @@ pub(crate) struct GraphData {
     pub params: Vec<NodeId>,
     pub functions: Vec<FunctionDef>,
     pub matmul_precision: MatmulPrecision,
+    pub host_bf16_matmul: Option<&'static str>,
 }
 
 /// A tracing graph. Create one, declare parameters, compute with [`Tensor`]s, then build a
@@ -102,6 +103,7 @@ impl Graph {
             params: Vec::new(),
             functions: Vec::new(),
             matmul_precision: MatmulPrecision::default(),
+            host_bf16_matmul: None,
         })))
     }
 
@@ -114,6 +116,15 @@ impl Graph {
     /// The precision new `f32` contractions get.
     pub fn matmul_precision(&self) -> MatmulPrecision {
         self.0.borrow().matmul_precision
+    }
+
+    /// Lowers the graph's 2-D `bf16` products (one contracting dimension each, no batch
+    /// dimensions) to `stablehlo.custom_call @target`, a host kernel registered with the
+    /// plugin (see [`crate::kernels::install`]), instead of `stablehlo.dot_general`. The
+    /// numbers are the same (operands rounded to bf16, f32 accumulation); only the kernel
+    /// differs. `None` (the default) keeps XLA's own product.
+    pub fn set_host_bf16_matmul(&self, target: Option<&'static str>) {
+        self.0.borrow_mut().host_bf16_matmul = target;
     }
 
     /// Whether two handles refer to the same graph.

@@ -253,6 +253,11 @@ impl Api {
         Ok(api)
     }
 
+    /// The plugin's function table (valid for the process's lifetime).
+    pub(crate) fn table(&self) -> *const sys::PJRT_Api {
+        self.table
+    }
+
     /// Reads a function-table entry as an untyped pointer, `None` if the table is too short or
     /// the entry is null.
     ///

@@ -67,6 +67,7 @@ pub mod api;
 pub mod buffer;
 pub mod client;
 pub mod executable;
+pub mod ffi;
 pub mod live;
 pub mod plugin;
 pub mod program;

@@ -253,6 +253,7 @@ impl Setup {
                 FeedLayout::Host
             },
             precision: t.matmul_precision,
+            host_matmul: None,
         }
     }
 

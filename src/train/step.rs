@@ -96,6 +96,9 @@ pub struct StepLayout {
     pub feed: FeedLayout,
     /// How `f32` matrix products multiply (`train.matmul_precision`).
     pub precision: MatmulPrecision,
+    /// The host kernel the bf16 products call, if any
+    /// ([`Graph::set_host_bf16_matmul`]; set by [`StepLayout::use_host_kernels`]).
+    pub host_matmul: Option<&'static str>,
 }
 
 /// A built training program with the positions of its arguments.
@@ -121,6 +124,17 @@ impl StepProgram {
 }
 
 impl StepLayout {
+    /// Lets the bf16 products of a one-device program call the host kernel that
+    /// [`crate::kernels::install`] provides for `client` (none on GPUs or CPUs without AMX;
+    /// SPMD programs keep XLA's product, which the partitioner can split).
+    pub fn use_host_kernels(&mut self, client: &crate::pjrt::Client) {
+        self.host_matmul = if self.precision == MatmulPrecision::Bf16 && self.devices == 1 {
+            crate::kernels::install(client)
+        } else {
+            None
+        };
+    }
+
     /// Checks the layout, naming the key to change.
     pub fn validate(&self) -> Result<()> {
         if self.devices == 0 || !self.batch.is_multiple_of(self.devices) {
@@ -210,6 +224,7 @@ pub fn build_step(layout: &StepLayout, obj: &Objective, opt: &UpdateRule) -> Res
     layout.validate()?;
     let g = Graph::new();
     g.set_matmul_precision(layout.precision);
+    g.set_host_bf16_matmul(layout.host_matmul);
     let f32_ = DType::F32;
     let (b, k) = (layout.batch, layout.steps_per_call);
     let mut params = Vec::new();
@@ -474,6 +489,7 @@ fn accumulate(
 pub fn build_eval(layout: &StepLayout, obj: &Objective, eval_batch: usize) -> Result<Module> {
     let g = Graph::new();
     g.set_matmul_precision(layout.precision);
+    g.set_host_bf16_matmul(layout.host_matmul);
     let mut params = Vec::new();
     for (p, s) in &layout.params {
         params.push(g.param(&format!("params.{p}"), s.clone())?);

@@ -117,5 +117,6 @@ pub fn layout(ds: &Dataset, batch: usize, k: usize, devices: usize, host: bool) 
             FeedLayout::Device { rows: ds.len() }
         },
         precision: Default::default(),
+        host_matmul: None,
     }
 }

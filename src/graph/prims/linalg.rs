@@ -145,6 +145,12 @@ pub(crate) fn emit(
     let Op::DotGeneral(dd, precision) = op else {
         unreachable!()
     };
+    if *precision == MatmulPrecision::Bf16
+        && let Some(target) = em.g.host_bf16_matmul
+        && let Some(call) = host_matmul(target, dd, ins, in_shapes, out)
+    {
+        return call;
+    }
     // One bf16 pass: round the operands, accumulate and return f32. XLA's CPU runtime has
     // no bf16 x bf16 -> f32 kernel for products with batch dimensions (only its library
     // fusions take them), so those get operands rounded to bf16 and back, multiplied in f32:
@@ -200,6 +206,37 @@ pub(crate) fn emit(
         ilist(&dd.rhs_contract),
         fn_type(&in_shapes, &[out])
     )
+}
+
+/// A 2-D product `[m, k] x [k, n]` (either operand stored transposed) as a call of the host
+/// kernel `target`: operands stay f32 (the kernel rounds them to bf16), attributes name the
+/// contracting dimension of each. `None` for any other product.
+fn host_matmul(
+    target: &str,
+    dd: &DotDims,
+    ins: &[String],
+    in_shapes: &[&Shape],
+    out: &Shape,
+) -> Option<String> {
+    let plain = dd.lhs_batch.is_empty()
+        && dd.lhs_contract.len() == 1
+        && dd.rhs_contract.len() == 1
+        && in_shapes
+            .iter()
+            .all(|s| s.rank() == 2 && s.dtype == DType::F32)
+        && out.dtype == DType::F32;
+    if !plain {
+        return None;
+    }
+    Some(format!(
+        "stablehlo.custom_call @{target}({}, {}) {{api_version = 4 : i32, backend_config = \
+         {{lhs_contract = {} : i64, rhs_contract = {} : i64}}}} : {}",
+        ins[0],
+        ins[1],
+        dd.lhs_contract[0],
+        dd.rhs_contract[0],
+        fn_type(in_shapes, &[out])
+    ))
 }
 
 // ---------------------------------------------------------------- derivatives

@@ -1,0 +1,118 @@
+//! Host kernels that XLA programs call back into (custom calls), for work XLA's CPU backend
+//! does slowly: the bf16 matrix product on CPUs with AMX tiles, which XLA:CPU does not use.
+//!
+//! A kernel is a plain Rust function ([`gemm_bf16::matmul_bf16`]) plus an XLA FFI handler that
+//! reads its operands from the call frame ([`crate::pjrt::ffi`]). [`install`] registers the
+//! handlers with a client's plugin when they pay off there (CPU platform, AMX available), and
+//! graphs opt in with [`Graph::set_host_bf16_matmul`](crate::graph::Graph::set_host_bf16_matmul).
+//!
+//! ```no_run
+//! use sbgm_xla::graph::{Graph, MatmulPrecision};
+//! use sbgm_xla::kernels;
+//! use sbgm_xla::pjrt::Client;
+//!
+//! let client = Client::cpu()?;
+//! let g = Graph::new();
+//! g.set_matmul_precision(MatmulPrecision::Bf16);
+//! g.set_host_bf16_matmul(kernels::install(&client));
+//! # Ok::<(), sbgm_xla::Error>(())
+//! ```
+
+pub mod amx;
+pub mod gemm_bf16;
+
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock};
+
+use crate::Result;
+use crate::pjrt::Client;
+use crate::pjrt::ffi::{self, CallFrame, XLA_FFI_CallFrame, XLA_FFI_Error};
+use gemm_bf16::{MatRef, matmul_bf16};
+
+/// The custom-call target of the bf16 matrix product: `f32[m, k] x f32[k, n] -> f32[m, n]`
+/// with either operand stored transposed (attributes `lhs_contract`, `rhs_contract`: the
+/// contracting dimension of each operand, 0 or 1). Operands are rounded to bf16 inside.
+pub const BF16_MATMUL: &str = "sbgm_xla_bf16_matmul";
+
+/// The targets registered so far, per plugin (registration is process-wide in a plugin).
+static REGISTERED: OnceLock<Mutex<HashSet<(std::path::PathBuf, &'static str)>>> = OnceLock::new();
+
+/// Registers the host kernels with `client`'s plugin (once per plugin and process), whether or
+/// not they are fast there (tests use this to check the calls on any CPU). Only the CPU
+/// platform runs host kernels.
+pub fn register(client: &Client) -> Result<()> {
+    if client.platform_name() != "cpu" {
+        return Err(crate::Error::msg(format!(
+            "host kernels run on the CPU platform only, not on {}",
+            client.platform_name()
+        )));
+    }
+    let api = client.plugin();
+    let key = (api.path().to_path_buf(), BF16_MATMUL);
+    let mut done = REGISTERED
+        .get_or_init(|| Mutex::new(HashSet::new()))
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if done.contains(&key) {
+        return Ok(());
+    }
+    api.register_ffi_handler(BF16_MATMUL, "cpu", bf16_matmul_handler)?;
+    done.insert(key);
+    Ok(())
+}
+
+/// Registers the host kernels with `client` when they beat XLA's own there (a CPU client on
+/// a machine with AMX bf16 tiles, `SBGM_XLA_NO_AMX` unset) and returns the bf16 product's
+/// target for [`Graph::set_host_bf16_matmul`](crate::graph::Graph::set_host_bf16_matmul);
+/// `None` otherwise (also when the plugin cannot register handlers).
+pub fn install(client: &Client) -> Option<&'static str> {
+    if client.platform_name() != "cpu" || !amx::available() {
+        return None;
+    }
+    register(client).ok().map(|()| BF16_MATMUL)
+}
+
+/// The XLA FFI handler of [`BF16_MATMUL`].
+unsafe extern "C" fn bf16_matmul_handler(frame: *mut XLA_FFI_CallFrame) -> *mut XLA_FFI_Error {
+    // SAFETY: XLA calls handlers with a valid call frame.
+    unsafe { ffi::dispatch(frame, BF16_MATMUL, bf16_matmul_call) }
+}
+
+fn bf16_matmul_call(call: &CallFrame) -> std::result::Result<(), String> {
+    let args = call.args()?;
+    let rets = call.rets()?;
+    if args.len() != 2 || rets.len() != 1 {
+        return Err(format!(
+            "takes 2 operands and returns 1 result, got {} and {}",
+            args.len(),
+            rets.len()
+        ));
+    }
+    let lc = call.attr_i64("lhs_contract")?;
+    let rc = call.attr_i64("rhs_contract")?;
+    let (a, b, c) = (&args[0], &args[1], &rets[0]);
+    if a.dims.len() != 2 || b.dims.len() != 2 || c.dims.len() != 2 {
+        return Err("operands and result must be matrices".into());
+    }
+    if !(0..2).contains(&lc) || !(0..2).contains(&rc) {
+        return Err(format!(
+            "contracting dimensions must be 0 or 1, got {lc} and {rc}"
+        ));
+    }
+    let d = |x: i64| x as usize;
+    // lhs as [m, k], rhs as [k, n]: an operand stored the other way round is read transposed.
+    let view = |data, dims: &[i64], transpose: bool| {
+        let m = MatRef::row_major(data, d(dims[0]), d(dims[1])).map_err(|e| e.to_string())?;
+        Ok::<_, String>(if transpose { m.t() } else { m })
+    };
+    let av = view(a.f32s("lhs")?, a.dims, lc == 0)?;
+    let bv = view(b.f32s("rhs")?, b.dims, rc == 1)?;
+    let out = c.f32s_mut("result")?;
+    if c.dims != [av.rows as i64, bv.cols as i64] {
+        return Err(format!(
+            "result is {:?}, the product is [{}, {}]",
+            c.dims, av.rows, bv.cols
+        ));
+    }
+    matmul_bf16(av, bv, out).map_err(|e| e.to_string())
+}
