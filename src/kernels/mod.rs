@@ -114,5 +114,48 @@ fn bf16_matmul_call(call: &CallFrame) -> std::result::Result<(), String> {
             c.dims, av.rows, bv.cols
         ));
     }
-    matmul_bf16(av, bv, out).map_err(|e| e.to_string())
+    let (m, n, k) = (av.rows, bv.cols, av.cols);
+    let chunks = row_chunks(m, n, k);
+    if chunks <= 1 {
+        return matmul_bf16(av, bv, out).map_err(|e| e.to_string());
+    }
+    // Row blocks of the result, each computed from the same rows of the lhs.
+    let rows = m.div_ceil(chunks);
+    let blocks: Vec<Mutex<&mut [f32]>> = out.chunks_mut(rows * n).map(Mutex::new).collect();
+    let failure = Mutex::new(None);
+    call.parallel_for(blocks.len(), helper_threads(), &|i| {
+        let r0 = i * rows;
+        let a_rows = MatRef {
+            data: &av.data[(r0 * av.row_stride).min(av.data.len())..],
+            rows: rows.min(m - r0),
+            ..av
+        };
+        let mut block = blocks[i].lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = matmul_bf16(a_rows, bv, &mut block) {
+            *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+        }
+    })?;
+    match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// How many row blocks a product is split into for the thread pool: none below ~4 M
+/// multiply-adds (the hand-off costs more than it saves), else blocks of at least 64 rows.
+fn row_chunks(m: usize, n: usize, k: usize) -> usize {
+    if helper_threads() == 0 || m * n * k < 1 << 22 {
+        return 1;
+    }
+    (m / 64).clamp(1, 4 * (helper_threads() + 1))
+}
+
+/// Threads of XLA's pool a kernel may use besides its own: the machine's cores minus one.
+fn helper_threads() -> usize {
+    static N: OnceLock<usize> = OnceLock::new();
+    *N.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get() - 1)
+            .unwrap_or(0)
+    })
 }

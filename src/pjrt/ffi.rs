@@ -11,6 +11,8 @@
 
 use std::ffi::{CString, c_char, c_int, c_uint, c_void};
 use std::mem::offset_of;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::api::Api;
 use super::sys;
@@ -139,15 +141,37 @@ struct XLA_FFI_Error_Create_Args {
     errc: c_int,
 }
 
-/// The head of `XLA_FFI_Api`, up to `XLA_FFI_Error_Create` (the only entry we call).
+#[repr(C)]
+struct XLA_FFI_ThreadPool_Schedule_Args {
+    struct_size: usize,
+    extension_start: *mut XLA_FFI_Extension_Base,
+    ctx: *mut c_void,
+    task: Option<unsafe extern "C" fn(data: *mut c_void)>,
+    data: *mut c_void,
+}
+
+type ApiFn<A> = Option<unsafe extern "C" fn(args: *mut A) -> *mut XLA_FFI_Error>;
+type UnusedFn = *const c_void;
+
+/// The head of `XLA_FFI_Api`, up to `XLA_FFI_ThreadPool_Schedule` (the last entry we call).
 #[repr(C)]
 struct XLA_FFI_Api {
     struct_size: usize,
     extension_start: *mut XLA_FFI_Extension_Base,
     api_version: XLA_FFI_Api_Version,
     internal_api: *const c_void,
-    XLA_FFI_Error_Create:
-        Option<unsafe extern "C" fn(args: *mut XLA_FFI_Error_Create_Args) -> *mut XLA_FFI_Error>,
+    XLA_FFI_Error_Create: ApiFn<XLA_FFI_Error_Create_Args>,
+    XLA_FFI_Error_GetMessage: UnusedFn,
+    XLA_FFI_Error_Destroy: Option<unsafe extern "C" fn(args: *mut c_void)>,
+    XLA_FFI_Handler_Register: UnusedFn,
+    XLA_FFI_Stream_Get: UnusedFn,
+    XLA_FFI_Type_Register: UnusedFn,
+    XLA_FFI_ExecutionContext_Get: UnusedFn,
+    XLA_FFI_State_Set: UnusedFn,
+    XLA_FFI_State_Get: UnusedFn,
+    XLA_FFI_DeviceMemory_Allocate: UnusedFn,
+    XLA_FFI_DeviceMemory_Free: UnusedFn,
+    XLA_FFI_ThreadPool_Schedule: ApiFn<XLA_FFI_ThreadPool_Schedule_Args>,
 }
 
 #[repr(C)]
@@ -362,6 +386,134 @@ impl<'a> CallFrame<'a> {
             };
         }
         Err(format!("attribute {name} is missing"))
+    }
+}
+
+/// Work shared between a handler's thread and helpers from XLA's thread pool: indices are
+/// claimed from `next`; the handler waits until every claimed index is `done`.
+struct Shared {
+    n: usize,
+    next: AtomicUsize,
+    done: AtomicUsize,
+    panicked: AtomicBool,
+    /// The work (`&dyn Fn(usize) + Sync` with its lifetime erased): only read after claiming an
+    /// index below `n`, which happens only while the handler still waits.
+    work: *const (dyn Fn(usize) + Sync),
+}
+
+// SAFETY: `work` points to a `Sync` closure and is only called while its owner waits.
+unsafe impl Send for Shared {}
+// SAFETY: as above; the counters are atomics.
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    /// Claims and runs indices until none is left.
+    fn drain(&self) {
+        loop {
+            let i = self.next.fetch_add(1, Ordering::AcqRel);
+            if i >= self.n {
+                return;
+            }
+            // SAFETY: an index below `n` was claimed, so the handler has not returned yet
+            // (it waits for `done == n`) and the closure is alive.
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+                (*self.work)(i)
+            }));
+            if run.is_err() {
+                self.panicked.store(true, Ordering::Release);
+            }
+            self.done.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
+unsafe extern "C" fn pool_task(data: *mut c_void) {
+    // SAFETY: `data` came from `Arc::into_raw` in `parallel_for`; this task owns that count.
+    let shared = unsafe { Arc::from_raw(data as *const Shared) };
+    shared.drain();
+}
+
+impl CallFrame<'_> {
+    /// Runs `work(i)` for every `i` in `0..n`, on this thread and on up to `helpers` tasks
+    /// of XLA's intra-op thread pool. Returns when all are done. Never waits for a task that
+    /// has not started (a late task finds nothing left), so a busy pool cannot deadlock it.
+    /// Without a pool (or if scheduling fails) everything runs on this thread. A panic in
+    /// `work` is contained and reported as an error once every index has finished.
+    pub fn parallel_for(
+        &self,
+        n: usize,
+        helpers: usize,
+        work: &(dyn Fn(usize) + Sync),
+    ) -> std::result::Result<(), String> {
+        if n == 0 {
+            return Ok(());
+        }
+        // SAFETY: only the lifetime is erased; see `Shared::work`.
+        let work: *const (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(work) };
+        let shared = Arc::new(Shared {
+            n,
+            next: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+            panicked: AtomicBool::new(false),
+            work,
+        });
+        // SAFETY: `api` is XLA's table for this call; its size says which entries exist.
+        let schedule = unsafe { self.raw.api.as_ref() }.and_then(|a| {
+            let end = offset_of!(XLA_FFI_Api, XLA_FFI_ThreadPool_Schedule)
+                + size_of::<ApiFn<XLA_FFI_ThreadPool_Schedule_Args>>();
+            if a.struct_size >= end && !self.raw.ctx.is_null() {
+                a.XLA_FFI_ThreadPool_Schedule
+                    .map(|f| (f, a.XLA_FFI_Error_Destroy))
+            } else {
+                None
+            }
+        });
+        if let Some((schedule, destroy)) = schedule {
+            for _ in 0..helpers.min(n - 1) {
+                let data = Arc::into_raw(shared.clone()) as *mut c_void;
+                let mut args = XLA_FFI_ThreadPool_Schedule_Args {
+                    struct_size: offset_of!(XLA_FFI_ThreadPool_Schedule_Args, data)
+                        + size_of::<*mut c_void>(),
+                    extension_start: std::ptr::null_mut(),
+                    ctx: self.raw.ctx,
+                    task: Some(pool_task),
+                    data,
+                };
+                // SAFETY: `ctx` is this call's execution context; `data` is an owned count
+                // of `shared` that the task releases.
+                let err = unsafe { schedule(&mut args) };
+                if !err.is_null() {
+                    // Not scheduled: take the count back, release the error, stop asking.
+                    // SAFETY: the task will never run, so the count is still ours.
+                    drop(unsafe { Arc::from_raw(data as *const Shared) });
+                    if let Some(destroy) = destroy {
+                        let mut d = [
+                            2 * size_of::<usize>() + size_of::<*mut c_void>(),
+                            0,
+                            err as usize,
+                        ];
+                        // SAFETY: XLA_FFI_Error_Destroy_Args is {struct_size,
+                        // extension_start, error}.
+                        unsafe { destroy(d.as_mut_ptr() as *mut c_void) };
+                    }
+                    break;
+                }
+            }
+        }
+        shared.drain();
+        let mut spins = 0u32;
+        while shared.done.load(Ordering::Acquire) < n {
+            spins += 1;
+            if spins < 1 << 14 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        if shared.panicked.load(Ordering::Acquire) {
+            return Err("the kernel panicked".into());
+        }
+        Ok(())
     }
 }
 
