@@ -21,6 +21,7 @@ pub mod exec;
 pub mod graph;
 pub mod host;
 pub mod io;
+pub mod kernels;
 pub mod nn;
 pub mod pjrt;
 pub mod plot;
