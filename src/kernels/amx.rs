@@ -1,5 +1,755 @@
-//! TEMPORARY stand-in.
-/// Stand-in.
+//! Intel AMX bf16 tiles on x86_64: detection, operand packing (AVX-512 BF16) and the tile kernels behind `matmul_bf16`.
+//!
+//! The product `C = A · B` (A: M×K, B: K×N, both f32 views with any strides) runs in three steps:
+//! - B is packed, one panel of columns at a time, into 1 KiB tiles in the VNNI layout that
+//!   `tdpbf16ps` takes (16 rows of bf16 pairs (k, k+1) × 16 columns), rounding f32 to bf16 with
+//!   `vcvtne2ps2bf16` (round to nearest even; denormals become zero, as AMX treats them anyway);
+//! - A is packed 32 rows at a time into 16 × 32 bf16 tiles;
+//! - a kernel keeps 2×2 C tiles (16×16 f32 each) in tile registers over the whole K loop and
+//!   stores them into a small 32×32 staging block, copied into C with vector moves
+//!   (`tilestored` straight into C is slow when C's row stride is a large power of two, and the
+//!   block also handles the ragged edges).
+//!
+//! Sizes that are not multiples of the tile are zero-padded inside the packing; loads at the edges
+//! are masked, so nothing outside the views is read. Each operand is read through the fastest of
+//! three routes: K contiguous (rows of 32 values), the other dimension contiguous (pairs of rows,
+//! interleaved), or a scalar gather for other strides; a 16×16 transpose of 32-bit bf16 pairs
+//! turns one layout into the other where the tile needs it.
+//!
+//! Tile configuration is per thread, so every call loads it and ends with `tilerelease`: XLA may
+//! call from any of its threads. Scratch buffers are per thread and reused across calls.
+
+use super::gemm_bf16::MatRef;
+use crate::{Error, Result};
+use std::sync::OnceLock;
+
+/// Whether this process can run AMX bf16 tile instructions: CPUID (leaf 7: AMX-TILE, AMX-BF16;
+/// also AVX-512 F/BW/BF16, used for packing), XCR0 tile state enabled by the OS (`xgetbv`), and
+/// the Linux permission request (`arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`)
+/// succeeded. Checked once per process (the permission is process-wide). The environment
+/// variable `SBGM_XLA_NO_AMX` set to anything but empty or `0` forces false; it is read once, at
+/// the first call, so set it before the process starts.
 pub fn available() -> bool {
-    false
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| !disabled_by_env() && imp::detect())
+}
+
+/// Whether `SBGM_XLA_NO_AMX` asks to leave AMX off.
+fn disabled_by_env() -> bool {
+    std::env::var_os("SBGM_XLA_NO_AMX").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// `c = round_bf16(a) · round_bf16(b)` on AMX tiles (see the module doc). Checks the shapes
+/// again (cheap) and returns Err if AMX is not [`available`].
+pub(crate) fn matmul(a: MatRef, b: MatRef, c: &mut [f32]) -> Result<()> {
+    super::gemm_bf16::check_shapes(&a, &b, c)?;
+    if !available() {
+        return Err(Error::msg(
+            "matmul_bf16: AMX is not available in this process; use the portable backend",
+        ));
+    }
+    if a.cols == 0 {
+        c.fill(0.0);
+        return Ok(());
+    }
+    if c.is_empty() {
+        return Ok(());
+    }
+    imp::matmul(a, b, c);
+    Ok(())
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod imp {
+    use super::MatRef;
+
+    /// No AMX outside x86_64.
+    pub fn detect() -> bool {
+        false
+    }
+
+    /// Never called: [`super::available`] is false here.
+    pub fn matmul(_a: MatRef, _b: MatRef, _c: &mut [f32]) {}
+}
+
+#[cfg(target_arch = "x86_64")]
+mod imp {
+    use super::MatRef;
+    use std::arch::asm;
+    use std::arch::x86_64::*;
+    use std::cell::RefCell;
+
+    /// One tile's worth of packed operand: 16 rows of 64 bytes (32 bf16 or 16 bf16 pairs).
+    #[repr(C, align(64))]
+    #[derive(Clone, Copy)]
+    struct Tile([u32; 256]);
+
+    const ZERO_TILE: Tile = Tile([0; 256]);
+
+    /// The `ldtilecfg` operand: palette 1; tmm0-3 C (16 × 16 f32), tmm4-5 A, tmm6-7 B (16 × 64 B).
+    #[repr(C, align(64))]
+    struct TileConfig {
+        palette: u8,
+        start_row: u8,
+        reserved: [u8; 14],
+        colsb: [u16; 16],
+        rows: [u8; 16],
+    }
+
+    static CONFIG: TileConfig = TileConfig {
+        palette: 1,
+        start_row: 0,
+        reserved: [0; 14],
+        colsb: [64, 64, 64, 64, 64, 64, 64, 64, 0, 0, 0, 0, 0, 0, 0, 0],
+        rows: [16, 16, 16, 16, 16, 16, 16, 16, 0, 0, 0, 0, 0, 0, 0, 0],
+    };
+
+    /// Packed B panels are kept to about this size (they stay in L2 while all of A streams by).
+    const PANEL_BYTES: usize = 1 << 20;
+
+    /// Per-thread packing buffers, grown on demand and reused.
+    struct Scratch {
+        a: Vec<Tile>,
+        b: Vec<Tile>,
+    }
+
+    thread_local! {
+        static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch { a: Vec::new(), b: Vec::new() }) };
+    }
+
+    /// CPU, OS and permission checks (see [`super::available`]).
+    pub fn detect() -> bool {
+        // CPUID is always present on x86_64.
+        let max_leaf = __cpuid(0).eax;
+        if max_leaf < 7 {
+            return false;
+        }
+        let osxsave = (__cpuid(1).ecx >> 27) & 1 == 1;
+        let leaf7 = __cpuid_count(7, 0);
+        let amx_bf16 = (leaf7.edx >> 22) & 1 == 1;
+        let amx_tile = (leaf7.edx >> 24) & 1 == 1;
+        if !(osxsave && amx_bf16 && amx_tile) {
+            return false;
+        }
+        let xcr0 = xgetbv0();
+        // XCR0 bit 17: XTILECFG, bit 18: XTILEDATA.
+        if xcr0 & (0b11 << 17) != 0b11 << 17 {
+            return false;
+        }
+        if !(is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512bf16"))
+        {
+            return false;
+        }
+        request_tile_permission()
+    }
+
+    /// XCR0, the OS-enabled state components.
+    fn xgetbv0() -> u64 {
+        let (eax, edx): (u32, u32);
+        // SAFETY: only called after CPUID reported OSXSAVE, so `xgetbv` exists and is enabled;
+        // with ecx = 0 it reads XCR0 into edx:eax and touches nothing else.
+        unsafe {
+            asm!("xgetbv", in("ecx") 0u32, out("eax") eax, out("edx") edx,
+                 options(nomem, nostack, preserves_flags));
+        }
+        (u64::from(edx) << 32) | u64::from(eax)
+    }
+
+    /// Linux: asks for the (process-wide) permission to use the tile data state.
+    #[cfg(target_os = "linux")]
+    fn request_tile_permission() -> bool {
+        const ARCH_GET_XCOMP_PERM: libc::c_long = 0x1022;
+        const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+        const XFEATURE_XTILEDATA: libc::c_long = 18;
+        // SAFETY: arch_prctl with these codes takes an integer (REQ) or a pointer to a u64 that
+        // it writes (GET); `perm` lives for the whole call.
+        unsafe {
+            if libc::syscall(
+                libc::SYS_arch_prctl,
+                ARCH_REQ_XCOMP_PERM,
+                XFEATURE_XTILEDATA,
+            ) != 0
+            {
+                return false;
+            }
+            let mut perm: u64 = 0;
+            if libc::syscall(
+                libc::SYS_arch_prctl,
+                ARCH_GET_XCOMP_PERM,
+                &mut perm as *mut u64,
+            ) != 0
+            {
+                return false;
+            }
+            perm & (1 << XFEATURE_XTILEDATA) != 0
+        }
+    }
+
+    /// Other operating systems: not used (no known permission protocol here).
+    #[cfg(not(target_os = "linux"))]
+    fn request_tile_permission() -> bool {
+        false
+    }
+
+    /// An operand seen as (outer, k): A's outer index is its row, B's is its column.
+    #[derive(Clone, Copy)]
+    struct Src<'a> {
+        data: &'a [f32],
+        outer: usize,
+        k: usize,
+        so: usize,
+        sk: usize,
+    }
+
+    /// How a tile of an operand is read.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Route {
+        /// k contiguous: each of 16 outer rows gives 32 values.
+        KContig,
+        /// outer contiguous: rows k and k+1 (16 values each) are interleaved into pairs.
+        OuterContig,
+        /// Other strides: scalar gather into a small buffer, then as `KContig`.
+        Gather,
+    }
+
+    impl Src<'_> {
+        fn route(&self) -> Route {
+            if self.sk == 1 || self.k == 1 {
+                Route::KContig
+            } else if self.so == 1 || self.outer == 1 {
+                Route::OuterContig
+            } else {
+                Route::Gather
+            }
+        }
+    }
+
+    /// The product; the caller has checked shapes, bounds (every view element is inside its
+    /// data), `c.len() == m * n`, m, n, k > 0, and [`super::available`].
+    pub fn matmul(a: MatRef, b: MatRef, c: &mut [f32]) {
+        let (m, k, n) = (a.rows, a.cols, b.cols);
+        let asrc = Src {
+            data: a.data,
+            outer: m,
+            k,
+            so: a.row_stride,
+            sk: a.col_stride,
+        };
+        let bsrc = Src {
+            data: b.data,
+            outer: n,
+            k,
+            so: b.col_stride,
+            sk: b.row_stride,
+        };
+        let ks = k.div_ceil(32);
+        let nt = n.div_ceil(16);
+        let panel_nt = ((PANEL_BYTES / (ks * 1024)) & !1).max(2).min(nt);
+        SCRATCH.with(|cell| {
+            let mut fresh;
+            let mut guard;
+            let scratch: &mut Scratch = match cell.try_borrow_mut() {
+                Ok(g) => {
+                    guard = g;
+                    &mut guard
+                }
+                Err(_) => {
+                    fresh = Scratch {
+                        a: Vec::new(),
+                        b: Vec::new(),
+                    };
+                    &mut fresh
+                }
+            };
+            if scratch.a.len() < 2 * ks {
+                scratch.a.resize(2 * ks, ZERO_TILE);
+            }
+            if scratch.b.len() < panel_nt * ks {
+                scratch.b.resize(panel_nt * ks, ZERO_TILE);
+            }
+            // SAFETY: AMX and AVX-512 F/BW/BF16 are usable (the caller checked `available`,
+            // which includes the OS permission); the views are in bounds and `c` has m*n
+            // elements (checked by the caller); the scratch buffers have the sizes `run` uses.
+            unsafe {
+                run(
+                    &asrc,
+                    &bsrc,
+                    c,
+                    ks,
+                    panel_nt,
+                    &mut scratch.a,
+                    &mut scratch.b,
+                )
+            };
+        });
+    }
+
+    /// A 32×32 f32 block of C, where the kernels store their tiles.
+    #[repr(C, align(64))]
+    struct StageBlock([f32; 1024]);
+
+    /// Safety: as [`matmul`]'s contract, plus `at.len() >= 2 * ks` and `bt.len() >= panel_nt * ks`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    unsafe fn run(
+        asrc: &Src,
+        bsrc: &Src,
+        c: &mut [f32],
+        ks: usize,
+        panel_nt: usize,
+        at: &mut [Tile],
+        bt: &mut [Tile],
+    ) {
+        let (m, n) = (asrc.outer, bsrc.outer);
+        let nt = n.div_ceil(16);
+        let mut stage = [StageBlock([0.0; 1024]), StageBlock([0.0; 1024])];
+        let mut flip = 0;
+        // SAFETY: AMX is usable (caller); CONFIG is a valid palette-1 configuration.
+        unsafe { asm!("ldtilecfg [{}]", in(reg) &CONFIG, options(nostack, readonly)) };
+        let mut p0 = 0;
+        while p0 < nt {
+            let pn = (nt - p0).min(panel_nt);
+            // SAFETY: bounds of `bsrc` checked by the caller; AVX-512 present; `bt` holds
+            // panel_nt * ks >= pn * ks tiles.
+            unsafe { pack_strips(bsrc, p0, pn, ks, true, bt) };
+            let mut i0 = 0;
+            while i0 < m {
+                let rt = if m - i0 > 16 { 2 } else { 1 };
+                // SAFETY: as above, for `asrc` and `at` (2 * ks tiles).
+                unsafe { pack_strips(asrc, i0 / 16, rt, ks, false, at) };
+                let mut j = 0;
+                while j < pn {
+                    let ct = if pn - j >= 2 { 2 } else { 1 };
+                    let j0 = (p0 + j) * 16;
+                    // C tiles go to a small staging block first (stride 128 bytes), then are
+                    // copied into C: `tilestored` straight into C is slow when C's row stride
+                    // is a large power of two (N = 256). Two blocks alternate so that the copy
+                    // of one overlaps the next kernel.
+                    flip ^= 1;
+                    let block = &mut stage[flip].0;
+                    let c0 = block.as_mut_ptr();
+                    let rows = (m - i0).min(16 * rt);
+                    let cols = (n - j0).min(16 * ct);
+                    let a0 = at.as_ptr();
+                    let b0 = bt[j * ks..].as_ptr();
+                    // SAFETY: the packed tiles a0[0..rt*ks], b0[0..ct*ks] are in the scratch
+                    // buffers; C tiles rows 0..16*rt, cols 0..16*ct lie inside the 32×32
+                    // staging block (row stride 128 bytes); tiles are configured.
+                    unsafe {
+                        let c1 = c0.add(16 * 32);
+                        match (rt, ct) {
+                            (2, 2) => kernel_2x2(a0, a0.add(ks), b0, b0.add(ks), ks, c0, c1, 128),
+                            (2, _) => kernel_2x1(a0, a0.add(ks), b0, ks, c0, c1, 128),
+                            (_, 2) => kernel_1x2(a0, b0, b0.add(ks), ks, c0, 128),
+                            _ => kernel_1x1(a0, b0, ks, c0, 128),
+                        }
+                    }
+                    if cols == 32 {
+                        for r in 0..rows {
+                            let dst: &mut [f32; 32] =
+                                (&mut c[(i0 + r) * n + j0..][..32]).try_into().unwrap();
+                            *dst = block[r * 32..][..32].try_into().unwrap();
+                        }
+                    } else {
+                        for r in 0..rows {
+                            c[(i0 + r) * n + j0..][..cols]
+                                .copy_from_slice(&block[r * 32..][..cols]);
+                        }
+                    }
+                    j += ct;
+                }
+                i0 += 16 * rt;
+            }
+            p0 += pn;
+        }
+        // SAFETY: ends the tile session started above (clears the tile state).
+        unsafe { asm!("tilerelease", options(nostack, nomem)) };
+    }
+
+    /// `vpermw` indices that interleave two 16-element halves into pairs (x0, y0, x1, y1, ...).
+    static INTERLEAVE: [u16; 32] = [
+        0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23, 8, 24, 9, 25, 10, 26, 11, 27, 12,
+        28, 13, 29, 14, 30, 15, 31,
+    ];
+
+    /// The first `n` lanes (n ≤ 16).
+    fn lanes(n: usize) -> u16 {
+        if n >= 16 { u16::MAX } else { (1u16 << n) - 1 }
+    }
+
+    /// Packs the strips of 16 outer indices `t_first..t_first + ntiles` (tile indices) of `src`,
+    /// over all `ks` steps of 32 k values, into `out[t * ks + s]`, zero beyond the operand:
+    /// `kp_major == false` gives the A layout (row = outer index, 16 pairs along k), `true` the
+    /// VNNI B layout (row = k pair, 16 outer values). Source rows are read in storage order.
+    ///
+    /// Safety: every element of `src` is inside `src.data`; AVX-512 F/BW/BF16 present;
+    /// `16 * t_first < src.outer`, `ks == src.k.div_ceil(32)`, `out.len() >= ntiles * ks`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    unsafe fn pack_strips(
+        src: &Src,
+        t_first: usize,
+        ntiles: usize,
+        ks: usize,
+        kp_major: bool,
+        out: &mut [Tile],
+    ) {
+        let out = &mut out[..ntiles * ks];
+        match src.route() {
+            Route::KContig => {
+                // Tile by tile: 16 source rows of 32 values each (two cache lines per row).
+                for t in 0..ntiles {
+                    let o0 = 16 * (t_first + t);
+                    let ov = (src.outer - o0).min(16);
+                    for s in 0..ks {
+                        let tile = &mut out[t * ks + s];
+                        for o in 0..16 {
+                            let row = if o < ov {
+                                // SAFETY: contract passed on; o0 + o < outer, 32 s < k.
+                                unsafe { k_contig_row(src, o0 + o, 32 * s) }
+                            } else {
+                                _mm512_setzero_si512()
+                            };
+                            store_row(tile, o, row);
+                        }
+                        if kp_major {
+                            transpose_tile(tile);
+                        }
+                    }
+                }
+            }
+            Route::OuterContig => {
+                // Tile by tile: 32 source rows (k) of 16 values each (one cache line per row).
+                // SAFETY: a static array of 64 bytes.
+                let idx = unsafe { _mm512_loadu_si512(INTERLEAVE.as_ptr() as *const __m512i) };
+                for t in 0..ntiles {
+                    let o0 = 16 * (t_first + t);
+                    for s in 0..ks {
+                        let tile = &mut out[t * ks + s];
+                        for kp in 0..16 {
+                            let kk = 32 * s + 2 * kp;
+                            let row = if kk < src.k {
+                                // SAFETY: contract passed on; o0 < outer, kk < k.
+                                unsafe { pair_row(src, o0, kk, idx) }
+                            } else {
+                                _mm512_setzero_si512()
+                            };
+                            store_row(tile, kp, row);
+                        }
+                        if !kp_major {
+                            transpose_tile(tile);
+                        }
+                    }
+                }
+            }
+            Route::Gather => {
+                for t in 0..ntiles {
+                    for s in 0..ks {
+                        let o0 = 16 * (t_first + t);
+                        let k0 = 32 * s;
+                        let mut buf = [0f32; 16 * 32];
+                        let ov = (src.outer - o0).min(16);
+                        let kv = (src.k - k0).min(32);
+                        for o in 0..ov {
+                            for kk in 0..kv {
+                                buf[o * 32 + kk] = src.data[(o0 + o) * src.so + (k0 + kk) * src.sk];
+                            }
+                        }
+                        let staged = Src {
+                            data: &buf,
+                            outer: 16,
+                            k: 32,
+                            so: 32,
+                            sk: 1,
+                        };
+                        let tile = &mut out[t * ks + s];
+                        for o in 0..16 {
+                            // SAFETY: `staged` is a full 16×32 view of `buf`.
+                            let row = unsafe { k_contig_row(&staged, o, 0) };
+                            store_row(tile, o, row);
+                        }
+                        if kp_major {
+                            transpose_tile(tile);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes row `r` (64 bytes) of `tile`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn store_row(tile: &mut Tile, r: usize, v: __m512i) {
+        let row: &mut [u32; 16] = (&mut tile.0[16 * r..16 * r + 16]).try_into().unwrap();
+        // SAFETY: `row` is 64 bytes, 64-byte aligned (tiles are, and rows are 64 bytes).
+        unsafe { _mm512_store_si512(row.as_mut_ptr() as *mut __m512i, v) };
+    }
+
+    /// Route::KContig: bf16 of src(o, k0..k0 + 32) as 16 pairs, zero past k.
+    ///
+    /// Safety: elements of `src` inside `src.data`; o < outer, k0 < k; k contiguous
+    /// (`sk == 1`) or `k == 1`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    unsafe fn k_contig_row(src: &Src, o: usize, k0: usize) -> __m512i {
+        let kv = (src.k - k0).min(32);
+        let m_lo = lanes(kv.min(16));
+        let m_hi = lanes(kv.saturating_sub(16));
+        // SAFETY: element (o, k0) is in the view, hence in `data`; masked lanes are not
+        // accessed; the high half is read only when k0 + 16 < k, which (k > 1) means sk == 1,
+        // so lanes up to k0 + kv - 1 are in the same view row.
+        unsafe {
+            let p = src.data.as_ptr().add(o * src.so + k0 * src.sk);
+            let lo = _mm512_maskz_loadu_ps(m_lo, p);
+            let hi = if m_hi != 0 {
+                _mm512_maskz_loadu_ps(m_hi, p.add(16))
+            } else {
+                _mm512_setzero_ps()
+            };
+            std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(hi, lo))
+        }
+    }
+
+    /// Route::OuterContig: pairs (src(o, k), src(o, k + 1)) for o in o0..o0 + 16 (zero past
+    /// the operand).
+    ///
+    /// Safety: elements of `src` inside `src.data`; o0 < outer, k < src.k; outer contiguous
+    /// (`so == 1`) or `outer == 1`; `idx` is [`INTERLEAVE`].
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    unsafe fn pair_row(src: &Src, o0: usize, k: usize, idx: __m512i) -> __m512i {
+        let mask = lanes((src.outer - o0).min(16));
+        let base = src.data.as_ptr();
+        // SAFETY: element (o0, k) is in the view; lanes past `outer` are masked, and the others
+        // (so == 1) are elements (o0 + l, k) of the view; same for k + 1 when it exists.
+        unsafe {
+            let r0 = _mm512_maskz_loadu_ps(mask, base.add(o0 * src.so + k * src.sk));
+            let r1 = if k + 1 < src.k {
+                _mm512_maskz_loadu_ps(mask, base.add(o0 * src.so + (k + 1) * src.sk))
+            } else {
+                _mm512_setzero_ps()
+            };
+            let both = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(r1, r0));
+            _mm512_permutexvar_epi16(idx, both)
+        }
+    }
+
+    /// Transposes the 16×16 32-bit elements of `t` in place.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn transpose_tile(t: &mut Tile) {
+        let p = t.0.as_mut_ptr() as *mut __m512i;
+        let mut rows = [_mm512_setzero_si512(); 16];
+        for (r, v) in rows.iter_mut().enumerate() {
+            // SAFETY: `t` is 64-byte aligned and holds 16 rows of 64 bytes.
+            *v = unsafe { _mm512_load_si512(p.add(r)) };
+        }
+        for (r, v) in transpose16(rows).into_iter().enumerate() {
+            // SAFETY: as above.
+            unsafe { _mm512_store_si512(p.add(r), v) };
+        }
+    }
+
+    /// Transposes a 16×16 matrix of 32-bit elements held as 16 rows.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn transpose16(r: [__m512i; 16]) -> [__m512i; 16] {
+        // Pairs of rows: 2×2 blocks of 32-bit elements inside each 128-bit lane.
+        let mut t = [_mm512_setzero_si512(); 16];
+        for i in (0..16).step_by(2) {
+            t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+            t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+        }
+        // Groups of four rows: u[4g + c], lane L = column 4L + c of rows 4g..4g + 4.
+        let mut u = [_mm512_setzero_si512(); 16];
+        for g in 0..4 {
+            let b = 4 * g;
+            u[b] = _mm512_unpacklo_epi64(t[b], t[b + 2]);
+            u[b + 1] = _mm512_unpackhi_epi64(t[b], t[b + 2]);
+            u[b + 2] = _mm512_unpacklo_epi64(t[b + 1], t[b + 3]);
+            u[b + 3] = _mm512_unpackhi_epi64(t[b + 1], t[b + 3]);
+        }
+        // 4×4 transpose of the 128-bit lanes of u[c], u[4 + c], u[8 + c], u[12 + c].
+        let mut out = [_mm512_setzero_si512(); 16];
+        for c in 0..4 {
+            let (x0, x1, x2, x3) = (u[c], u[4 + c], u[8 + c], u[12 + c]);
+            let v0 = _mm512_shuffle_i32x4::<0x44>(x0, x1);
+            let v1 = _mm512_shuffle_i32x4::<0xEE>(x0, x1);
+            let v2 = _mm512_shuffle_i32x4::<0x44>(x2, x3);
+            let v3 = _mm512_shuffle_i32x4::<0xEE>(x2, x3);
+            out[c] = _mm512_shuffle_i32x4::<0x88>(v0, v2);
+            out[4 + c] = _mm512_shuffle_i32x4::<0xDD>(v0, v2);
+            out[8 + c] = _mm512_shuffle_i32x4::<0x88>(v1, v3);
+            out[12 + c] = _mm512_shuffle_i32x4::<0xDD>(v1, v3);
+        }
+        out
+    }
+
+    // The kernels: `a*` / `b*` point at the first of `ks` consecutive packed tiles (one per 32
+    // k values) of an A row tile / B column tile; `c0` / `c1` at the top-left f32 of the first /
+    // second row of C tiles (the second column of tiles is 16 floats to the right); `ldc` is
+    // C's row stride in bytes. Safety (all): tiles configured by `run`, `ks >= 1`, the packed
+    // tiles and the C tiles in range.
+
+    /// 2×2 C tiles: tmm0 tmm1 / tmm2 tmm3, A in tmm4-5, B in tmm6-7.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn kernel_2x2(
+        a0: *const Tile,
+        a1: *const Tile,
+        b0: *const Tile,
+        b1: *const Tile,
+        ks: usize,
+        c0: *mut f32,
+        c1: *mut f32,
+        ldc: usize,
+    ) {
+        // SAFETY: see the kernels' contract above.
+        unsafe {
+            asm!(
+                "tilezero tmm0",
+                "tilezero tmm1",
+                "tilezero tmm2",
+                "tilezero tmm3",
+                "2:",
+                "tileloadd tmm4, [{a0} + {s}*1]",
+                "tileloadd tmm6, [{b0} + {s}*1]",
+                "tdpbf16ps tmm0, tmm4, tmm6",
+                "tileloadd tmm7, [{b1} + {s}*1]",
+                "tdpbf16ps tmm1, tmm4, tmm7",
+                "tileloadd tmm5, [{a1} + {s}*1]",
+                "tdpbf16ps tmm2, tmm5, tmm6",
+                "tdpbf16ps tmm3, tmm5, tmm7",
+                "add {a0}, 1024",
+                "add {a1}, 1024",
+                "add {b0}, 1024",
+                "add {b1}, 1024",
+                "dec {ks}",
+                "jnz 2b",
+                "tilestored [{c0} + {ldc}*1], tmm0",
+                "tilestored [{c1} + {ldc}*1], tmm2",
+                "add {c0}, 64",
+                "add {c1}, 64",
+                "tilestored [{c0} + {ldc}*1], tmm1",
+                "tilestored [{c1} + {ldc}*1], tmm3",
+                a0 = inout(reg) a0 => _,
+                a1 = inout(reg) a1 => _,
+                b0 = inout(reg) b0 => _,
+                b1 = inout(reg) b1 => _,
+                ks = inout(reg) ks => _,
+                c0 = inout(reg) c0 => _,
+                c1 = inout(reg) c1 => _,
+                ldc = in(reg) ldc,
+                s = in(reg) 64usize,
+                options(nostack),
+            );
+        }
+    }
+
+    /// 2×1 C tiles: tmm0 / tmm2, A in tmm4-5, B in tmm6.
+    unsafe fn kernel_2x1(
+        a0: *const Tile,
+        a1: *const Tile,
+        b0: *const Tile,
+        ks: usize,
+        c0: *mut f32,
+        c1: *mut f32,
+        ldc: usize,
+    ) {
+        // SAFETY: see the kernels' contract above.
+        unsafe {
+            asm!(
+                "tilezero tmm0",
+                "tilezero tmm2",
+                "2:",
+                "tileloadd tmm6, [{b0} + {s}*1]",
+                "tileloadd tmm4, [{a0} + {s}*1]",
+                "tdpbf16ps tmm0, tmm4, tmm6",
+                "tileloadd tmm5, [{a1} + {s}*1]",
+                "tdpbf16ps tmm2, tmm5, tmm6",
+                "add {a0}, 1024",
+                "add {a1}, 1024",
+                "add {b0}, 1024",
+                "dec {ks}",
+                "jnz 2b",
+                "tilestored [{c0} + {ldc}*1], tmm0",
+                "tilestored [{c1} + {ldc}*1], tmm2",
+                a0 = inout(reg) a0 => _,
+                a1 = inout(reg) a1 => _,
+                b0 = inout(reg) b0 => _,
+                ks = inout(reg) ks => _,
+                c0 = in(reg) c0,
+                c1 = in(reg) c1,
+                ldc = in(reg) ldc,
+                s = in(reg) 64usize,
+                options(nostack),
+            );
+        }
+    }
+
+    /// 1×2 C tiles: tmm0 tmm1, A in tmm4, B in tmm6-7.
+    unsafe fn kernel_1x2(
+        a0: *const Tile,
+        b0: *const Tile,
+        b1: *const Tile,
+        ks: usize,
+        c0: *mut f32,
+        ldc: usize,
+    ) {
+        // SAFETY: see the kernels' contract above.
+        unsafe {
+            asm!(
+                "tilezero tmm0",
+                "tilezero tmm1",
+                "2:",
+                "tileloadd tmm4, [{a0} + {s}*1]",
+                "tileloadd tmm6, [{b0} + {s}*1]",
+                "tdpbf16ps tmm0, tmm4, tmm6",
+                "tileloadd tmm7, [{b1} + {s}*1]",
+                "tdpbf16ps tmm1, tmm4, tmm7",
+                "add {a0}, 1024",
+                "add {b0}, 1024",
+                "add {b1}, 1024",
+                "dec {ks}",
+                "jnz 2b",
+                "tilestored [{c0} + {ldc}*1], tmm0",
+                "add {c0}, 64",
+                "tilestored [{c0} + {ldc}*1], tmm1",
+                a0 = inout(reg) a0 => _,
+                b0 = inout(reg) b0 => _,
+                b1 = inout(reg) b1 => _,
+                ks = inout(reg) ks => _,
+                c0 = inout(reg) c0 => _,
+                ldc = in(reg) ldc,
+                s = in(reg) 64usize,
+                options(nostack),
+            );
+        }
+    }
+
+    /// 1×1 C tile: tmm0, A in tmm4, B in tmm6.
+    unsafe fn kernel_1x1(a0: *const Tile, b0: *const Tile, ks: usize, c0: *mut f32, ldc: usize) {
+        // SAFETY: see the kernels' contract above.
+        unsafe {
+            asm!(
+                "tilezero tmm0",
+                "2:",
+                "tileloadd tmm4, [{a0} + {s}*1]",
+                "tileloadd tmm6, [{b0} + {s}*1]",
+                "tdpbf16ps tmm0, tmm4, tmm6",
+                "add {a0}, 1024",
+                "add {b0}, 1024",
+                "dec {ks}",
+                "jnz 2b",
+                "tilestored [{c0} + {ldc}*1], tmm0",
+                a0 = inout(reg) a0 => _,
+                b0 = inout(reg) b0 => _,
+                ks = inout(reg) ks => _,
+                c0 = in(reg) c0,
+                ldc = in(reg) ldc,
+                s = in(reg) 64usize,
+                options(nostack),
+            );
+        }
+    }
 }
