@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo run --release --example bench_train -- [--steps 2000] [--devices 1] [--k 100]
-//!     [--precision f32|bf16]
+//!     [--precision f32|bf16] [--set KEY=VALUE ...]
 //! ~/.cache/sbgm-ref/bin/python tools/bench_sbgm.py --no-ode \
 //!     --rust-cmd "target/release/examples/bench_train --steps 2000"
 //! ```
@@ -77,11 +77,19 @@ fn main() -> sbgm_xla::Result<()> {
     )?;
     let t_client = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
-    let overrides = [
+    let mut overrides = vec![
         format!("train.steps_per_call={k}"),
         format!("train.steps={steps}"),
         format!("train.matmul_precision=\"{precision}\""),
     ];
+    // --set KEY=VALUE: any other config override (repeatable), e.g. --set train.use_ema=false
+    for (i, a) in args.iter().enumerate() {
+        if a == "--set"
+            && let Some(v) = args.get(i + 1)
+        {
+            overrides.push(v.clone());
+        }
+    }
     let config = Config::from_toml_str(CONFIG, &overrides)?;
     let setup = Setup::new(&config)?;
     let state = setup.init_state()?;

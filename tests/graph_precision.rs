@@ -55,9 +55,11 @@ fn run_with(
     if p == MatmulPrecision::Bf16 {
         assert!(m.text.contains("bf16"), "no bf16 operands in:\n{}", m.text);
     }
+    // thin products (a side below 16) stay with XLA's product
+    let thin = x.shape().iter().chain(w.shape()).any(|&d| d < 16);
     assert_eq!(
         m.text.matches(kernels::BF16_MATMUL).count(),
-        if host { 3 } else { 0 },
+        if host && !thin { 3 } else { 0 },
         "{}",
         m.text
     );

@@ -225,7 +225,10 @@ fn host_matmul(
             .iter()
             .all(|s| s.rank() == 2 && s.dtype == DType::F32)
         && out.dtype == DType::F32;
-    if !plain {
+    // Thin products (a contraction, or a side, below one 16-wide tile) waste most of the
+    // tile work on padding: XLA's own product is faster for them.
+    let k = in_shapes[0].dims[dd.lhs_contract[0]];
+    if !plain || k < 16 || out.dims.iter().any(|&d| d < 16) {
         return None;
     }
     Some(format!(
