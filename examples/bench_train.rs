@@ -93,7 +93,8 @@ fn main() -> sbgm_xla::Result<()> {
     let config = Config::from_toml_str(CONFIG, &overrides)?;
     let setup = Setup::new(&config)?;
     let state = setup.init_state()?;
-    let layout = setup.layout(devices);
+    let mut layout = setup.layout(devices);
+    layout.use_host_kernels(&client);
     let data = Arc::new(setup.data.train.clone());
     let mut engine =
         setup.with_parts(|obj, opt| Engine::new(&client, layout, obj, opt, &state, data, 0))?;

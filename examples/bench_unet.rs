@@ -140,7 +140,8 @@ fn main() -> Result<()> {
     let setup = Setup::new(&config)?;
     let state = setup.init_state()?;
     let params: usize = state.params.iter().map(|(_, x)| x.len()).sum();
-    let layout = setup.layout(1);
+    let mut layout = setup.layout(1);
+    layout.use_host_kernels(&client);
     let data = Arc::new(setup.data.train.clone());
     let mut engine =
         setup.with_parts(|obj, opt| Engine::new(&client, layout, obj, opt, &state, data, 0))?;

@@ -36,7 +36,7 @@ impl Engine {
     /// devices (`0..layout.devices`).
     pub fn new(
         client: &Client,
-        mut layout: StepLayout,
+        layout: StepLayout,
         obj: &Objective,
         opt: &UpdateRule,
         state: &TrainState,
@@ -52,7 +52,6 @@ impl Engine {
             )));
         }
         check_data(&layout, &dataset)?;
-        layout.use_host_kernels(client);
         let program = build_step(&layout, obj, opt)?;
         let t0 = std::time::Instant::now();
         let exe = crate::exec::compile(

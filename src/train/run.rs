@@ -341,7 +341,8 @@ pub fn run_with_client(config: &Config, opts: &RunOptions, client: &Client) -> R
     crate::io::atomic_write_bytes(&dir.join("config.toml"), config_text.as_bytes())?;
     let mut history = Metrics::open(&dir.join(METRICS), state.step, opts.resume)?;
 
-    let layout = setup.layout(devices);
+    let mut layout = setup.layout(devices);
+    layout.use_host_kernels(client);
     let train_ds = Arc::new(setup.data.train.clone());
     let mut engine = setup.with_parts(|obj, opt| {
         Engine::new(

@@ -97,7 +97,8 @@ pub struct StepLayout {
     /// How `f32` matrix products multiply (`train.matmul_precision`).
     pub precision: MatmulPrecision,
     /// The host kernel the bf16 products call, if any
-    /// ([`Graph::set_host_bf16_matmul`]; set by [`StepLayout::use_host_kernels`]).
+    /// ([`Graph::set_host_bf16_matmul`]; [`StepLayout::use_host_kernels`] sets it where it
+    /// pays off).
     pub host_matmul: Option<&'static str>,
 }
 
