@@ -142,12 +142,13 @@ fn bf16_matmul_call(call: &CallFrame) -> std::result::Result<(), String> {
 }
 
 /// How many row blocks a product is split into for the thread pool: none below ~4 M
-/// multiply-adds (the hand-off costs more than it saves), else blocks of at least 64 rows.
+/// multiply-adds (the hand-off costs more than it saves), else one block per thread, of at
+/// least 64 rows (each block packs the rhs again, so more blocks measured slower).
 fn row_chunks(m: usize, n: usize, k: usize) -> usize {
     if helper_threads() == 0 || m * n * k < 1 << 22 {
         return 1;
     }
-    (m / 64).clamp(1, 4 * (helper_threads() + 1))
+    (m / 64).clamp(1, helper_threads() + 1)
 }
 
 /// Threads of XLA's pool a kernel may use besides its own: the machine's cores minus one.
