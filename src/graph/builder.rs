@@ -127,6 +127,11 @@ impl Graph {
         self.0.borrow_mut().host_bf16_matmul = target;
     }
 
+    /// The host kernel 2-D bf16 products lower to, if any.
+    pub fn host_bf16_matmul(&self) -> Option<&'static str> {
+        self.0.borrow().host_bf16_matmul
+    }
+
     /// Whether two handles refer to the same graph.
     pub fn same(&self, other: &Graph) -> bool {
         Rc::ptr_eq(&self.0, &other.0)

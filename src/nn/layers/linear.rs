@@ -100,11 +100,13 @@ impl Linear {
     }
 
     /// [`apply`](Linear::apply) to `[x, c]` (concatenated on the last axis). With bf16 products
-    /// this is [`apply_split`](Linear::apply_split): an odd contraction length such as 257
-    /// halves the speed of CPU bf16 kernels, which take pairs along it. In f32 one product on
-    /// the concatenation is faster.
+    /// in XLA's kernels this is [`apply_split`](Linear::apply_split): an odd contraction length
+    /// such as 257 halves the speed of XLA's CPU bf16 kernels, which take pairs along it. In
+    /// f32, and with the host kernel (which pads the contraction itself), one product on the
+    /// concatenation is faster: its weight gradient needs no padding back together.
     pub fn apply_parts(&self, p: &Params, prefix: &str, parts: &[&Tensor; 2]) -> Result<Tensor> {
-        if parts[0].graph().matmul_precision() == MatmulPrecision::Bf16 {
+        let g = parts[0].graph();
+        if g.matmul_precision() == MatmulPrecision::Bf16 && g.host_bf16_matmul().is_none() {
             self.apply_split(p, prefix, parts)
         } else {
             self.apply(p, prefix, &Tensor::cat(parts, -1)?)
@@ -136,11 +138,21 @@ impl Linear {
                 ..Default::default()
             },
         )?;
+        // Under bf16 products the narrow block's operands are rounded too, so the layer computes
+        // what one product on the concatenation computes (up to the order of the f32 sums).
+        let bf16 = x.graph().matmul_precision() == MatmulPrecision::Bf16 && w.dtype() == DType::F32;
+        let round = |t: Tensor| -> Result<Tensor> {
+            if bf16 {
+                t.convert(DType::BF16)?.convert(DType::F32)
+            } else {
+                Ok(t)
+            }
+        };
         for k in 0..nc {
             let wk = w
                 .slice(&[0, nx + k], &[self.out_features, nx + k + 1], &[1, 1])?
                 .reshape(&[self.out_features])?;
-            y = (y + (c.narrow(-1, k, 1)? * wk)?)?;
+            y = (y + (round(c.narrow(-1, k, 1)?)? * round(wk)?)?)?;
         }
         if self.use_bias {
             y + p.get(&join(prefix, "bias"))?
