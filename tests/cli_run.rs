@@ -152,3 +152,60 @@ fn wrong_inputs_are_explained() {
     );
     assert!(!outdir.join("out_0.npy").exists());
 }
+
+#[test]
+fn runs_a_dumped_module_that_calls_the_host_kernel() {
+    // what SBGM_XLA_DUMP_HLO writes for a bf16 product with the host kernel on
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("m.mlir");
+    std::fs::write(
+        &module,
+        format!(
+            "module @m {{
+  func.func public @main(%a: tensor<2x3xf32>, %b: tensor<4x3xf32>) -> tensor<2x4xf32> {{
+    %0 = stablehlo.custom_call @{}(%a, %b) {{api_version = 4 : i32, backend_config = {{lhs_contract = 1 : i64, rhs_contract = 1 : i64}}}} : (tensor<2x3xf32>, tensor<4x3xf32>) -> tensor<2x4xf32>
+    return %0 : tensor<2x4xf32>
+  }}
+}}",
+            sbgm_xla::kernels::BF16_MATMUL
+        ),
+    )
+    .unwrap();
+    // entries exact in bf16: the product is exact
+    let a: Vec<f32> = (0..6).map(|i| i as f32 - 2.0).collect();
+    let b: Vec<f32> = (0..12).map(|i| i as f32 * 0.25).collect();
+    write_npy(
+        &dir.path().join("a.npy"),
+        &HostArray::from_vec(vec![2, 3], a.clone()).unwrap(),
+    )
+    .unwrap();
+    write_npy(
+        &dir.path().join("b.npy"),
+        &HostArray::from_vec(vec![4, 3], b.clone()).unwrap(),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let path = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let o = sbgm(&[
+        "run",
+        &path("m.mlir"),
+        "--input",
+        &path("a.npy"),
+        "--input",
+        &path("b.npy"),
+        "--out-dir",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = read_npy(&out.join("out_0.npy"))
+        .unwrap()
+        .to_vec::<f32>()
+        .unwrap();
+    let want: Vec<f32> = (0..2)
+        .flat_map(|i| {
+            let (a, b) = (&a, &b);
+            (0..4).map(move |j| (0..3).map(|k| a[i * 3 + k] * b[j * 3 + k]).sum::<f32>())
+        })
+        .collect();
+    assert_eq!(got, want);
+}

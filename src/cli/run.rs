@@ -31,12 +31,18 @@ pub struct RunArgs {
     pub runtime: RuntimeArgs,
 }
 
-/// Compiles the program in `path` and runs it on one device of `client` with `inputs`.
+/// Compiles the program in `path` and runs it on one device of `client` with `inputs`. On
+/// the CPU platform sbgm-xla's host kernels ([`crate::kernels`]) are registered first.
 ///
 /// For a `jax.export` artifact, `inputs` are the exported function's arguments (all of them,
 /// also ones the export dropped); the platform index and the kept arguments are passed to the
 /// module as its calling convention says.
 pub fn run_program(client: &Client, path: &Path, inputs: &[HostArray]) -> Result<Vec<HostArray>> {
+    // Modules sbgm-xla dumped (SBGM_XLA_DUMP_HLO) may call its host kernels; a plugin without
+    // the FFI extension still runs every other module.
+    if client.platform_name() == "cpu" {
+        crate::kernels::register(client).ok();
+    }
     match read_program(path)? {
         ProgramFile::Module { bytes, .. } => {
             let exe = compile_checked(client, &Program::from_bytes(bytes)?)?;

@@ -34,6 +34,12 @@
 //!   programs; `serialize()`. Argument count, dtype, shape, device and client are checked on our
 //!   side before the plugin sees them ([`Error::BadArgument`](crate::Error)).
 //!
+//! - [`ffi`]: host functions that programs call as typed FFI custom calls
+//!   (`Api::register_ffi_handler`, through the plugin's FFI extension), the call frame a
+//!   handler reads ([`ffi::CallFrame`]: buffers, integer attributes, XLA's thread pool) and
+//!   [`ffi::dispatch`], which answers XLA's metadata query and returns errors instead of
+//!   aborting. The kernels themselves live in [`crate::kernels`].
+//!
 //! Errors from the plugin come back as [`Error::Pjrt`](crate::Error) (function, code, message),
 //! compile failures as [`Error::Compile`](crate::Error) (the parser's message and the StableHLO
 //! versions the plugin accepts). Every PJRT object is destroyed exactly once ([`live_objects`]
