@@ -138,6 +138,76 @@ fn the_host_kernel_computes_the_same_bf16_products() {
 }
 
 #[test]
+fn dense_layers_on_higher_rank_inputs_in_bf16() {
+    // x [4, 8, 40] . w [40, 24] on x's last axis (a dense layer over tokens), its input and
+    // weight cotangents (the latter contracts two axes), against bf16-rounded host products:
+    // with XLA's product (whose CPU runtime has no mixed bf16 kernel for the two-axis
+    // contraction: it used to fail at run time) and with the host kernel, which takes all
+    // three on flattened rows.
+    let mut r = Gen::fresh();
+    let (x, w, c) = (
+        r.array(&[4, 8, 40], -1.0, 1.0),
+        r.array(&[40, 24], -1.0, 1.0),
+        r.array(&[4, 8, 24], -1.0, 1.0),
+    );
+    let flat = |a: &ArrayD<f64>, cols: usize| {
+        round_bf16(
+            &a.clone()
+                .into_shape_with_order((32, cols))
+                .unwrap()
+                .into_dyn(),
+        )
+    };
+    let (xb, wb, cb) = (flat(&x, 40), round_bf16(&w), flat(&c, 24));
+    let want = [
+        xb.dot(&wb)
+            .into_shape_with_order((4, 8, 24))
+            .unwrap()
+            .into_dyn(),
+        cb.dot(&wb.t())
+            .into_shape_with_order((4, 8, 40))
+            .unwrap()
+            .into_dyn(),
+        xb.t().dot(&cb).into_dyn(),
+    ];
+    for host in [false, true] {
+        let exec = Exec::cpu().unwrap();
+        let g = Graph::new();
+        g.set_matmul_precision(MatmulPrecision::Bf16);
+        if host {
+            kernels::register(exec.client()).unwrap();
+            g.set_host_bf16_matmul(Some(kernels::BF16_MATMUL));
+        }
+        let xs = g.parameter("x", x.shape(), DType::F32).unwrap();
+        let ws = g.parameter("w", w.shape(), DType::F32).unwrap();
+        let cs = g.parameter("c", c.shape(), DType::F32).unwrap();
+        let dims = sbgm_xla::graph::DotDims {
+            lhs_contract: vec![2],
+            rhs_contract: vec![0],
+            ..Default::default()
+        };
+        let y = xs.dot_general(&ws, &dims).unwrap();
+        let cts = vjp(&[&y], &[&cs], &[&xs, &ws]).unwrap();
+        let m = g
+            .build("p", &[("y", &y), ("dx", &cts[0]), ("dw", &cts[1])])
+            .unwrap();
+        let calls = m.text.matches(kernels::BF16_MATMUL).count();
+        assert_eq!(calls, if host { 3 } else { 0 }, "{}", m.text);
+        let f32s = |a: &ArrayD<f64>| HostArray::from_ndarray(&a.mapv(|v| v as f32));
+        let out: Vec<ArrayD<f64>> = exec
+            .run(&m, &[f32s(&x), f32s(&w), f32s(&c)])
+            .unwrap()
+            .iter()
+            .map(to_array)
+            .collect();
+        for (i, what) in ["y", "dx", "dw"].iter().enumerate() {
+            let name = format!("rank-3 {what} (host kernel: {host})");
+            assert_close(&name, &out[i], &want[i], 1e-5, 1e-5);
+        }
+    }
+}
+
+#[test]
 fn non_f32_contractions_ignore_the_setting() {
     let g = Graph::new();
     g.set_matmul_precision(MatmulPrecision::Bf16);

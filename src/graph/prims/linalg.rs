@@ -147,16 +147,19 @@ pub(crate) fn emit(
     };
     if *precision == MatmulPrecision::Bf16
         && let Some(target) = em.g.host_bf16_matmul
-        && let Some(call) = host_matmul(target, dd, ins, in_shapes, out)
+        && let Some(call) = host_matmul(em, target, dd, ins, in_shapes, out)
     {
         return call;
     }
     // One bf16 pass: round the operands, accumulate and return f32. XLA's CPU runtime has
-    // no bf16 x bf16 -> f32 kernel for products with batch dimensions (only its library
-    // fusions take them), so those get operands rounded to bf16 and back, multiplied in f32:
-    // the same numbers, without the speed-up.
+    // no bf16 x bf16 -> f32 kernel for products other than plain matrix products (only its
+    // library fusions take them), so those get operands rounded to bf16 and back, multiplied
+    // in f32: the same numbers, without the speed-up.
     let (ins, bf): (Vec<String>, Vec<Shape>) = if *precision == MatmulPrecision::Bf16 {
-        let round_trip = !dd.lhs_batch.is_empty();
+        // XLA:CPU has mixed bf16 -> f32 kernels only for products that are plain matrix
+        // products (library fusions); others fail at run time ("Unsupported element type for
+        // DotThunk") and get the round trip.
+        let round_trip = !plain_matrix_product(dd, in_shapes);
         let mut names = Vec::new();
         let mut shapes = Vec::new();
         for (x, s) in ins.iter().zip(in_shapes) {
@@ -208,37 +211,102 @@ pub(crate) fn emit(
     )
 }
 
-/// A 2-D product `[m, k] x [k, n]` (either operand stored transposed) as a call of the host
+/// Whether a product is a plain matrix product: no batch dimensions, one contracting
+/// dimension each, a matrix rhs and an lhs that is a matrix or contracts its last dimension.
+fn plain_matrix_product(dd: &DotDims, in_shapes: &[&Shape]) -> bool {
+    let (lhs, rhs) = (in_shapes[0], in_shapes[1]);
+    dd.lhs_batch.is_empty()
+        && dd.lhs_contract.len() == 1
+        && dd.rhs_contract.len() == 1
+        && rhs.rank() == 2
+        && (lhs.rank() == 2 || dd.lhs_contract[0] == lhs.rank() - 1)
+}
+
+/// A product `[m, k] x [k, n]` (either operand stored transposed) as a call of the host
 /// kernel `target`: operands stay f32 (the kernel rounds them to bf16), attributes name the
-/// contracting dimension of each. `None` for any other product.
+/// contracting dimension of each. Dense layers on `[batch, tokens, features]` are flattened
+/// around the call: an lhs contracted on its last dimension with a matrix (forward and input
+/// gradient), and two operands contracted on all but their last dimension (weight gradient).
+/// `None` for any other product, and for thin ones.
 fn host_matmul(
+    em: &mut Emitter,
     target: &str,
     dd: &DotDims,
     ins: &[String],
     in_shapes: &[&Shape],
     out: &Shape,
 ) -> Option<String> {
-    let plain = dd.lhs_batch.is_empty()
-        && dd.lhs_contract.len() == 1
-        && dd.rhs_contract.len() == 1
-        && in_shapes
-            .iter()
-            .all(|s| s.rank() == 2 && s.dtype == DType::F32)
-        && out.dtype == DType::F32;
-    // Thin products (a contraction, or a side, below one 16-wide tile) waste most of the
-    // tile work on padding: XLA's own product is faster for them.
-    let k = in_shapes[0].dims[dd.lhs_contract[0]];
-    if !plain || k < 16 || out.dims.iter().any(|&d| d < 16) {
+    let (lhs, rhs) = (in_shapes[0], in_shapes[1]);
+    let f32s = lhs.dtype == DType::F32 && rhs.dtype == DType::F32 && out.dtype == DType::F32;
+    if !f32s || !dd.lhs_batch.is_empty() || lhs.rank() < 2 || rhs.rank() < 2 {
         return None;
     }
+    let leading = |r: usize| (0..r).collect::<Vec<_>>();
+    // (rows of the lhs matrix, its columns, lhs contracting dim, rhs as a matrix, rhs contracting dim)
+    let (a2, b2, lc, rc) = if plain_matrix_product(dd, in_shapes) {
+        let lc = dd.lhs_contract[0];
+        let k = lhs.dims[lc];
+        let a2 = if lhs.rank() == 2 {
+            lhs.dims.clone()
+        } else {
+            vec![lhs.elem_count() / k.max(1), k]
+        };
+        (
+            a2,
+            rhs.dims.clone(),
+            if lhs.rank() == 2 { lc } else { 1 },
+            dd.rhs_contract[0],
+        )
+    } else if lhs.rank() == rhs.rank()
+        && dd.lhs_contract == leading(lhs.rank() - 1)
+        && dd.rhs_contract == leading(rhs.rank() - 1)
+    {
+        let p: usize = lhs.dims[..lhs.rank() - 1].iter().product();
+        (
+            vec![p, lhs.dims[lhs.rank() - 1]],
+            vec![p, rhs.dims[rhs.rank() - 1]],
+            0,
+            0,
+        )
+    } else {
+        return None;
+    };
+    let (m, k, n) = (a2[1 - lc], a2[lc], b2[1 - rc]);
+    // Thin products (a contraction, or a side, below one 16-wide tile) waste most of the
+    // tile work on padding: XLA's own product is faster for them.
+    if k < 16 || m < 16 || n < 16 {
+        return None;
+    }
+    let mut flat = |x: &String, from: &Shape, to: &[usize]| -> (String, Shape) {
+        let s2 = Shape::new(to.to_vec(), DType::F32);
+        if from.dims == to {
+            return (x.clone(), s2);
+        }
+        let t = em.fresh();
+        em.line(&format!(
+            "{t} = stablehlo.reshape {x} : ({}) -> {}",
+            from.mlir(),
+            s2.mlir()
+        ));
+        (t, s2)
+    };
+    let (a, a_shape) = flat(&ins[0], lhs, &a2);
+    let (b, b_shape) = flat(&ins[1], rhs, &b2);
+    let c_shape = Shape::new(vec![m, n], DType::F32);
+    let call = format!(
+        "stablehlo.custom_call @{target}({a}, {b}) {{api_version = 4 : i32, backend_config = \
+         {{lhs_contract = {lc} : i64, rhs_contract = {rc} : i64}}}} : {}",
+        fn_type(&[&a_shape, &b_shape], &[&c_shape])
+    );
+    if out.dims == c_shape.dims {
+        return Some(call);
+    }
+    let c = em.fresh();
+    em.line(&format!("{c} = {call}"));
     Some(format!(
-        "stablehlo.custom_call @{target}({}, {}) {{api_version = 4 : i32, backend_config = \
-         {{lhs_contract = {} : i64, rhs_contract = {} : i64}}}} : {}",
-        ins[0],
-        ins[1],
-        dd.lhs_contract[0],
-        dd.rhs_contract[0],
-        fn_type(in_shapes, &[out])
+        "stablehlo.reshape {c} : ({}) -> {}",
+        c_shape.mlir(),
+        out.mlir()
     ))
 }
 
