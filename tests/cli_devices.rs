@@ -23,6 +23,23 @@ fn devices_lists_the_cpu_devices_asked_for() {
 }
 
 #[test]
+fn devices_says_which_host_kernels_run() {
+    // SBGM_XLA_NO_AMX turns the AMX kernel off whatever the CPU
+    let o = sbgm(&["devices"], &[("SBGM_XLA_NO_AMX", "1")]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.contains("kernels:   none (no AMX"), "{s}");
+    let o = sbgm(&["devices"], &[]);
+    let s = String::from_utf8_lossy(&o.stdout);
+    let want = if sbgm_xla::kernels::amx::available() {
+        "kernels:   AMX bf16 product"
+    } else {
+        "kernels:   none"
+    };
+    assert!(s.contains(want), "{s}");
+}
+
+#[test]
 fn one_cpu_device_by_default_as_in_jax() {
     let o = sbgm(&["devices"], &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -1,4 +1,5 @@
-//! `sbgm-xla devices`: the plugin, its platform and version, StableHLO versions and devices.
+//! `sbgm-xla devices`: the plugin, its platform and version, StableHLO versions, the host
+//! kernels in use (CPU) and the devices.
 
 use super::RuntimeArgs;
 use clap::Args;
@@ -28,6 +29,16 @@ pub fn devices(args: &DevicesArgs) -> anyhow::Result<()> {
         if !name.starts_with("stablehlo_") {
             println!("attribute: {name} = {value}");
         }
+    }
+    if client.platform_name() == "cpu" {
+        let kernels = match crate::kernels::install(&client) {
+            Some(target) => format!("AMX bf16 product ({target}) for --matmul-precision bf16"),
+            None if crate::kernels::amx::available() => {
+                "none (this plugin cannot register FFI handlers)".into()
+            }
+            None => "none (no AMX on this CPU, or SBGM_XLA_NO_AMX is set)".into(),
+        };
+        println!("kernels:   {kernels}");
     }
     println!(
         "devices:   {} ({} addressable, process {})",
