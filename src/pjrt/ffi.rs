@@ -36,6 +36,8 @@ const XLA_FFI_API_VERSION: (c_int, c_int) = (0, 3);
 /// `XLA_FFI_DataType` values a handler may see.
 pub mod dtype {
     use std::ffi::c_int;
+    /// `XLA_FFI_DataType_S32`.
+    pub const S32: c_int = 4;
     /// `XLA_FFI_DataType_S64`.
     pub const S64: c_int = 5;
     /// `XLA_FFI_DataType_F32`.
@@ -379,7 +381,8 @@ impl<'a> CallFrame<'a> {
             return match s.dtype {
                 // SAFETY: as above.
                 dtype::S64 => Ok(unsafe { *(s.value as *const i64) }),
-                4 => Ok(i64::from(unsafe { *(s.value as *const i32) })),
+                // SAFETY: as above.
+                dtype::S32 => Ok(i64::from(unsafe { *(s.value as *const i32) })),
                 d => Err(format!(
                     "attribute {name} has dtype {d}, expected an integer"
                 )),
