@@ -593,3 +593,98 @@ pub unsafe fn dispatch(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU64;
+
+    /// A call frame without an API table or context: no thread pool, everything runs here.
+    fn bare_frame() -> XLA_FFI_CallFrame {
+        // SAFETY: every field of the call frame is a pointer or an integer; zero is valid.
+        unsafe { std::mem::zeroed() }
+    }
+
+    #[test]
+    fn parallel_for_runs_every_index_once_without_a_pool() {
+        let raw = bare_frame();
+        let call = CallFrame { raw: &raw };
+        let seen: Vec<AtomicU64> = (0..37).map(|_| AtomicU64::new(0)).collect();
+        call.parallel_for(37, 3, &|i| {
+            seen[i].fetch_add(1, Ordering::Relaxed);
+        })
+        .unwrap();
+        assert!(seen.iter().all(|c| c.load(Ordering::Relaxed) == 1));
+        call.parallel_for(0, 3, &|_| panic!("no index to run"))
+            .unwrap();
+    }
+
+    #[test]
+    fn a_panicking_index_is_an_error_after_the_others_ran() {
+        let raw = bare_frame();
+        let call = CallFrame { raw: &raw };
+        let ran = AtomicU64::new(0);
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let r = call.parallel_for(8, 1, &|i| {
+            ran.fetch_add(1, Ordering::Relaxed);
+            assert_ne!(i, 3, "index 3 fails");
+        });
+        std::panic::set_hook(hook);
+        assert_eq!(r.unwrap_err(), "the kernel panicked");
+        assert_eq!(ran.load(Ordering::Relaxed), 8);
+    }
+
+    #[test]
+    fn dispatch_answers_the_metadata_query_and_ignores_other_stages() {
+        let mut md = XLA_FFI_Metadata {
+            struct_size: size_of::<XLA_FFI_Metadata>(),
+            api_version: XLA_FFI_Api_Version {
+                struct_size: size_of::<XLA_FFI_Api_Version>(),
+                extension_start: std::ptr::null_mut(),
+                major_version: -1,
+                minor_version: -1,
+            },
+            traits: 7,
+        };
+        let mut ext = XLA_FFI_Metadata_Extension {
+            extension_base: XLA_FFI_Extension_Base {
+                struct_size: size_of::<XLA_FFI_Metadata_Extension>(),
+                type_: XLA_FFI_EXTENSION_METADATA,
+                next: std::ptr::null_mut(),
+            },
+            metadata: &mut md,
+        };
+        let mut raw = bare_frame();
+        raw.extension_start = &mut ext.extension_base;
+        let called = AtomicU64::new(0);
+        // SAFETY: a frame built here, valid for the call.
+        let err = unsafe {
+            dispatch(&mut raw, "t", |_| {
+                called.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            })
+        };
+        assert!(err.is_null());
+        assert_eq!(called.load(Ordering::Relaxed), 0, "the body must not run");
+        assert_eq!(
+            (
+                md.api_version.major_version,
+                md.api_version.minor_version,
+                md.traits
+            ),
+            (XLA_FFI_API_VERSION.0, XLA_FFI_API_VERSION.1, 0)
+        );
+        // an instantiate-stage call (stage 0) does not run the body either
+        let mut raw = bare_frame();
+        // SAFETY: as above.
+        let err = unsafe {
+            dispatch(&mut raw, "t", |_| {
+                called.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            })
+        };
+        assert!(err.is_null());
+        assert_eq!(called.load(Ordering::Relaxed), 0);
+    }
+}
