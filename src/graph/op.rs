@@ -83,7 +83,8 @@ pub enum MatmulPrecision {
     F32,
     /// Operands rounded to `bfloat16`, products accumulated and returned in `f32` (one
     /// bf16 pass, JAX's `Precision.DEFAULT` on TPU): about 2x the throughput on CPUs with
-    /// bf16 instructions, ~3 significant digits per product.
+    /// bf16 instructions, more with a host kernel ([`crate::kernels`]), ~3 significant digits
+    /// per product.
     Bf16,
 }
 
