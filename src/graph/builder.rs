@@ -118,16 +118,17 @@ impl Graph {
         self.0.borrow().matmul_precision
     }
 
-    /// Lowers the graph's 2-D `bf16` products (one contracting dimension each, no batch
-    /// dimensions) to `stablehlo.custom_call @target`, a host kernel registered with the
-    /// plugin (see [`crate::kernels::install`]), instead of `stablehlo.dot_general`. The
-    /// numbers are the same (operands rounded to bf16, f32 accumulation); only the kernel
-    /// differs. `None` (the default) keeps XLA's own product.
+    /// Lowers the graph's `bf16` matrix products (also dense layers on higher-rank inputs,
+    /// flattened; not thin ones or products with batch dimensions) to
+    /// `stablehlo.custom_call @target`, a host kernel registered with the plugin (see
+    /// [`crate::kernels::install`]), instead of `stablehlo.dot_general`. The numbers are the
+    /// same (operands rounded to bf16, f32 accumulation); only the kernel differs. `None` (the
+    /// default) keeps XLA's own product.
     pub fn set_host_bf16_matmul(&self, target: Option<&'static str>) {
         self.0.borrow_mut().host_bf16_matmul = target;
     }
 
-    /// The host kernel 2-D bf16 products lower to, if any.
+    /// The host kernel bf16 products lower to, if any.
     pub fn host_bf16_matmul(&self) -> Option<&'static str> {
         self.0.borrow().host_bf16_matmul
     }

@@ -29,6 +29,7 @@ use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};
 
 use crate::Result;
+use crate::graph::MatmulPrecision;
 use crate::pjrt::Client;
 use crate::pjrt::ffi::{self, CallFrame, XLA_FFI_CallFrame, XLA_FFI_Error};
 use gemm_bf16::{MatRef, matmul_bf16};
@@ -74,6 +75,15 @@ pub fn install(client: &Client) -> Option<&'static str> {
         return None;
     }
     register(client).ok().map(|()| BF16_MATMUL)
+}
+
+/// The host product for graphs multiplying at `precision` on `client`: [`install`]'s target
+/// for bf16 products, `None` for f32 (which the kernels do not change).
+pub fn for_precision(client: &Client, precision: MatmulPrecision) -> Option<&'static str> {
+    match precision {
+        MatmulPrecision::Bf16 => install(client),
+        MatmulPrecision::F32 => None,
+    }
 }
 
 /// The XLA FFI handler of [`BF16_MATMUL`].

@@ -42,8 +42,6 @@ pub mod dtype {
     pub const S64: c_int = 5;
     /// `XLA_FFI_DataType_F32`.
     pub const F32: c_int = 11;
-    /// `XLA_FFI_DataType_BF16`.
-    pub const BF16: c_int = 16;
 }
 
 #[repr(C)]

@@ -6,7 +6,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::graph::{Graph, MatmulPrecision, Tensor, seed_key};
+use crate::graph::{Graph, Tensor, seed_key};
 use crate::host::HostArray;
 use crate::pjrt::{Client, CompileOptions, Executable, Program};
 use crate::sample::config::{LoglikConfig, SamplerConfig, SamplerKind};
@@ -171,9 +171,7 @@ impl CompiledSampler {
         let dtype = model.dtype();
         let g = Graph::new();
         g.set_matmul_precision(cfg.matmul_precision);
-        if cfg.matmul_precision == MatmulPrecision::Bf16 {
-            g.set_host_bf16_matmul(crate::kernels::install(client));
-        }
+        g.set_host_bf16_matmul(crate::kernels::for_precision(client, cfg.matmul_precision));
         let key = g.parameter("key", &[2], DType::U64)?;
         let c = cond_shapes(cond, batch)?.declare(&g)?;
         let score = model.bind(&g)?;
@@ -368,9 +366,7 @@ impl CompiledLoglik {
         }
         let g = Graph::new();
         g.set_matmul_precision(cfg.matmul_precision);
-        if cfg.matmul_precision == MatmulPrecision::Bf16 {
-            g.set_host_bf16_matmul(crate::kernels::install(client));
-        }
+        g.set_host_bf16_matmul(crate::kernels::for_precision(client, cfg.matmul_precision));
         let mut dims = vec![batch];
         dims.extend_from_slice(data_shape);
         let x = g.parameter("x", &dims, model.dtype())?;

@@ -129,8 +129,8 @@ impl StepLayout {
     /// [`crate::kernels::install`] provides for `client` (none on GPUs or CPUs without AMX;
     /// SPMD programs keep XLA's product, which the partitioner can split).
     pub fn use_host_kernels(&mut self, client: &crate::pjrt::Client) {
-        self.host_matmul = if self.precision == MatmulPrecision::Bf16 && self.devices == 1 {
-            crate::kernels::install(client)
+        self.host_matmul = if self.devices == 1 {
+            crate::kernels::for_precision(client, self.precision)
         } else {
             None
         };

@@ -152,13 +152,10 @@ pub(crate) fn emit(
         return call;
     }
     // One bf16 pass: round the operands, accumulate and return f32. XLA's CPU runtime has
-    // no bf16 x bf16 -> f32 kernel for products other than plain matrix products (only its
-    // library fusions take them), so those get operands rounded to bf16 and back, multiplied
-    // in f32: the same numbers, without the speed-up.
+    // bf16 x bf16 -> f32 kernels only for plain matrix products (its library fusions); others
+    // fail at run time ("Unsupported element type for DotThunk"), so they get operands rounded
+    // to bf16 and back, multiplied in f32: the same numbers, without the speed-up.
     let (ins, bf): (Vec<String>, Vec<Shape>) = if *precision == MatmulPrecision::Bf16 {
-        // XLA:CPU has mixed bf16 -> f32 kernels only for products that are plain matrix
-        // products (library fusions); others fail at run time ("Unsupported element type for
-        // DotThunk") and get the round trip.
         let round_trip = !plain_matrix_product(dd, in_shapes);
         let mut names = Vec::new();
         let mut shapes = Vec::new();
