@@ -1,7 +1,7 @@
 //! Benchmark of the bf16 matrix product (`kernels::gemm_bf16`): GFLOP/s, AMX vs the portable path, for the MLP shapes.
 //!
 //! Run: `cargo run --release --example bench_gemm [-- --seconds S] [--amx-only] [--only TEXT]
-//! [--shape MxKxN]`.
+//! [--shape MxKxN] [--cold]`.
 //! Each cell is the median over repeated calls (packing included) within about S seconds
 //! (default 0.5) per cell; `--only` keeps the shapes whose name contains TEXT;
 //! `--shape` times one M×K×N product (a row-major, b a transposed view) instead. The
@@ -25,12 +25,13 @@ fn values(n: usize, seed: u32) -> Vec<f32> {
 }
 
 /// Median and minimum seconds per call of `f`, over as many calls as fit in `budget` (at
-/// least 5).
-fn median_time(budget: Duration, mut f: impl FnMut()) -> (f64, f64) {
+/// least 5); `before` runs ahead of each call, untimed.
+fn median_time(budget: Duration, mut before: impl FnMut(), mut f: impl FnMut()) -> (f64, f64) {
     f(); // warm-up: scratch buffers, caches
     let mut times = Vec::new();
     let start = Instant::now();
     while times.len() < 5 || (start.elapsed() < budget && times.len() < 100_000) {
+        before();
         let t = Instant::now();
         f();
         times.push(t.elapsed().as_secs_f64());
@@ -59,13 +60,23 @@ fn main() {
     }
     let budget = Duration::from_secs_f64(seconds);
     let amx_only = args.iter().any(|a| a == "--amx-only");
+    let cold = args.iter().any(|a| a == "--cold");
+    // Larger than the L2 cache: writing it pushes the operands out to L3 or memory.
+    let mut evict_buf = vec![0u8; if cold { 16 << 20 } else { 0 }];
+    let mut evict = move || {
+        for (i, x) in evict_buf.iter_mut().enumerate().step_by(64) {
+            *x = x.wrapping_add(i as u8);
+        }
+        std::hint::black_box(&mut evict_buf);
+    };
     let filter = args
         .iter()
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1).cloned());
     let amx_on = amx::available();
     println!(
-        "AMX available: {amx_on} (single thread; median per call, packing included; best = fastest call)"
+        "AMX available: {amx_on} (single thread; median per call, packing included; best = fastest call{})",
+        if cold { "; operands cold" } else { "" }
     );
     use Layout::*;
     let custom: Vec<(String, usize, usize, usize)> = args
@@ -127,7 +138,7 @@ fn main() {
         let mut c = vec![0.0f32; m * n];
         let flops = 2.0 * (m * k * n) as f64;
         let mut time = |be: Backend| {
-            median_time(budget, || {
+            median_time(budget, &mut evict, || {
                 matmul_bf16_with(a, b, &mut c, be).unwrap();
                 std::hint::black_box(&mut c);
             })
