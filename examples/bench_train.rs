@@ -1,19 +1,22 @@
 //! Training benchmark, the sbgm reference set-up: 2-D moons (20k points, noise 0.05,
 //! standardised), ResidualNetwork width 256 depth 3 (tanh), VP SDE linear β 0.1..20,
 //! AdamW 1e-3, batch 256. Times the first step (trace + compile + run) and the training
-//! throughput, and prints one JSON line (keys as tools/bench_sbgm.py expects).
+//! throughput, and prints one JSON line (keys as tools/bench_sbgm.py expects, with the
+//! platform and device kind). `--plugin` picks another plugin (default: the CPU plugin).
 //!
 //! ```text
 //! cargo run --release --example bench_train -- [--steps 2000] [--devices 1] [--k 100]
-//!     [--precision f32|bf16] [--set KEY=VALUE ...]
+//!     [--precision f32|bf16] [--plugin cpu|cuda|PATH] [--set KEY=VALUE ...]
 //! ~/.cache/sbgm-ref/bin/python tools/bench_sbgm.py --no-ode \
 //!     --rust-cmd "target/release/examples/bench_train --steps 2000"
 //! ```
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 
-use sbgm_xla::pjrt::{Client, ClientOptions, PluginSpec};
 use sbgm_xla::train::{Config, Engine, Setup};
 
 const CONFIG: &str = r#"
@@ -71,10 +74,8 @@ fn main() -> sbgm_xla::Result<()> {
         .and_then(|i| args.get(i + 1))
         .map_or("f32", |s| s.as_str());
     let t0 = Instant::now();
-    let client = Client::open(
-        &PluginSpec::Platform("cpu".into()),
-        &ClientOptions::cpu_devices(devices.max(1)),
-    )?;
+    let client = common::client(common::opt_value(&args, "--plugin"), devices)?;
+    let (platform, device_kind) = common::platform_of(&client);
     let t_client = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let mut overrides = vec![
@@ -112,6 +113,8 @@ fn main() -> sbgm_xla::Result<()> {
     let train_s = t2.elapsed().as_secs_f64();
     let out = serde_json::json!({
         "system": "sbgm-xla",
+        "platform": platform,
+        "device_kind": device_kind,
         "steps": steps,
         "steps_per_call": k,
         "devices": devices,

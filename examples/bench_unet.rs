@@ -2,7 +2,7 @@
 //! digits (all 1797, scaled as images/8 − 1 to [-1, 1]), sbgm's UNet (dim 32, dim_mults
 //! (1, 2), 1 channel, 2 attention heads of 16 channels, random Fourier time features),
 //! VP SDE with linear β 0.1..20 (t0 = 1e-5, t1 = 1, dt = 0.01), AdamW 3e-4 without EMA,
-//! batch 128, one CPU device. Times
+//! batch 128, one CPU device (`--plugin` picks another plugin, a GPU say). Times
 //!   - the first training step (trace + compile + run) and steps/s over `--steps` steps,
 //!   - with `--loglik N`, the exact log-likelihood of N digit images (Tsit5, `--ll-steps`
 //!     fixed steps; first call with trace + compile, then samples/s of a second call),
@@ -12,7 +12,7 @@
 //!
 //! ```text
 //! cargo run --release --example bench_unet -- [--steps 200] [--k 50] [--precision f32|bf16]
-//!     [--loglik N] [--ll-steps 10] [--eu]
+//!     [--loglik N] [--ll-steps 10] [--eu] [--plugin cpu|cuda|PATH]
 //! ~/.cache/sbgm-ref/bin/python tools/bench_sbgm.py --no-sbgm --unet --unet-loglik 8 \
 //!     --rust-unet-cmd "target/release/examples/bench_unet --steps 100 --loglik 8"
 //! ```
@@ -69,11 +69,12 @@ struct Args {
     loglik: usize,
     ll_steps: usize,
     eu: bool,
+    plugin: Option<String>,
 }
 
 fn usage(msg: &str) -> ! {
     eprintln!(
-        "{msg}; usage: bench_unet [--steps N] [--k N] [--precision f32|bf16] [--loglik N] [--ll-steps K] [--eu]"
+        "{msg}; usage: bench_unet [--steps N] [--k N] [--precision f32|bf16] [--loglik N] [--ll-steps K] [--eu] [--plugin cpu|cuda|PATH]"
     );
     std::process::exit(2)
 }
@@ -86,6 +87,7 @@ fn args() -> Args {
         loglik: 0,
         ll_steps: 10,
         eu: false,
+        plugin: None,
     };
     let mut it = std::env::args().skip(1);
     let num = |it: &mut dyn Iterator<Item = String>, name: &str| -> usize {
@@ -100,6 +102,12 @@ fn args() -> Args {
             "--loglik" => a.loglik = num(&mut it, "--loglik"),
             "--ll-steps" => a.ll_steps = num(&mut it, "--ll-steps").max(1),
             "--eu" => a.eu = true,
+            "--plugin" => {
+                a.plugin = Some(
+                    it.next()
+                        .unwrap_or_else(|| usage("--plugin takes a name or path")),
+                )
+            }
             "--precision" => {
                 a.precision = it
                     .next()
@@ -126,7 +134,8 @@ fn r3(v: f64) -> serde_json::Value {
 fn main() -> Result<()> {
     let a = args();
     let t_start = Instant::now();
-    let client = common::cpu_client()?;
+    let client = common::client(a.plugin.as_deref(), 1)?;
+    let (platform, device_kind) = common::platform_of(&client);
     let t_client = t_start.elapsed().as_secs_f64();
 
     // training
@@ -166,6 +175,8 @@ fn main() -> Result<()> {
 
     let mut out = serde_json::json!({
         "system": "sbgm-xla",
+        "platform": platform,
+        "device_kind": device_kind,
         "model": "UNet dim32 mults(1,2)",
         "params": params,
         "batch": 128,

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! cargo run --release --example sample_bench -- [--eqx MODEL.eqx] [--data X.npy] [--n 4096]
-//!     [--steps 100] [--no-ode] [--json] [--precision f32|bf16]
+//!     [--steps 100] [--no-ode] [--json] [--precision f32|bf16] [--plugin cpu|cuda|PATH]
 //! ```
 //! Without `--eqx` the network has random weights. With `--data` (e.g. the moons the sbgm
 //! side trained on) it reports sliced Wasserstein-1 distances (64 projections) of each
@@ -39,6 +39,7 @@ struct Args {
     ode: bool,
     json: bool,
     precision: MatmulPrecision,
+    plugin: Option<String>,
 }
 
 fn args() -> Args {
@@ -50,6 +51,7 @@ fn args() -> Args {
         ode: true,
         json: false,
         precision: MatmulPrecision::F32,
+        plugin: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(s) = it.next() {
@@ -60,6 +62,7 @@ fn args() -> Args {
             "--steps" => a.steps = it.next().and_then(|v| v.parse().ok()).unwrap_or(a.steps),
             "--no-ode" => a.ode = false,
             "--json" => a.json = true,
+            "--plugin" => a.plugin = it.next(),
             "--precision" => {
                 a.precision = it.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
                     eprintln!("--precision takes f32 or bf16");
@@ -109,7 +112,8 @@ fn time_sampler(
 fn main() -> Result<()> {
     let a = args();
     let t_start = Instant::now();
-    let client = common::cpu_client()?;
+    let client = common::client(a.plugin.as_deref(), 1)?;
+    let (platform, device_kind) = common::platform_of(&client);
     let (net, leaves) = common::moons_model(a.eqx.as_deref())?;
     let model = NetScore::new(&*net, &leaves)?;
     let sde = common::moons_sde()?;
@@ -215,6 +219,8 @@ fn main() -> Result<()> {
         put("sliced_w1_prior", r4(w_prior));
     }
     put("matmul_precision", a.precision.to_string().into());
+    put("platform", platform.into());
+    put("device_kind", device_kind.into());
     put("total_s", r4(t_start.elapsed().as_secs_f64()));
     if a.json {
         println!("{}", serde_json::Value::Object(out));

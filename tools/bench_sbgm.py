@@ -43,6 +43,10 @@ Output: one JSON object on stdout: {"sbgm": {...}, "rust": [{...}, ...], "ratios
 ratios are "how many times better sbgm-xla is" (sbgm time / rust time, rust steps/s / sbgm
 steps/s). --out FILE also writes it to FILE.
 
+On a GPU: JAX_PLATFORMS=cuda XLA_PYTHON_CLIENT_PREALLOCATE=false (so that the Rust
+commands, whose CUDA plugin takes 75% of the memory, fit beside JAX) and `--plugin cuda` in
+each --rust-cmd (tools/gpu_check.sh does this). --out is rewritten after each part.
+
 Run:  ~/.cache/sbgm-ref/bin/python tools/bench_sbgm.py [--steps 2000] [--no-ode] [--unet]
           [--unet-steps 200] [--unet-eu] [--unet-loglik N] [--ll-steps K]
           [--rust-cmd "..."] [--rust-unet-cmd "..."] [--out bench.json]
@@ -67,6 +71,14 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 def peak_rss_mb(who=resource.RUSAGE_SELF) -> float:
     return round(resource.getrusage(who).ru_maxrss / 1024.0, 1)  # Linux: KiB
+
+
+def jax_device() -> str:
+    """JAX's first device, e.g. `gpu: NVIDIA H200` (JAX_PLATFORMS picks the platform)."""
+    import jax
+
+    d = jax.devices()[0]
+    return f"{d.platform}: {d.device_kind}"
 
 
 def sliced_w1(samples, data, seed=2, n_proj=64):
@@ -134,7 +146,8 @@ def bench_moons(args, workdir):
                                              opt_state, opt)
     jax.block_until_ready(L)
     train_s = time.perf_counter() - t0
-    res = dict(system="sbgm-jax", jax=jax.__version__, steps=args.steps, batch=batch,
+    res = dict(system="sbgm-jax", jax=jax.__version__, device=jax_device(), steps=args.steps,
+               batch=batch,
                width=width, depth=depth, first_step_s=round(first_step, 3),
                train_steps_per_s=round(args.steps / train_s, 1), final_loss=float(L))
 
@@ -224,7 +237,8 @@ def bench_unet(args):
         L, model, key, opt_state = make_step(model, sde, (b(), None, None), key, opt_state, opt)
     jax.block_until_ready(L)
     tr = time.perf_counter() - t0
-    res = dict(system="sbgm-jax", model="UNet dim32 mults(1,2)", params=int(n_params),
+    res = dict(system="sbgm-jax", device=jax_device(), model="UNet dim32 mults(1,2)",
+               params=int(n_params),
                batch=128, steps=args.unet_steps, first_step_s=round(first, 2),
                train_steps_per_s=round(args.unet_steps / tr, 2), final_loss=float(L))
     if args.unet_eu:
@@ -330,6 +344,8 @@ def main(argv=None):
     ap.add_argument("--moons-loglik", type=int, default=1024, metavar="N",
                     help="time the exact log-likelihood of N moons points (0: skip)")
     ap.add_argument("--no-sbgm", action="store_true", help="run only the Rust command(s)")
+    ap.add_argument("--no-moons", action="store_true",
+                    help="skip sbgm's moons benchmark (e.g. with --unet alone)")
     ap.add_argument("--unet", action="store_true", help="also run the UNet/digits benchmark")
     ap.add_argument("--unet-steps", type=int, default=200)
     ap.add_argument("--unet-eu", action="store_true", help="time UNet EM sampling (~2 min)")
@@ -348,20 +364,30 @@ def main(argv=None):
     workdir = args.workdir or tempfile.mkdtemp(prefix="sbgm-bench-")
     os.makedirs(workdir, exist_ok=True)
     result = {"workdir": workdir}
-    result["sbgm"] = None if args.no_sbgm else bench_moons(args, workdir)
-    result["rust"] = [run_rust(cmd, workdir) for cmd in args.rust_cmd]
-    result["ratios"] = [ratios(result["sbgm"] or {}, r) for r in result["rust"]]
+
+    def save():
+        # --out is rewritten after each part, so a run stopped by a time limit keeps the parts
+        # it finished
+        if args.out:
+            with open(args.out, "w") as f:
+                f.write(json.dumps(result, indent=1) + "\n")
+
+    result["sbgm"] = None if args.no_sbgm or args.no_moons else bench_moons(args, workdir)
+    result["rust"], result["ratios"] = [], []
+    save()
+    for cmd in args.rust_cmd:
+        result["rust"].append(run_rust(cmd, workdir))
+        result["ratios"].append(ratios(result["sbgm"] or {}, result["rust"][-1]))
+        save()
     if args.unet:
         result["sbgm_unet"] = None if args.no_sbgm else bench_unet(args)
+        save()
     if args.rust_unet_cmd:
         result["rust_unet"] = run_rust(args.rust_unet_cmd, workdir)
         result["ratios_unet"] = ratios(result.get("sbgm_unet") or {}, result["rust_unet"],
                                         whole_command=False)
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+    save()
+    print(json.dumps(result, indent=1))
     runs = result["rust"] + ([result["rust_unet"]] if result.get("rust_unet") else [])
     rust_failed = any("error" in r for r in runs)
     return 1 if rust_failed else 0

@@ -1,5 +1,6 @@
-//! Set-up shared by the benchmark examples: sbgm's reference moons model and SDE, and a
-//! one-device CPU client. (Included with `#[path = "common/mod.rs"] mod common;`.)
+//! Set-up shared by the benchmark examples: sbgm's reference moons model and SDE, and the
+//! client (the one-device CPU client, or the plugin of `--plugin`). (Included with
+//! `#[path = "common/mod.rs"] mod common;`.)
 #![allow(dead_code)]
 
 use std::path::Path;
@@ -17,6 +18,45 @@ pub fn cpu_client() -> Result<Client> {
         &PluginSpec::Platform("cpu".into()),
         &ClientOptions::cpu_devices(1),
     )
+}
+
+/// The client of `--plugin NAME|PATH` (`None`: the CPU plugin): a CPU plugin with
+/// `cpu_devices` devices, any other (a GPU, say) with its own devices and default options
+/// (create options such as `cpu_device_count` are the CPU plugin's only).
+pub fn client(plugin: Option<&str>, cpu_devices: usize) -> Result<Client> {
+    let spec = plugin.map_or(PluginSpec::Platform("cpu".into()), PluginSpec::parse);
+    let cpu = ClientOptions::cpu_devices(cpu_devices.max(1));
+    match &spec {
+        PluginSpec::Platform(p) if p == "cpu" => Client::open(&spec, &cpu),
+        PluginSpec::Platform(_) => Client::open(&spec, &ClientOptions::default()),
+        _ => {
+            // a library: its platform is known once it is open
+            let client = Client::open(&spec, &ClientOptions::default())?;
+            if client.platform_name() != "cpu" {
+                return Ok(client);
+            }
+            drop(client);
+            Client::open(&spec, &cpu)
+        }
+    }
+}
+
+/// The platform and the first device's kind, e.g. `("cuda", "NVIDIA H200")`, for reports.
+pub fn platform_of(client: &Client) -> (String, String) {
+    let kind = client
+        .addressable_devices()
+        .first()
+        .map(|d| d.kind.clone())
+        .unwrap_or_default();
+    (client.platform_name().to_string(), kind)
+}
+
+/// The value after `name` in `args`, if any.
+pub fn opt_value<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
 }
 
 /// A model's leaves: (Equinox path, array).
