@@ -133,7 +133,15 @@ fn bf16_matmul_call(call: &CallFrame) -> std::result::Result<(), String> {
     if chunks <= 1 {
         return matmul_bf16(av, bv, out).map_err(|e| e.to_string());
     }
-    // Row blocks of the result, each computed from the same rows of the lhs.
+    if amx::available() {
+        // B packed once and shared; A's row strips handed out to whichever thread is free.
+        gemm_bf16::check_shapes(&av, &bv, out).map_err(|e| e.to_string())?;
+        return amx::matmul_parallel(av, bv, out, &|n, work| {
+            call.parallel_for(n, helper_threads(), work)
+        });
+    }
+    // The portable kernel: row blocks of the result, each computed from the same rows of the
+    // lhs.
     let rows = m.div_ceil(chunks);
     let blocks: Vec<Mutex<&mut [f32]>> = out.chunks_mut(rows * n).map(Mutex::new).collect();
     let failure = Mutex::new(None);
@@ -155,9 +163,10 @@ fn bf16_matmul_call(call: &CallFrame) -> std::result::Result<(), String> {
     }
 }
 
-/// How many row blocks a product is split into for the thread pool: none below ~4 M
-/// multiply-adds (the hand-off costs more than it saves), else one block per thread, of at
-/// least 64 rows (each block packs the rhs again, so more blocks measured slower).
+/// Whether a product is shared with the thread pool (more than one block) and, for the portable
+/// kernel, into how many row blocks: none below ~4 M multiply-adds (the hand-off costs more
+/// than it saves), else one block per thread, of at least 64 rows (each portable block rounds
+/// the rhs again, so more blocks measured slower). The AMX path hands out its own pieces.
 fn row_chunks(m: usize, n: usize, k: usize) -> usize {
     if helper_threads() == 0 || m * n * k < 1 << 22 {
         return 1;
