@@ -23,9 +23,9 @@
 # Environment (defaults for the H200 machine; the CPU values test the script locally):
 #   GPU_CHECK_PLUGIN=cuda       the plugin (cuda, cpu or a .so path)
 #   GPU_CHECK_PYTHON=python3    the Python with jax (and sbgm, or the wheels)
-#   GPU_CHECK_BUDGET_S=420      the whole script's deadline, in seconds
+#   GPU_CHECK_BUDGET_S=400      the whole script's deadline, in seconds
 #   GPU_CHECK_ONLY=""           run only these sections (e.g. "bench unet"); env always runs
-#   GPU_CHECK_TRAIN_STEPS=10000 GPU_CHECK_BENCH_STEPS=2000 GPU_CHECK_N=4096 GPU_CHECK_LL_N=1024
+#   GPU_CHECK_TRAIN_STEPS=5000 GPU_CHECK_BENCH_STEPS=2000 GPU_CHECK_N=4096 GPU_CHECK_LL_N=1024
 #   GPU_CHECK_UNET_STEPS=200
 #   Local test: OUT=/tmp/gpuout GPU_CHECK_PLUGIN=cpu GPU_CHECK_PYTHON=~/.cache/sbgm-ref/bin/python \
 #     GPU_CHECK_TRAIN_STEPS=200 GPU_CHECK_BENCH_STEPS=100 GPU_CHECK_N=256 GPU_CHECK_LL_N=32 \
@@ -37,9 +37,9 @@ OUT=${OUT:-/tmp/gpu_check_out}
 mkdir -p "$OUT"
 PLUGIN=${GPU_CHECK_PLUGIN:-cuda}
 PY=${GPU_CHECK_PYTHON:-python3}
-BUDGET=${GPU_CHECK_BUDGET_S:-420}
+BUDGET=${GPU_CHECK_BUDGET_S:-400}
 ONLY=${GPU_CHECK_ONLY:-}
-TRAIN_STEPS=${GPU_CHECK_TRAIN_STEPS:-10000}
+TRAIN_STEPS=${GPU_CHECK_TRAIN_STEPS:-5000}
 BENCH_STEPS=${GPU_CHECK_BENCH_STEPS:-2000}
 N=${GPU_CHECK_N:-4096}
 LL_N=${GPU_CHECK_LL_N:-1024}
