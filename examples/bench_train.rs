@@ -1,6 +1,8 @@
 //! Training benchmark, the sbgm reference set-up: 2-D moons (20k points, noise 0.05,
 //! standardised), ResidualNetwork width 256 depth 3 (tanh), VP SDE linear β 0.1..20,
-//! AdamW 1e-3, batch 256. Times the first step (trace + compile + run) and the training
+//! AdamW 1e-3, batch 256, EMA of the parameters (`--set train.use_ema=false` for none; the
+//! JSON says which, so that tools/bench_sbgm.py compares it with sbgm's step with or without
+//! sbgm's `apply_ema`). Times the first step (trace + compile + run) and the training
 //! throughput, and prints one JSON line (keys as tools/bench_sbgm.py expects, with the
 //! platform and device kind). `--plugin` picks another plugin (default: the CPU plugin).
 //!
@@ -96,6 +98,7 @@ fn main() -> sbgm_xla::Result<()> {
     let state = setup.init_state()?;
     let mut layout = setup.layout(devices);
     layout.use_host_kernels(&client);
+    let use_ema = layout.ema_rate.is_some();
     let data = Arc::new(setup.data.train.clone());
     let mut engine =
         setup.with_parts(|obj, opt| Engine::new(&client, layout, obj, opt, &state, data, 0))?;
@@ -119,6 +122,7 @@ fn main() -> sbgm_xla::Result<()> {
         "steps_per_call": k,
         "devices": devices,
         "matmul_precision": precision,
+        "use_ema": use_ema,
         "batch": 256,
         "width": 256,
         "depth": 3,

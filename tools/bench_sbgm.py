@@ -4,7 +4,9 @@ The sbgm side follows ../shared/reference/sbgm_moons_bench.py (and sbgm_unet_ben
 --unet): on 2-D moons (20k points, noise 0.05, standardised), sbgm's ResidualNetwork (width
 256, depth 3, tanh), VP SDE with linear beta 0.1..20 (t0 = 1e-5, t1 = 1, dt = 0.01),
 optax.adamw(1e-3), batch 256, it times
-  - the first training step (trace + compile + run) and training steps/s after it,
+  - the first training step (trace + compile + run) and training steps/s after it
+    (train_steps_per_s: make_step alone; train_ema_steps_per_s: make_step followed by sbgm's
+    apply_ema, as sbgm's own training loop runs a step),
   - Euler-Maruyama sampling, 4096 samples, 100 steps (vmapped; first call and second call),
   - probability-flow ODE sampling with diffrax Tsit5, constant step dt = 0.01 (first, second),
   - the exact log-likelihood of --moons-loglik N points (default 1024; Tsit5, dt = 0.01):
@@ -118,7 +120,7 @@ def bench_moons(args, workdir):
     import numpy as np
     import optax
     from sbgm._sample import single_eu_sample_fn, single_ode_sample_fn
-    from sbgm._train import make_step
+    from sbgm._train import apply_ema, make_step
     from sbgm.models import ResidualNetwork
     from sbgm.sde import VPSDE
     from sklearn.datasets import make_moons
@@ -328,6 +330,10 @@ def ratios(sb, rs, whole_command=True):
     for k in ("train_steps_per_s", "loglik_samples_per_s"):
         if rs.get(k) and sb.get(k):
             r[f"{k} (rust/sbgm)"] = round(rs[k] / sb[k], 2)
+    # A Rust training run with an EMA against sbgm's step with one (make_step + apply_ema).
+    if rs.get("use_ema") and rs.get("train_steps_per_s") and sb.get("train_ema_steps_per_s"):
+        r["train_steps_per_s with EMA (rust/sbgm)"] = round(
+            rs["train_steps_per_s"] / sb["train_ema_steps_per_s"], 2)
     for k in ("first_step_s", "eu_first_s", "eu_s", "ode_first_s", "ode_s", "loglik_first_s"):
         if rs.get(k) and sb.get(k):
             r[f"{k} (sbgm/rust)"] = round(sb[k] / rs[k], 2)
