@@ -11,7 +11,7 @@ cargo build --release --bin sbgm-xla --example bench_train --example sample_benc
 mkdir -p bench
 cold="env SBGM_XLA_COMPILE_CACHE=off"
 sample="target/release/sbgm-xla sample --checkpoint {eqx} --config {config} --sde {sde} --n 4096 --steps 100 --sampler em --out {workdir}/em.npy --quiet"
-"$PY" tools/bench_sbgm.py --steps 2000 --out bench/all.json \
+"$PY" tools/bench_sbgm.py --steps 2000 --train-repeat 3 --out bench/all.json \
   --unet --unet-steps 100 --unet-loglik 8 --ll-steps 4 \
   --rust-unet-cmd "$cold target/release/examples/bench_unet --steps 100 --loglik 8 --ll-steps 4" \
   --rust-cmd "$cold target/release/examples/bench_train --steps 2000" \
