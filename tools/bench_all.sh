@@ -14,9 +14,9 @@ sample="target/release/sbgm-xla sample --checkpoint {eqx} --config {config} --sd
 "$PY" tools/bench_sbgm.py --steps 2000 --train-repeat 3 --out bench/all.json \
   --unet --unet-steps 100 --unet-loglik 8 --ll-steps 4 \
   --rust-unet-cmd "$cold target/release/examples/bench_unet --steps 100 --loglik 8 --ll-steps 4" \
-  --rust-cmd "$cold target/release/examples/bench_train --steps 2000" \
-  --rust-cmd "$cold target/release/examples/bench_train --steps 2000 --precision bf16" \
-  --rust-cmd "$cold target/release/examples/bench_train --steps 2000 --precision bf16 --set train.use_ema=false" \
+  --rust-train-cmd "$cold target/release/examples/bench_train --steps 2000" \
+  --rust-train-cmd "$cold target/release/examples/bench_train --steps 2000 --precision bf16" \
+  --rust-train-cmd "$cold target/release/examples/bench_train --steps 2000 --precision bf16 --set train.use_ema=false" \
   --rust-cmd "$cold target/release/examples/sample_bench --eqx {eqx} --data {data} --json" \
   --rust-cmd "$cold target/release/examples/sample_bench --eqx {eqx} --data {data} --json --precision bf16" \
   --rust-cmd "$cold $sample" \

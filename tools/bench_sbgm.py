@@ -41,8 +41,11 @@ call). --rust-unet-cmd CMD runs the Rust counterpart, e.g.
 params, loglik_first_s, loglik_samples_per_s, eu_first_s, peak_rss_mb); its results are
 compared in "ratios_unet".
 
---train-repeat R repeats the moons training timings R times on both sides and reports the
-medians (the machine is shared: single runs move by up to 25%).
+--rust-train-cmd CMD (repeatable) is a training command run between sbgm's timing repetitions
+(--train-repeat R, default 1): each of its R runs is paired with the sbgm repetition just
+before it, and the ratios report every pair and their median besides the medians of each side
+(the machine is shared: single runs move by up to 25%, so only runs made in the same minutes
+compare).
 
 Output: one JSON object on stdout: {"sbgm": {...}, "rust": [{...}, ...], "ratios": [{...}, ...]};
 ratios are "how many times better sbgm-xla is" (sbgm time / rust time, rust steps/s / sbgm
@@ -116,7 +119,7 @@ def time_exact_loglik(log_likelihood, model, sde, shape, x):
                 loglik_mean=round(float(jnp.mean(lp)), 3))
 
 
-def bench_moons(args, workdir):
+def bench_moons(args, workdir, between=None):
     import equinox as eqx
     import jax
     import jax.numpy as jnp
@@ -146,36 +149,35 @@ def bench_moons(args, workdir):
     L, model, key, opt_state = make_step(model, sde, (batch_at(), None, None), key, opt_state, opt)
     jax.block_until_ready(L)
     first_step = time.perf_counter() - t0
-    train_runs = []
-    for _ in range(args.train_repeat):
+    # A step as sbgm's own training loop (sbgm._train.train) takes it: make_step, then the
+    # parameters' EMA (apply_ema, called eagerly there); its validation step and logging are
+    # left out. It runs on its own copy of the state; `model` is the one handed to the Rust side.
+    m2, k2, o2, ema_model = model, key, opt_state, model
+    L2, m2, k2, o2 = make_step(m2, sde, (batch_at(), None, None), k2, o2, opt)
+    jax.block_until_ready(apply_ema(ema_model, m2))
+    train_runs, ema_runs = [], []
+    for r in range(args.train_repeat):
         t0 = time.perf_counter()
         for _ in range(args.steps):
             L, model, key, opt_state = make_step(model, sde, (batch_at(), None, None), key,
                                                  opt_state, opt)
         jax.block_until_ready(L)
         train_runs.append(args.steps / (time.perf_counter() - t0))
-    # A step as sbgm's own training loop (sbgm._train.train) takes it: make_step, then the
-    # parameters' EMA (apply_ema, called eagerly there); its validation step and logging are
-    # left out. The model trained above stays the one handed to the Rust side.
-    m2, k2, o2, ema_model = model, key, opt_state, model
-    L2, m2, k2, o2 = make_step(m2, sde, (batch_at(), None, None), k2, o2, opt)
-    jax.block_until_ready(apply_ema(ema_model, m2))
-    ema_runs = []
-    for _ in range(args.train_repeat):
         t0 = time.perf_counter()
         for _ in range(args.steps):
             L2, m2, k2, o2 = make_step(m2, sde, (batch_at(), None, None), k2, o2, opt)
             ema_model = apply_ema(ema_model, m2)
         jax.block_until_ready((L2, ema_model))
         ema_runs.append(args.steps / (time.perf_counter() - t0))
+        if between is not None:
+            between(r)
     res = dict(system="sbgm-jax", jax=jax.__version__, device=jax_device(), steps=args.steps,
                batch=batch,
                width=width, depth=depth, first_step_s=round(first_step, 3),
                train_steps_per_s=round(median(train_runs), 1), final_loss=float(L),
                train_ema_steps_per_s=round(median(ema_runs), 1))
-    if args.train_repeat > 1:
-        res["train_steps_per_s_runs"] = [round(v, 1) for v in train_runs]
-        res["train_ema_steps_per_s_runs"] = [round(v, 1) for v in ema_runs]
+    res["train_steps_per_s_runs"] = [round(v, 1) for v in train_runs]
+    res["train_ema_steps_per_s_runs"] = [round(v, 1) for v in ema_runs]
 
     # Hand the trained weights to the Rust side.
     eqx.tree_serialise_leaves(os.path.join(workdir, "moons_mlp.eqx"), model)
@@ -347,6 +349,32 @@ def run_rust(cmd: str, workdir: str):
     return out
 
 
+def median_run(runs):
+    """The run with the median training throughput, with every run's throughput in order."""
+    good = [r for r in runs if r.get("train_steps_per_s")]
+    if not good:
+        return runs[0] if runs else {"error": "no run"}
+    run = dict(sorted(good, key=lambda r: r["train_steps_per_s"])[len(good) // 2])
+    run["train_steps_per_s_runs"] = [r["train_steps_per_s"] for r in good]
+    return run
+
+
+def paired_ratios(sb, runs):
+    """ratios() of the median run, plus the ratio of each run to the sbgm repetition just before
+    it (sbgm's step with apply_ema for a run with an EMA, make_step alone otherwise) and their
+    median."""
+    r = ratios(sb, median_run(runs))
+    key = "train_ema_steps_per_s_runs" if runs and runs[0].get("use_ema") else \
+        "train_steps_per_s_runs"
+    pairs = [x["train_steps_per_s"] / s for x, s in zip(runs, sb.get(key, []))
+             if x.get("train_steps_per_s") and s]
+    if pairs:
+        what = "sbgm's step with apply_ema" if key.startswith("train_ema") else "make_step"
+        r[f"train_steps_per_s vs {what}, paired runs"] = [round(p, 2) for p in pairs]
+        r[f"train_steps_per_s vs {what}, median of paired runs"] = round(median(pairs), 2)
+    return r
+
+
 def ratios(sb, rs, whole_command=True):
     if not rs or "error" in rs:
         return {}
@@ -387,9 +415,13 @@ def main(argv=None):
                     help="sbgm-xla moons command, repeatable (placeholders: {eqx} {config} "
                          "{sde} {data} {workdir})")
     ap.add_argument("--rust-unet-cmd", help="sbgm-xla UNet command")
+    ap.add_argument("--rust-train-cmd", action="append", default=[],
+                    help="sbgm-xla moons training command (JSON with train_steps_per_s), "
+                         "repeatable: run once after each of sbgm's --train-repeat timings")
     ap.add_argument("--train-repeat", type=int, default=1, metavar="R",
-                    help="time moons training R times on each side (sbgm's loops in turn, each "
-                         "training --rust-cmd R times) and report the medians, with every run")
+                    help="time moons training R times on each side: sbgm's loops, then each "
+                         "--rust-train-cmd, in turn; medians and paired ratios are reported "
+                         "(a training --rust-cmd is also run R times)")
     ap.add_argument("--workdir", help="scratch directory (default: a temporary one)")
     ap.add_argument("--out", help="also write the JSON result here")
     args = ap.parse_args(argv)
@@ -405,8 +437,24 @@ def main(argv=None):
             with open(args.out, "w") as f:
                 f.write(json.dumps(result, indent=1) + "\n")
 
-    result["sbgm"] = None if args.no_sbgm or args.no_moons else bench_moons(args, workdir)
+    # Training commands run between sbgm's timing repetitions, so that each pair of runs sees
+    # the machine in the same state (it is shared: single runs move by up to 25%).
+    train_runs = {cmd: [] for cmd in args.rust_train_cmd}
+
+    def between(_r):
+        for cmd in args.rust_train_cmd:
+            train_runs[cmd].append(run_rust(cmd, workdir))
+
+    if args.no_sbgm or args.no_moons:
+        result["sbgm"] = None
+        for r in range(args.train_repeat if args.rust_train_cmd else 0):
+            between(r)
+    else:
+        result["sbgm"] = bench_moons(args, workdir, between)
     result["rust"], result["ratios"] = [], []
+    for cmd in args.rust_train_cmd:
+        result["rust"].append(median_run(train_runs[cmd]))
+        result["ratios"].append(paired_ratios(result["sbgm"] or {}, train_runs[cmd]))
     save()
     for cmd in args.rust_cmd:
         run = run_rust(cmd, workdir)
