@@ -17,9 +17,10 @@
 //! turns one layout into the other where the tile needs it.
 //!
 //! Shared by several threads ([`matmul_parallel`], what the XLA custom call uses for large
-//! products): B, and A when it has at most 512 rows, are packed once, in jobs that each read
-//! whole rows of their operand (so the prefetchers keep up when the operands come cold from L3);
-//! then strips of 32 rows of C go to whichever thread is free. Each C element is summed by the
+//! products): B, and A when it has at most 512 rows, are packed once, in jobs split so that each
+//! reads its part of the operand in storage order (whole rows where the rows run along the
+//! outer index), which is what matters when the operands come cold from L3; then strips of 32
+//! rows of C go to whichever thread is free. Each C element is summed by the
 //! same kernel in the same order as on one thread, so the results are bit-identical.
 //!
 //! Tile configuration is per thread, so every call loads it and ends with `tilerelease`: XLA may
@@ -70,9 +71,10 @@ pub(crate) fn matmul(a: MatRef, b: MatRef, c: &mut [f32]) -> Result<()> {
 pub(crate) type ParallelFor<'p> =
     &'p dyn Fn(usize, &(dyn Fn(usize) + Sync)) -> std::result::Result<(), String>;
 
-/// [`matmul`] with the work shared through `par`: B is packed once, its column strips shared
-/// out, then strips of 32 rows of A are multiplied by it, each task packing its own rows. The
-/// caller has checked shapes and [`available`]; `k`, `m` and `n` are positive.
+/// [`matmul`] with the work shared through `par`: B (and A, when it has at most 512 rows) is
+/// packed once by pack jobs shared out, then strips of 32 rows of C are computed from it (taller
+/// A is packed strip by strip there). The caller has checked shapes and [`available`]; `k`, `m`
+/// and `n` are positive.
 pub(crate) fn matmul_parallel(
     a: MatRef,
     b: MatRef,
