@@ -1031,16 +1031,10 @@ mod tests {
         Ok(())
     }
 
-    /// Deterministic values in [-2, 2) with a spread of magnitudes.
+    /// Deterministic values in [-2, 2) (a multiplicative hash of the index).
     fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                ((x >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-            })
+        (0..n as u64)
+            .map(|i| ((i + seed * 7919).wrapping_mul(2_654_435_761) % 4096) as f32 / 1024.0 - 2.0)
             .collect()
     }
 
