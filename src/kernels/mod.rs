@@ -6,9 +6,11 @@
 //! handlers with a client's plugin when they pay off there (CPU platform, AMX available), and
 //! graphs opt in with [`Graph::set_host_bf16_matmul`](crate::graph::Graph::set_host_bf16_matmul).
 //! The lowering sends plain and dense-layer products to the kernel (thin ones, below a
-//! 16-wide tile, stay with XLA); large products are split into row blocks shared with XLA's
-//! intra-op thread pool. Measured here (2 cores, `examples/bench_gemm`): about 850 GFLOP/s
-//! for a 256×256×256 product on one core against XLA's ~140 GFLOP/s f32.
+//! 16-wide tile, stay with XLA); large products are shared with XLA's intra-op thread pool
+//! ([`amx`]'s parallel product: operands packed once, then strips of rows). Measured here (2
+//! cores, `examples/bench_gemm`): about 850 GFLOP/s for a 256×256×256 product on one core with
+//! its operands in cache (63-71 µs instead of 39-43 with them in L3: `--cold`), against XLA's
+//! ~140 GFLOP/s f32.
 //!
 //! ```no_run
 //! use sbgm_xla::graph::{Graph, MatmulPrecision};
