@@ -1,6 +1,10 @@
 //! The `sbgm-xla` command line: argument definitions (a clap enum, one variant per subcommand)
 //! and one file per subcommand. Subcommands return `anyhow::Result`; `main` prints the error
 //! chain and exits with status 1.
+//!
+//! The argument structs' doc comments are also the `--help` texts, where `[model]`, `[sde]` and
+//! the like name TOML sections and `<name>` a placeholder, not items or HTML.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 pub mod convert;
 pub mod devices;

@@ -16,7 +16,7 @@
 //! interleaved), or a scalar gather for other strides; a 16×16 transpose of 32-bit bf16 pairs
 //! turns one layout into the other where the tile needs it.
 //!
-//! Shared by several threads ([`matmul_parallel`], what the XLA custom call uses for large
+//! Shared by several threads (`matmul_parallel`, what the XLA custom call uses for large
 //! products): B, and A when it has at most 512 rows, are packed once, in jobs split so that each
 //! reads its part of the operand in storage order (whole rows where the rows run along the
 //! outer index), which is what matters when the operands come cold from L3; then strips of 32

@@ -9,7 +9,7 @@
 //! - [`config`]: the TOML config (`[sde]`, `[model]`, `[data]`, `[train]`);
 //! - [`step`]: the compiled K-step training program (SPMD data parallel);
 //! - [`engine`]: that program on a PJRT client with the state resident on the devices;
-//! - [`run`]: the training run behind `sbgm-xla train` (run directory, checkpoints, resume).
+//! - [`run`](mod@run): the training run behind `sbgm-xla train` (run directory, checkpoints, resume).
 
 pub mod config;
 pub mod ema;

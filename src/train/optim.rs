@@ -103,7 +103,7 @@ impl OptimizerKind {
 
 /// An optimizer: update rule, hyperparameters, learning-rate schedule and optional global-norm
 /// clipping. Build one with [`Optimizer::adam`], [`Optimizer::adamw`], [`Optimizer::adabelief`]
-/// (optax's defaults) or from an [`OptimConfig`](crate::train::OptimConfig).
+/// (optax's defaults) or from an [`OptimConfig`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Optimizer {
     /// The update rule.
