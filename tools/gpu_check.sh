@@ -258,9 +258,10 @@ if want bench; then
     smp="$BIN sample --checkpoint {eqx} --config {config} --sde {sde} --n $N --steps 100 --sampler em --out {workdir}/em.npy --quiet --plugin $RPLUG"
     step bench-moons 300 "$PY" tools/bench_sbgm.py --steps "$BENCH_STEPS" --samples "$N" \
       --moons-loglik "$LL_N" --workdir "$WORK/bench" --out "$OUT/bench.json" \
-      --rust-cmd "$C $EX/bench_train --steps $BENCH_STEPS --plugin $RPLUG" \
-      --rust-cmd "$C $EX/bench_train --steps $BENCH_STEPS --k 1000 --plugin $RPLUG" \
-      --rust-cmd "$C $EX/bench_train --steps $BENCH_STEPS --precision bf16 --plugin $RPLUG" \
+      --train-repeat 2 \
+      --rust-train-cmd "$C $EX/bench_train --steps $BENCH_STEPS --plugin $RPLUG" \
+      --rust-train-cmd "$C $EX/bench_train --steps $BENCH_STEPS --k 1000 --plugin $RPLUG" \
+      --rust-train-cmd "$C $EX/bench_train --steps $BENCH_STEPS --precision bf16 --plugin $RPLUG" \
       --rust-cmd "$C $EX/sample_bench --eqx {eqx} --data {data} --n $N --json --plugin $RPLUG" \
       --rust-cmd "$C $EX/sample_bench --eqx {eqx} --data {data} --n $N --json --precision bf16 --plugin $RPLUG" \
       --rust-cmd "$C $smp" >/dev/null
