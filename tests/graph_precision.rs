@@ -24,6 +24,11 @@ fn f32_of(a: &ArrayD<f64>) -> Array2<f64> {
         .unwrap()
 }
 
+/// The references for `run`: `y = x @ w`, `dx = c @ w^T`, `dw = x^T @ c` in f64.
+fn products(x: &Array2<f64>, w: &Array2<f64>, c: &Array2<f64>) -> [Array2<f64>; 3] {
+    [x.dot(w), c.dot(&w.t()), x.t().dot(c)]
+}
+
 /// Runs `y = x @ w` and the cotangents of `sum(y * c)` at the given precision.
 fn run(p: MatmulPrecision, x: &ArrayD<f64>, w: &ArrayD<f64>, c: &ArrayD<f64>) -> Vec<ArrayD<f64>> {
     run_with(p, false, x, w, c)
@@ -83,10 +88,8 @@ fn bf16_products_round_operands_and_accumulate_in_f32() {
     let full = run(MatmulPrecision::F32, &x, &w, &c);
     // references: products of bf16-rounded operands summed in f64 (exact products; f32
     // accumulation differs by ~1e-7 relative), and the same with f32 operands
-    let (xb, wb, cb) = (round_bf16(&x), round_bf16(&w), round_bf16(&c));
-    let (x3, w3, c3) = (f32_of(&x), f32_of(&w), f32_of(&c));
-    let want_bf = [xb.dot(&wb), cb.dot(&wb.t()), xb.t().dot(&cb)];
-    let want_f32 = [x3.dot(&w3), c3.dot(&w3.t()), x3.t().dot(&c3)];
+    let want_bf = products(&round_bf16(&x), &round_bf16(&w), &round_bf16(&c));
+    let want_f32 = products(&f32_of(&x), &f32_of(&w), &f32_of(&c));
     for (i, what) in ["y", "dx", "dw"].iter().enumerate() {
         assert_close(
             &format!("bf16 {what}"),
@@ -123,8 +126,7 @@ fn the_host_kernel_computes_the_same_bf16_products() {
             r.array(&[m, n], -1.0, 1.0),
         );
         let host = run_with(MatmulPrecision::Bf16, true, &x, &w, &c);
-        let (xb, wb, cb) = (round_bf16(&x), round_bf16(&w), round_bf16(&c));
-        let want = [xb.dot(&wb), cb.dot(&wb.t()), xb.t().dot(&cb)];
+        let want = products(&round_bf16(&x), &round_bf16(&w), &round_bf16(&c));
         for (i, what) in ["y", "dx", "dw"].iter().enumerate() {
             assert_close(
                 &format!("host bf16 {what} ({m}x{k}x{n})"),
@@ -158,17 +160,11 @@ fn dense_layers_on_higher_rank_inputs_in_bf16() {
                 .into_dyn(),
         )
     };
-    let (xb, wb, cb) = (flat(&x, 40), round_bf16(&w), flat(&c, 24));
+    let [y, dx, dw] = products(&flat(&x, 40), &round_bf16(&w), &flat(&c, 24));
     let want = [
-        xb.dot(&wb)
-            .into_shape_with_order((4, 8, 24))
-            .unwrap()
-            .into_dyn(),
-        cb.dot(&wb.t())
-            .into_shape_with_order((4, 8, 40))
-            .unwrap()
-            .into_dyn(),
-        xb.t().dot(&cb).into_dyn(),
+        y.into_shape_with_order((4, 8, 24)).unwrap().into_dyn(),
+        dx.into_shape_with_order((4, 8, 40)).unwrap().into_dyn(),
+        dw.into_dyn(),
     ];
     for host in [false, true] {
         let exec = Exec::cpu().unwrap();

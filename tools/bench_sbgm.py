@@ -359,11 +359,11 @@ def median_run(runs):
     return run
 
 
-def paired_ratios(sb, runs):
+def paired_ratios(sb, median_of_runs, runs):
     """ratios() of the median run, plus the ratio of each run to the sbgm repetition just before
     it (sbgm's step with apply_ema for a run with an EMA, make_step alone otherwise) and their
     median."""
-    r = ratios(sb, median_run(runs))
+    r = ratios(sb, median_of_runs)
     key = "train_ema_steps_per_s_runs" if runs and runs[0].get("use_ema") else \
         "train_steps_per_s_runs"
     pairs = [x["train_steps_per_s"] / s for x, s in zip(runs, sb.get(key, []))
@@ -454,17 +454,15 @@ def main(argv=None):
     result["rust"], result["ratios"] = [], []
     for cmd in args.rust_train_cmd:
         result["rust"].append(median_run(train_runs[cmd]))
-        result["ratios"].append(paired_ratios(result["sbgm"] or {}, train_runs[cmd]))
+        result["ratios"].append(
+            paired_ratios(result["sbgm"] or {}, result["rust"][-1], train_runs[cmd]))
     save()
     for cmd in args.rust_cmd:
         run = run_rust(cmd, workdir)
         if args.train_repeat > 1 and run.get("train_steps_per_s"):
             # a training benchmark: run it again and keep the run with the median throughput
-            runs = [run] + [run_rust(cmd, workdir) for _ in range(args.train_repeat - 1)]
-            runs = [r for r in runs if r.get("train_steps_per_s")]
-            runs.sort(key=lambda r: r["train_steps_per_s"])
-            run = dict(runs[len(runs) // 2])
-            run["train_steps_per_s_runs"] = [r["train_steps_per_s"] for r in runs]
+            run = median_run([run] + [run_rust(cmd, workdir)
+                                       for _ in range(args.train_repeat - 1)])
         result["rust"].append(run)
         result["ratios"].append(ratios(result["sbgm"] or {}, result["rust"][-1]))
         save()

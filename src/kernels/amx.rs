@@ -143,17 +143,35 @@ mod imp {
     /// Packed B panels are kept to about this size (they stay in L2 while all of A streams by).
     const PANEL_BYTES: usize = 1 << 20;
 
-    /// Per-thread packing buffers, grown on demand and reused.
-    struct Scratch {
-        a: Vec<Tile>,
-        b: Vec<Tile>,
-    }
-
     thread_local! {
-        static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch { a: Vec::new(), b: Vec::new() }) };
+        /// This thread's packed strip of A (2 × ks tiles), grown on demand and reused.
+        static SCRATCH_A: RefCell<Vec<Tile>> = const { RefCell::new(Vec::new()) };
+        /// This thread's packed panel of B, likewise.
+        static SCRATCH_B: RefCell<Vec<Tile>> = const { RefCell::new(Vec::new()) };
         /// A and B packed by [`matmul_parallel`] on this (the calling) thread, read by all its
         /// tasks.
         static SHARED: RefCell<Vec<Tile>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Runs `f` with `len` tiles of this thread's buffer `key` (a fresh buffer if that one is in
+    /// use further up the stack).
+    fn with_tiles<R>(
+        key: &'static std::thread::LocalKey<RefCell<Vec<Tile>>>,
+        len: usize,
+        f: impl FnOnce(&mut [Tile]) -> R,
+    ) -> R {
+        key.with(|cell| {
+            let mut fresh = Vec::new();
+            let mut guard = cell.try_borrow_mut();
+            let buf = match guard.as_deref_mut() {
+                Ok(b) => b,
+                Err(_) => &mut fresh,
+            };
+            if buf.len() < len {
+                buf.resize(len, ZERO_TILE);
+            }
+            f(&mut buf[..len])
+        })
     }
 
     /// Rows of A per task of [`matmul_parallel`] (two tile rows, the kernels' height).
@@ -238,17 +256,8 @@ mod imp {
         let ks = k.div_ceil(32);
         let nt = n.div_ceil(16);
         let mt = if m <= PACK_A_ROWS { m.div_ceil(16) } else { 0 };
-        SHARED.with(|cell| {
-            let mut fresh = Vec::new();
-            let mut guard = cell.try_borrow_mut();
-            let buf = match guard.as_deref_mut() {
-                Ok(b) => b,
-                Err(_) => &mut fresh,
-            };
-            if buf.len() < (nt + mt) * ks {
-                buf.resize((nt + mt) * ks, ZERO_TILE);
-            }
-            let (bt, at_all) = buf[..(nt + mt) * ks].split_at_mut(nt * ks);
+        with_tiles(&SHARED, (nt + mt) * ks, |buf| {
+            let (bt, at_all) = buf.split_at_mut(nt * ks);
             // Phase 1: pack B (and A when it is short), shared out in jobs.
             let (bp, ap) = (TilesPtr(bt.as_mut_ptr()), TilesPtr(at_all.as_mut_ptr()));
             let mut jobs: Vec<(&Src, TileRange, bool, TilesPtr)> = pack_jobs(&bsrc, nt, ks)
@@ -290,18 +299,7 @@ mod imp {
                     run(ATiles::Packed(&at_all[(r0 / 16) * ks..]));
                 } else {
                     let src = asrc_rows(&asrc, r0, rows);
-                    SCRATCH.with(|cell| {
-                        let mut fresh = Vec::new();
-                        let mut guard = cell.try_borrow_mut();
-                        let at = match guard.as_deref_mut() {
-                            Ok(s) => &mut s.a,
-                            Err(_) => &mut fresh,
-                        };
-                        if at.len() < 2 * ks {
-                            at.resize(2 * ks, ZERO_TILE);
-                        }
-                        run(ATiles::Pack(&src, at));
-                    });
+                    with_tiles(&SCRATCH_A, 2 * ks, |at| run(ATiles::Pack(&src, at)));
                 }
             })
         })
@@ -441,42 +439,14 @@ mod imp {
         let ks = k.div_ceil(32);
         let nt = n.div_ceil(16);
         let panel_nt = ((PANEL_BYTES / (ks * 1024)) & !1).max(2).min(nt);
-        SCRATCH.with(|cell| {
-            let mut fresh;
-            let mut guard;
-            let scratch: &mut Scratch = match cell.try_borrow_mut() {
-                Ok(g) => {
-                    guard = g;
-                    &mut guard
-                }
-                Err(_) => {
-                    fresh = Scratch {
-                        a: Vec::new(),
-                        b: Vec::new(),
-                    };
-                    &mut fresh
-                }
-            };
-            if scratch.a.len() < 2 * ks {
-                scratch.a.resize(2 * ks, ZERO_TILE);
-            }
-            if scratch.b.len() < panel_nt * ks {
-                scratch.b.resize(panel_nt * ks, ZERO_TILE);
-            }
-            // SAFETY: AMX and AVX-512 F/BW/BF16 are usable (the caller checked `available`,
-            // which includes the OS permission); the views are in bounds and `c` has m*n
-            // elements (checked by the caller); the scratch buffers have the sizes `run` uses.
-            unsafe {
-                run(
-                    &asrc,
-                    &bsrc,
-                    c,
-                    ks,
-                    panel_nt,
-                    &mut scratch.a,
-                    &mut scratch.b,
-                )
-            };
+        with_tiles(&SCRATCH_A, 2 * ks, |at| {
+            with_tiles(&SCRATCH_B, panel_nt * ks, |bt| {
+                // SAFETY: AMX and AVX-512 F/BW/BF16 are usable (the caller checked `available`,
+                // which includes the OS permission); the views are in bounds and `c` has m*n
+                // elements (checked by the caller); the scratch buffers have the sizes `run`
+                // uses.
+                unsafe { run(&asrc, &bsrc, c, ks, panel_nt, at, bt) };
+            })
         });
     }
 
