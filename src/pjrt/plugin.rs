@@ -196,6 +196,22 @@ fn python() -> String {
         .unwrap_or_else(|| "python3".to_string())
 }
 
+/// Runs `cmd` to completion. A freshly written interpreter or wrapper script can be briefly
+/// "busy" (ETXTBSY) while another thread's fork still holds its write handle, so that one error
+/// is retried for up to a second before it is reported.
+fn status_retrying_busy(cmd: &mut Command) -> std::io::Result<std::process::ExitStatus> {
+    let mut tries = 0;
+    loop {
+        match cmd.status() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 20 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The site-packages folders of the Python installations we can see (cached per process).
 pub fn site_packages() -> Vec<PathBuf> {
     static SITES: OnceLock<Vec<PathBuf>> = OnceLock::new();
@@ -365,12 +381,13 @@ fn install_with_pip(k: &'static KnownPlugin) -> Result<PathBuf> {
         python(),
         k.pip_install.join(" ")
     );
-    let status = Command::new(python())
-        .args(["-m", "pip", "install"])
-        .args(k.pip_install)
-        .stdout(std::io::stderr())
-        .status()
-        .map_err(|e| Error::PluginInstall(format!("cannot run {}: {e}", python())))?;
+    let status = status_retrying_busy(
+        Command::new(python())
+            .args(["-m", "pip", "install"])
+            .args(k.pip_install)
+            .stdout(std::io::stderr()),
+    )
+    .map_err(|e| Error::PluginInstall(format!("cannot run {}: {e}", python())))?;
     if !status.success() {
         return Err(Error::PluginInstall(format!(
             "`pip install {}` failed ({status})",
@@ -447,27 +464,28 @@ fn local_wheel(k: &KnownPlugin, version: &str, sha: &str) -> Option<PathBuf> {
 fn pip_download(k: &KnownPlugin, version: &str, dir: &Path) -> Result<PathBuf> {
     let req = format!("{}=={version}", k.package);
     eprintln!("sbgm-xla: downloading {req} with pip ...");
-    let status = Command::new(python())
-        .args([
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--only-binary=:all:",
-            "--dest",
-        ])
-        .arg(dir)
-        .arg(&req)
-        .stdin(Stdio::null())
-        .stdout(std::io::stderr())
-        .status()
-        .map_err(|e| {
-            Error::PluginInstall(format!(
-                "cannot run `{} -m pip` ({e}); install Python 3 with pip, or set SBGM_XLA_PYTHON, \
+    let status = status_retrying_busy(
+        Command::new(python())
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--dest",
+            ])
+            .arg(dir)
+            .arg(&req)
+            .stdin(Stdio::null())
+            .stdout(std::io::stderr()),
+    )
+    .map_err(|e| {
+        Error::PluginInstall(format!(
+            "cannot run `{} -m pip` ({e}); install Python 3 with pip, or set SBGM_XLA_PYTHON, \
                  or put the wheel of {req} in a folder named by SBGM_XLA_WHEELHOUSE",
-                python()
-            ))
-        })?;
+            python()
+        ))
+    })?;
     if !status.success() {
         return Err(Error::PluginInstall(format!(
             "`pip download {req}` failed ({status}); check the network, or put the wheel in a \
