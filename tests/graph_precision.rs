@@ -265,3 +265,70 @@ fn batched_bf16_products_run_and_round_their_operands() {
     }
     assert_close("batched bf16", &got, &want, 1e-5, 1e-5);
 }
+
+#[test]
+fn a_dense_layer_on_a_concatenation_reads_its_parts() {
+    // y = [h, t] @ w^T (a dense layer on its input and a time column, sbgm's MLP layers), and
+    // the cotangents of h and w: with the host kernel the concatenation is never built (the
+    // forward call uses w's first rows, `rhs_k`, plus a rank-one product for t; the weight
+    // gradient's call takes h and t as two operands), and the numbers are the bf16-rounded
+    // products of the concatenation.
+    let mut r = Gen::fresh();
+    let (b, kx, n) = (64, 48, 40);
+    let (h, t, w, c) = (
+        r.array(&[b, kx], -1.0, 1.0),
+        r.array(&[b, 1], -1.0, 1.0),
+        r.array(&[n, kx + 1], -1.0, 1.0),
+        r.array(&[b, n], -1.0, 1.0),
+    );
+    let cat = ndarray::concatenate(ndarray::Axis(1), &[h.view(), t.view()]).unwrap();
+    let (catr, wr, cr) = (round_bf16(&cat), round_bf16(&w), round_bf16(&c));
+    let want = [
+        catr.dot(&wr.t()).into_dyn(),
+        cr.dot(&wr)
+            .slice(ndarray::s![.., ..kx])
+            .to_owned()
+            .into_dyn(),
+        cr.t().dot(&catr).into_dyn(),
+    ];
+    for host in [false, true] {
+        let exec = Exec::cpu().unwrap();
+        let g = Graph::new();
+        g.set_matmul_precision(MatmulPrecision::Bf16);
+        if host {
+            kernels::register(exec.client()).unwrap();
+            g.set_host_bf16_matmul(Some(kernels::BF16_MATMUL));
+        }
+        let hs = g.parameter("h", h.shape(), DType::F32).unwrap();
+        let ts = g.parameter("t", t.shape(), DType::F32).unwrap();
+        let ws = g.parameter("w", w.shape(), DType::F32).unwrap();
+        let cs = g.parameter("c", c.shape(), DType::F32).unwrap();
+        let x = sbgm_xla::graph::Tensor::cat(&[&hs, &ts], 1).unwrap();
+        let dims = sbgm_xla::graph::DotDims {
+            lhs_contract: vec![1],
+            rhs_contract: vec![1],
+            ..Default::default()
+        };
+        let y = x.dot_general(&ws, &dims).unwrap();
+        let cts = vjp(&[&y], &[&cs], &[&hs, &ws]).unwrap();
+        let m = g
+            .build("p", &[("y", &y), ("dh", &cts[0]), ("dw", &cts[1])])
+            .unwrap();
+        if host {
+            assert!(m.text.contains("rhs_k = 48"), "{}", m.text);
+            let three = format!("@{}(%arg3, %arg0, %arg1)", kernels::BF16_MATMUL);
+            assert!(m.text.contains(&three), "{}", m.text);
+        }
+        let f32s = |a: &ArrayD<f64>| HostArray::from_ndarray(&a.mapv(|v| v as f32));
+        let out: Vec<ArrayD<f64>> = exec
+            .run(&m, &[f32s(&h), f32s(&t), f32s(&w), f32s(&c)])
+            .unwrap()
+            .iter()
+            .map(to_array)
+            .collect();
+        for (i, what) in ["y", "dh", "dw"].iter().enumerate() {
+            let name = format!("[h, t] layer {what} (host kernel: {host})");
+            assert_close(&name, &out[i], &want[i], 1e-5, 1e-5);
+        }
+    }
+}

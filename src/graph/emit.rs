@@ -235,7 +235,9 @@ impl<'a> Emitter<'a> {
             Op::Reduce { .. } | Op::ReduceWindow { .. } | Op::SelectAndScatterAdd { .. } => {
                 prims::reduce::emit(self, op, &ins, &in_shapes, out)
             }
-            Op::DotGeneral(..) => prims::linalg::emit(self, op, &ins, &in_shapes, out),
+            Op::DotGeneral(..) => {
+                prims::linalg::emit(self, op, &node.inputs, &ins, &in_shapes, out)
+            }
             Op::Conv(_) => prims::conv::emit(self, op, &ins, &in_shapes, out),
             Op::Take | Op::ScatterAdd => prims::gather::emit(self, op, &ins, &in_shapes, out),
             Op::Parameter { .. }

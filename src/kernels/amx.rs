@@ -73,14 +73,26 @@ pub(crate) type ParallelFor<'p> =
 
 /// [`matmul`] with the work shared through `par`: B (and A, when it has at most 512 rows) is
 /// packed once by pack jobs shared out, then strips of 32 rows of C are computed from it (taller
-/// A is packed strip by strip there). The caller has checked shapes and [`available`]; `k`, `m`
-/// and `n` are positive.
+/// A is packed strip by strip there). B is given as column blocks `b[0] | b[1] | ...` (one
+/// block for a plain product; several let a product read a concatenation from its parts), all
+/// with A's columns as rows and all but the last a multiple of 16 columns wide. The caller has
+/// checked shapes and [`available`]; `k`, `m` and `n` are positive.
 pub(crate) fn matmul_parallel(
     a: MatRef,
-    b: MatRef,
+    b: &[MatRef],
     c: &mut [f32],
     par: ParallelFor,
 ) -> std::result::Result<(), String> {
+    let ragged = b
+        .split_last()
+        .is_some_and(|(_, first)| first.iter().any(|p| p.cols % 16 != 0));
+    if b.is_empty() || ragged || b.iter().any(|p| p.rows != a.cols) {
+        return Err(format!(
+            "matmul_parallel: B's blocks must have {} rows each and all but the last a multiple \
+             of 16 columns",
+            a.cols
+        ));
+    }
     imp::matmul_parallel(a, b, c, par)
 }
 
@@ -91,7 +103,7 @@ mod imp {
     /// Never called: [`super::available`] is false here.
     pub fn matmul_parallel(
         _a: MatRef,
-        _b: MatRef,
+        _b: &[MatRef],
         _c: &mut [f32],
         _par: ParallelFor,
     ) -> std::result::Result<(), String> {
@@ -247,23 +259,34 @@ mod imp {
     /// See [`super::matmul_parallel`].
     pub fn matmul_parallel(
         a: MatRef,
-        b: MatRef,
+        b: &[MatRef],
         c: &mut [f32],
         par: ParallelFor,
     ) -> std::result::Result<(), String> {
-        let (asrc, bsrc) = sources(&a, &b);
-        let (m, k, n) = (a.rows, a.cols, b.cols);
+        let srcs: Vec<(Src, Src)> = b.iter().map(|bp| sources(&a, bp)).collect();
+        let asrc = srcs[0].0;
+        let (m, k, n) = (a.rows, a.cols, b.iter().map(|bp| bp.cols).sum::<usize>());
         let ks = k.div_ceil(32);
         let nt = n.div_ceil(16);
         let mt = if m <= PACK_A_ROWS { m.div_ceil(16) } else { 0 };
         with_tiles(&SHARED, (nt + mt) * ks, |buf| {
             let (bt, at_all) = buf.split_at_mut(nt * ks);
-            // Phase 1: pack B (and A when it is short), shared out in jobs.
-            let (bp, ap) = (TilesPtr(bt.as_mut_ptr()), TilesPtr(at_all.as_mut_ptr()));
-            let mut jobs: Vec<(&Src, TileRange, bool, TilesPtr)> = pack_jobs(&bsrc, nt, ks)
-                .into_iter()
-                .map(|r| (&bsrc, r, true, bp))
-                .collect();
+            // Phase 1: pack B's blocks (and A when it is short), shared out in jobs. Block p
+            // starts at tile strip t0 (its column / 16).
+            let ap = TilesPtr(at_all.as_mut_ptr());
+            let mut jobs: Vec<(&Src, TileRange, bool, TilesPtr)> = Vec::new();
+            let mut t0 = 0;
+            for (_, bsrc) in &srcs {
+                // SAFETY: t0 * ks + this block's tiles stay inside the nt * ks tiles of `bt`.
+                let bp = TilesPtr(unsafe { bt.as_mut_ptr().add(t0 * ks) });
+                let bnt = bsrc.outer.div_ceil(16);
+                jobs.extend(
+                    pack_jobs(bsrc, bnt, ks)
+                        .into_iter()
+                        .map(|r| (bsrc, r, true, bp)),
+                );
+                t0 += bnt;
+            }
             if mt > 0 {
                 jobs.extend(
                     pack_jobs(&asrc, mt, ks)
@@ -1038,7 +1061,7 @@ mod tests {
                 let mut want = vec![0.0; m * n];
                 matmul(a, b, &mut want).unwrap();
                 let mut got = vec![f32::NAN; m * n];
-                matmul_parallel(a, b, &mut got, &threads).unwrap();
+                matmul_parallel(a, &[b], &mut got, &threads).unwrap();
                 let same = want
                     .iter()
                     .zip(&got)
@@ -1068,7 +1091,70 @@ mod tests {
         let mut want = vec![0.0; m * n];
         matmul(a, b, &mut want).unwrap();
         let mut got = vec![f32::NAN; m * n];
-        matmul_parallel(a, b, &mut got, &threads).unwrap();
+        matmul_parallel(a, &[b], &mut got, &threads).unwrap();
         assert_eq!(want, got);
+    }
+
+    /// B given as column blocks (a 16-aligned split, the last block ragged) gives the product
+    /// of their concatenation, bit for bit, in both storage orders; a split off the tile grid
+    /// is refused.
+    #[test]
+    fn parallel_product_reads_b_from_column_blocks() {
+        if !available() {
+            return;
+        }
+        let (m, k) = (256, 256);
+        let ad = values(m * k, 5);
+        let a = MatRef::row_major(&ad, m, k).unwrap();
+        for (n1, n2) in [(256, 1), (32, 40), (16, 3)] {
+            let n = n1 + n2;
+            let (d1, d2) = (values(k * n1, 6), values(k * n2, 7));
+            // the concatenation [b1 | b2], k × n row-major
+            let whole: Vec<f32> = (0..k)
+                .flat_map(|r| {
+                    d1[r * n1..][..n1]
+                        .iter()
+                        .chain(&d2[r * n2..][..n2])
+                        .copied()
+                })
+                .collect();
+            let mut want = vec![0.0; m * n];
+            matmul(a, MatRef::row_major(&whole, k, n).unwrap(), &mut want).unwrap();
+            let b1 = MatRef::row_major(&d1, k, n1).unwrap();
+            let b2 = MatRef::row_major(&d2, k, n2).unwrap();
+            let mut got = vec![f32::NAN; m * n];
+            matmul_parallel(a, &[b1, b2], &mut got, &threads).unwrap();
+            assert!(
+                want.iter()
+                    .zip(&got)
+                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                "blocks {n1} + {n2}"
+            );
+            // the same blocks stored transposed (n × k), read as views
+            let transpose = |d: &[f32], w: usize| -> Vec<f32> {
+                (0..w * k).map(|i| d[(i % k) * w + i / k]).collect()
+            };
+            let (t1, t2) = (transpose(&d1, n1), transpose(&d2, n2));
+            let (v1, v2) = (
+                MatRef::row_major(&t1, n1, k).unwrap().t(),
+                MatRef::row_major(&t2, n2, k).unwrap().t(),
+            );
+            let mut got_t = vec![f32::NAN; m * n];
+            matmul_parallel(a, &[v1, v2], &mut got_t, &threads).unwrap();
+            assert!(
+                want.iter()
+                    .zip(&got_t)
+                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                "transposed blocks {n1} + {n2}"
+            );
+        }
+        let (d1, d2) = (values(k * 20, 8), values(k * 4, 9));
+        let (b1, b2) = (
+            MatRef::row_major(&d1, k, 20).unwrap(),
+            MatRef::row_major(&d2, k, 4).unwrap(),
+        );
+        let mut out = vec![0.0; m * 24];
+        let e = matmul_parallel(a, &[b1, b2], &mut out, &threads).unwrap_err();
+        assert!(e.contains("multiple of 16"), "{e}");
     }
 }

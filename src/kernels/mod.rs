@@ -97,17 +97,18 @@ unsafe extern "C" fn bf16_matmul_handler(frame: *mut XLA_FFI_CallFrame) -> *mut 
 fn bf16_matmul_call(call: &CallFrame) -> std::result::Result<(), String> {
     let args = call.args()?;
     let rets = call.rets()?;
-    if args.len() != 2 || rets.len() != 1 {
+    if !(2..=3).contains(&args.len()) || rets.len() != 1 {
         return Err(format!(
-            "takes 2 operands and returns 1 result, got {} and {}",
+            "takes 2 or 3 operands and returns 1 result, got {} and {}",
             args.len(),
             rets.len()
         ));
     }
     let lc = call.attr_i64("lhs_contract")?;
     let rc = call.attr_i64("rhs_contract")?;
-    let (a, b, c) = (&args[0], &args[1], &rets[0]);
-    if a.dims.len() != 2 || b.dims.len() != 2 || c.dims.len() != 2 {
+    let rhs_k = call.attr_i64_opt("rhs_k")?;
+    let (a, c) = (&args[0], &rets[0]);
+    if args.iter().any(|x| x.dims.len() != 2) || c.dims.len() != 2 {
         return Err("operands and result must be matrices".into());
     }
     if !(0..2).contains(&lc) || !(0..2).contains(&rc) {
@@ -122,23 +123,76 @@ fn bf16_matmul_call(call: &CallFrame) -> std::result::Result<(), String> {
         Ok::<_, String>(if transpose { m.t() } else { m })
     };
     let av = view(a.f32s("lhs")?, a.dims, lc == 0)?;
-    let bv = view(b.f32s("rhs")?, b.dims, rc == 1)?;
+    // The rhs: one matrix, or two side by side ([rhs | rhs_tail] along n); `rhs_k` uses only
+    // its first k rows (a dense layer's weight without its last columns).
+    let mut parts = Vec::with_capacity(2);
+    for (i, b) in args[1..].iter().enumerate() {
+        let mut bv = view(
+            b.f32s(if i == 0 { "rhs" } else { "rhs_tail" })?,
+            b.dims,
+            rc == 1,
+        )?;
+        if let Some(kk) = rhs_k {
+            if kk < 1 || d(kk) > bv.rows {
+                return Err(format!(
+                    "rhs_k = {kk} is outside the rhs's 1..={} contraction rows",
+                    bv.rows
+                ));
+            }
+            bv.rows = d(kk);
+        }
+        parts.push(bv);
+    }
+    if parts.iter().any(|p| p.rows != parts[0].rows) {
+        return Err("the rhs parts must share their contraction length".into());
+    }
     let out = c.f32s_mut("result")?;
-    if c.dims != [av.rows as i64, bv.cols as i64] {
+    let n: usize = parts.iter().map(|p| p.cols).sum();
+    if c.dims != [av.rows as i64, n as i64] {
         return Err(format!(
-            "result is {:?}, the product is [{}, {}]",
-            c.dims, av.rows, bv.cols
+            "result is {:?}, the product is [{}, {n}]",
+            c.dims, av.rows
         ));
     }
-    let (m, n, k) = (av.rows, bv.cols, av.cols);
+    let (m, k) = (av.rows, av.cols);
     let chunks = row_chunks(m, n, k);
+    let aligned = parts[..parts.len() - 1].iter().all(|p| p.cols % 16 == 0);
+    if chunks > 1 && amx::available() && aligned {
+        // B packed once and shared; A's row strips handed out to whichever thread is free.
+        if k != parts[0].rows || out.len() != m * n {
+            return Err(format!(
+                "the lhs is {m}x{k} and the rhs {}x{n}: inner sizes or result length differ",
+                parts[0].rows
+            ));
+        }
+        av.check("lhs").map_err(|e| e.to_string())?;
+        for p in &parts {
+            p.check("rhs").map_err(|e| e.to_string())?;
+        }
+        return amx::matmul_parallel(av, &parts, out, &|n, work| {
+            call.parallel_for(n, helper_threads(), work)
+        });
+    }
+    // Otherwise the rhs is one matrix: the given one, or the parts copied side by side.
+    let joined: Vec<f32>;
+    let bv = if parts.len() == 1 {
+        parts[0]
+    } else {
+        joined = (0..k)
+            .flat_map(|r| {
+                parts
+                    .iter()
+                    .flat_map(move |p| (0..p.cols).map(move |j| p.at(r, j)))
+            })
+            .collect();
+        MatRef::row_major(&joined, k, n).map_err(|e| e.to_string())?
+    };
+    gemm_bf16::check_shapes(&av, &bv, out).map_err(|e| e.to_string())?;
     if chunks <= 1 {
         return matmul_bf16(av, bv, out).map_err(|e| e.to_string());
     }
     if amx::available() {
-        // B packed once and shared; A's row strips handed out to whichever thread is free.
-        gemm_bf16::check_shapes(&av, &bv, out).map_err(|e| e.to_string())?;
-        return amx::matmul_parallel(av, bv, out, &|n, work| {
+        return amx::matmul_parallel(av, &[bv], out, &|n, work| {
             call.parallel_for(n, helper_threads(), work)
         });
     }

@@ -362,6 +362,12 @@ impl<'a> CallFrame<'a> {
 
     /// The integer attribute `name` (from the custom call's `backend_config` dictionary).
     pub fn attr_i64(&self, name: &str) -> std::result::Result<i64, String> {
+        self.attr_i64_opt(name)?
+            .ok_or_else(|| format!("attribute {name} is missing"))
+    }
+
+    /// The integer attribute `name`, or `None` when the call does not set it.
+    pub fn attr_i64_opt(&self, name: &str) -> std::result::Result<Option<i64>, String> {
         let a = &self.raw.attrs;
         for i in 0..a.size.max(0) as usize {
             // SAFETY: XLA's attribute list holds `size` types, names and values.
@@ -378,15 +384,15 @@ impl<'a> CallFrame<'a> {
             let s = unsafe { &*(value as *const XLA_FFI_Scalar) };
             return match s.dtype {
                 // SAFETY: as above.
-                dtype::S64 => Ok(unsafe { *(s.value as *const i64) }),
+                dtype::S64 => Ok(Some(unsafe { *(s.value as *const i64) })),
                 // SAFETY: as above.
-                dtype::S32 => Ok(i64::from(unsafe { *(s.value as *const i32) })),
+                dtype::S32 => Ok(Some(i64::from(unsafe { *(s.value as *const i32) }))),
                 d => Err(format!(
                     "attribute {name} has dtype {d}, expected an integer"
                 )),
             };
         }
-        Err(format!("attribute {name} is missing"))
+        Ok(None)
     }
 }
 

@@ -3,7 +3,7 @@
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::emit::{Emitter, fn_type, ilist};
-use crate::graph::op::{DotDims, MatmulPrecision, Op};
+use crate::graph::op::{DotDims, MatmulPrecision, NodeId, Op};
 use crate::graph::shape::Shape;
 use crate::graph::tensor::Tensor;
 
@@ -138,6 +138,7 @@ impl Tensor {
 pub(crate) fn emit(
     em: &mut Emitter,
     op: &Op,
+    inputs: &[NodeId],
     ins: &[String],
     in_shapes: &[&Shape],
     out: &Shape,
@@ -147,7 +148,7 @@ pub(crate) fn emit(
     };
     if *precision == MatmulPrecision::Bf16
         && let Some(target) = em.g.host_bf16_matmul
-        && let Some(call) = host_matmul(em, target, dd, ins, in_shapes, out)
+        && let Some(call) = host_matmul(em, target, dd, inputs, ins, in_shapes, out)
     {
         return call;
     }
@@ -229,11 +230,15 @@ fn host_matmul(
     em: &mut Emitter,
     target: &str,
     dd: &DotDims,
+    inputs: &[NodeId],
     ins: &[String],
     in_shapes: &[&Shape],
     out: &Shape,
 ) -> Option<String> {
     let (lhs, rhs) = (in_shapes[0], in_shapes[1]);
+    if let Some(call) = host_matmul_of_parts(em, target, dd, inputs, in_shapes) {
+        return Some(call);
+    }
     let f32s = lhs.dtype == DType::F32 && rhs.dtype == DType::F32 && out.dtype == DType::F32;
     if !f32s || !dd.lhs_batch.is_empty() || lhs.rank() < 2 || rhs.rank() < 2 {
         return None;
@@ -305,6 +310,137 @@ fn host_matmul(
         c_shape.mlir(),
         out.mlir()
     ))
+}
+
+/// A matrix product with a concatenated operand (a dense layer on `[h, t]`: its forward
+/// product and its weight gradient) as a host call that reads the parts where they are, so
+/// that XLA never builds the concatenation:
+/// - the lhs `[x, c]` along the contraction with a narrow `c` (at most 8 columns): the kernel
+///   multiplies `x` by the rhs's first rows (`rhs_k`), and XLA adds `c`'s few rank-one
+///   products (operands rounded to bf16 as the kernel rounds them);
+/// - the rhs `[x | c]` along its free dimension, `x` a multiple of 16 wide: the kernel takes
+///   both parts (`rhs`, `rhs_tail`) and packs them side by side.
+///
+/// `None` when neither applies (rank-2 operands only).
+fn host_matmul_of_parts(
+    em: &mut Emitter,
+    target: &str,
+    dd: &DotDims,
+    inputs: &[NodeId],
+    in_shapes: &[&Shape],
+) -> Option<String> {
+    let (lhs, rhs) = (in_shapes[0], in_shapes[1]);
+    if lhs.rank() != 2 || rhs.rank() != 2 || !plain_matrix_product(dd, in_shapes) {
+        return None;
+    }
+    let (lc, rc) = (dd.lhs_contract[0], dd.rhs_contract[0]);
+    let (m, k, n) = (lhs.dims[1 - lc], lhs.dims[lc], rhs.dims[1 - rc]);
+    if k < 16 || m < 16 || n < 16 {
+        return None;
+    }
+    let g = em.g;
+    // The parts of a concatenation along `dim` of the node `id`, with their names and shapes.
+    let parts_of = |em: &Emitter, id: NodeId, dim: usize| -> Option<Vec<(String, Shape)>> {
+        let node = &g.nodes[id];
+        match node.op {
+            Op::Concatenate { dim: d } if d == dim && node.inputs.len() >= 2 => Some(
+                node.inputs
+                    .iter()
+                    .map(|&i| (em.name(i), g.nodes[i].shapes[0].clone()))
+                    .collect(),
+            ),
+            _ => None,
+        }
+    };
+    let f32s = |s: &Shape| s.dtype == DType::F32 && s.rank() == 2;
+    let c_shape = Shape::new(vec![m, n], DType::F32);
+    let attrs = |extra: &str| {
+        format!(
+            "{{api_version = 4 : i32, backend_config = {{lhs_contract = {lc} : i64, \
+             rhs_contract = {rc} : i64{extra}}}}}"
+        )
+    };
+    if let Some(parts) = parts_of(em, inputs[0], lc)
+        && parts.iter().all(|(_, s)| f32s(s))
+    {
+        let kx = parts[0].1.dims[lc];
+        if kx >= 16 && k - kx <= 8 {
+            let (x, xs) = &parts[0];
+            let w = em.name(inputs[1]);
+            let y = em.fresh();
+            em.line(&format!(
+                "{y} = stablehlo.custom_call @{target}({x}, {w}) {} : {}",
+                attrs(&format!(", rhs_k = {kx} : i64")),
+                fn_type(&[xs, rhs], &[&c_shape])
+            ));
+            let mut acc = y;
+            let mut off = kx;
+            for (c, cs) in &parts[1..] {
+                let wk = cs.dims[lc];
+                let mut lim = rhs.dims.clone();
+                let mut start = [0, 0];
+                start[rc] = off;
+                lim[rc] = off + wk;
+                let mut ws_dims = rhs.dims.clone();
+                ws_dims[rc] = wk;
+                let ws = Shape::new(ws_dims, DType::F32);
+                let sl = em.fresh();
+                em.line(&format!(
+                    "{sl} = \"stablehlo.slice\"({w}) {{start_indices = array<i64: {}, {}>, \
+                     limit_indices = array<i64: {}, {}>, strides = array<i64: 1, 1>}} : ({}) -> {}",
+                    start[0],
+                    start[1],
+                    lim[0],
+                    lim[1],
+                    rhs.mlir(),
+                    ws.mlir()
+                ));
+                let mut round = |v: &str, s: &Shape| {
+                    let b = s.with_dtype(DType::BF16);
+                    let (t, back) = (em.fresh(), em.fresh());
+                    em.line(&format!(
+                        "{t} = stablehlo.convert {v} : ({}) -> {}",
+                        s.mlir(),
+                        b.mlir()
+                    ));
+                    em.line(&format!(
+                        "{back} = stablehlo.convert {t} : ({}) -> {}",
+                        b.mlir(),
+                        s.mlir()
+                    ));
+                    back
+                };
+                let (cr, wr) = (round(c, cs), round(&sl, &ws));
+                let p = em.fresh();
+                em.line(&format!(
+                    "{p} = stablehlo.dot_general {cr}, {wr}, contracting_dims = [{lc}] x [{rc}] \
+                     : {}",
+                    fn_type(&[cs, &ws], &[&c_shape])
+                ));
+                let sum = format!("stablehlo.add {acc}, {p} : {}", c_shape.mlir());
+                off += wk;
+                if off == k {
+                    return Some(sum);
+                }
+                acc = em.fresh();
+                em.line(&format!("{acc} = {sum}"));
+            }
+        }
+    }
+    if let Some(parts) = parts_of(em, inputs[1], 1 - rc)
+        && parts.len() == 2
+        && parts.iter().all(|(_, s)| f32s(s))
+        && parts[0].1.dims[1 - rc] % 16 == 0
+    {
+        let a = em.name(inputs[0]);
+        let ((b1, s1), (b2, s2)) = (&parts[0], &parts[1]);
+        return Some(format!(
+            "stablehlo.custom_call @{target}({a}, {b1}, {b2}) {} : {}",
+            attrs(""),
+            fn_type(&[lhs, s1, s2], &[&c_shape])
+        ));
+    }
+    None
 }
 
 // ---------------------------------------------------------------- derivatives
