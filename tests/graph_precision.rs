@@ -60,11 +60,20 @@ fn run_with(
     if p == MatmulPrecision::Bf16 {
         assert!(m.text.contains("bf16"), "no bf16 operands in:\n{}", m.text);
     }
-    // thin products (a side below 16) stay with XLA's product
-    let thin = x.shape().iter().chain(w.shape()).any(|&d| d < 16);
+    // products with a thin contraction or row count stay with XLA's product; a thin column
+    // count goes to the kernel when A has at most 512 rows (see `host_takes`)
+    let (mm, kk, nn) = (x.shape()[0], x.shape()[1], w.shape()[1]);
+    let takes = |m: usize, k: usize, n: usize| {
+        m >= 16 && k >= 16 && (n >= 16 || (m <= 512 && m * k >= 1 << 14))
+    };
+    // y = x w, dx = c w^T, and dw computed as (c^T x)^T
+    let want_calls = [takes(mm, kk, nn), takes(mm, nn, kk), takes(nn, mm, kk)]
+        .iter()
+        .filter(|&&t| t)
+        .count();
     assert_eq!(
         m.text.matches(kernels::BF16_MATMUL).count(),
-        if host && !thin { 3 } else { 0 },
+        if host { want_calls } else { 0 },
         "{}",
         m.text
     );
@@ -119,7 +128,16 @@ fn the_host_kernel_computes_the_same_bf16_products() {
     // references as XLA's own bf16 product: forward, and both cotangents (transposed operands)
     let mut r = Gen::fresh();
     // the last shape is large enough to be split into row blocks over the thread pool
-    for (m, k, n) in [(16, 96, 24), (5, 3, 2), (33, 257, 17), (300, 128, 130)] {
+    // (256, 128, 3): a thin output, taken by the kernel for y only (dx contracts 3, dw has
+    // 3 rows); (1024, 64, 3): y stays with XLA (A has more than 512 rows)
+    for (m, k, n) in [
+        (16, 96, 24),
+        (5, 3, 2),
+        (33, 257, 17),
+        (300, 128, 130),
+        (256, 128, 3),
+        (1024, 64, 3),
+    ] {
         let (x, w, c) = (
             r.array(&[m, k], -1.0, 1.0),
             r.array(&[k, n], -1.0, 1.0),
@@ -331,4 +349,52 @@ fn a_dense_layer_on_a_concatenation_reads_its_parts() {
             assert_close(&name, &out[i], &want[i], 1e-5, 1e-5);
         }
     }
+}
+
+#[test]
+fn a_first_layers_weight_gradient_goes_to_the_kernel() {
+    // sbgm's first layer: x [batch, 3] times a weight [256, 3] (out, in); its weight gradient
+    // ct^T x is a 256 x batch x 3 product with a transposed lhs, which the kernel takes (three
+    // output columns, 256 rows), against bf16-rounded references
+    let mut r = Gen::fresh();
+    let (b, kin, out) = (256, 3, 256);
+    let (x, w, c) = (
+        r.array(&[b, kin], -1.0, 1.0),
+        r.array(&[out, kin], -1.0, 1.0),
+        r.array(&[b, out], -1.0, 1.0),
+    );
+    let (xr, wr, cr) = (round_bf16(&x), round_bf16(&w), round_bf16(&c));
+    let want = [xr.dot(&wr.t()).into_dyn(), cr.t().dot(&xr).into_dyn()];
+    let exec = Exec::cpu().unwrap();
+    let g = Graph::new();
+    g.set_matmul_precision(MatmulPrecision::Bf16);
+    kernels::register(exec.client()).unwrap();
+    g.set_host_bf16_matmul(Some(kernels::BF16_MATMUL));
+    let xs = g.parameter("x", x.shape(), DType::F32).unwrap();
+    let ws = g.parameter("w", w.shape(), DType::F32).unwrap();
+    let cs = g.parameter("c", c.shape(), DType::F32).unwrap();
+    let dims = sbgm_xla::graph::DotDims {
+        lhs_contract: vec![1],
+        rhs_contract: vec![1],
+        ..Default::default()
+    };
+    let y = xs.dot_general(&ws, &dims).unwrap();
+    let cts = vjp(&[&y], &[&cs], &[&ws]).unwrap();
+    let m = g.build("p", &[("y", &y), ("dw", &cts[0])]).unwrap();
+    // the forward product contracts 3 values: XLA's; the weight gradient: the kernel's
+    assert_eq!(
+        m.text.matches(kernels::BF16_MATMUL).count(),
+        1,
+        "{}",
+        m.text
+    );
+    let f32s = |a: &ArrayD<f64>| HostArray::from_ndarray(&a.mapv(|v| v as f32));
+    let got: Vec<ArrayD<f64>> = exec
+        .run(&m, &[f32s(&x), f32s(&w), f32s(&c)])
+        .unwrap()
+        .iter()
+        .map(to_array)
+        .collect();
+    assert_close("first layer y", &got[0], &want[0], 1e-5, 1e-5);
+    assert_close("first layer dw", &got[1], &want[1], 1e-5, 1e-5);
 }
