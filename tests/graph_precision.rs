@@ -352,10 +352,12 @@ fn a_dense_layer_on_a_concatenation_reads_its_parts() {
 }
 
 #[test]
-fn a_first_layers_weight_gradient_goes_to_the_kernel() {
+fn a_first_layers_weight_gradient() {
     // sbgm's first layer: x [batch, 3] times a weight [256, 3] (out, in); its weight gradient
-    // ct^T x is a 256 x batch x 3 product with a transposed lhs, which the kernel takes (three
-    // output columns, 256 rows), against bf16-rounded references
+    // ct^T x contracts the batch with a transposed lhs and has three columns. The host kernel
+    // takes it in bf16 (256 rows, short A); in f32 it is a reduction of broadcast products
+    // (XLA's CPU product packs the transposed lhs slowly); XLA's bf16 product otherwise. All
+    // against f64 references of f32 or bf16-rounded operands.
     let mut r = Gen::fresh();
     let (b, kin, out) = (256, 3, 256);
     let (x, w, c) = (
@@ -363,38 +365,69 @@ fn a_first_layers_weight_gradient_goes_to_the_kernel() {
         r.array(&[out, kin], -1.0, 1.0),
         r.array(&[b, out], -1.0, 1.0),
     );
-    let (xr, wr, cr) = (round_bf16(&x), round_bf16(&w), round_bf16(&c));
-    let want = [xr.dot(&wr.t()).into_dyn(), cr.t().dot(&xr).into_dyn()];
-    let exec = Exec::cpu().unwrap();
-    let g = Graph::new();
-    g.set_matmul_precision(MatmulPrecision::Bf16);
-    kernels::register(exec.client()).unwrap();
-    g.set_host_bf16_matmul(Some(kernels::BF16_MATMUL));
-    let xs = g.parameter("x", x.shape(), DType::F32).unwrap();
-    let ws = g.parameter("w", w.shape(), DType::F32).unwrap();
-    let cs = g.parameter("c", c.shape(), DType::F32).unwrap();
-    let dims = sbgm_xla::graph::DotDims {
-        lhs_contract: vec![1],
-        rhs_contract: vec![1],
-        ..Default::default()
-    };
-    let y = xs.dot_general(&ws, &dims).unwrap();
-    let cts = vjp(&[&y], &[&cs], &[&ws]).unwrap();
-    let m = g.build("p", &[("y", &y), ("dw", &cts[0])]).unwrap();
-    // the forward product contracts 3 values: XLA's; the weight gradient: the kernel's
-    assert_eq!(
-        m.text.matches(kernels::BF16_MATMUL).count(),
-        1,
-        "{}",
-        m.text
-    );
-    let f32s = |a: &ArrayD<f64>| HostArray::from_ndarray(&a.mapv(|v| v as f32));
-    let got: Vec<ArrayD<f64>> = exec
-        .run(&m, &[f32s(&x), f32s(&w), f32s(&c)])
-        .unwrap()
-        .iter()
-        .map(to_array)
-        .collect();
-    assert_close("first layer y", &got[0], &want[0], 1e-5, 1e-5);
-    assert_close("first layer dw", &got[1], &want[1], 1e-5, 1e-5);
+    for (p, host) in [
+        (MatmulPrecision::F32, false),
+        (MatmulPrecision::Bf16, false),
+        (MatmulPrecision::Bf16, true),
+    ] {
+        let round = |a: &ArrayD<f64>| {
+            if p == MatmulPrecision::Bf16 {
+                round_bf16(a)
+            } else {
+                f32_of(a)
+            }
+        };
+        let (xr, wr, cr) = (round(&x), round(&w), round(&c));
+        let want = [xr.dot(&wr.t()).into_dyn(), cr.t().dot(&xr).into_dyn()];
+        let exec = Exec::cpu().unwrap();
+        let g = Graph::new();
+        g.set_matmul_precision(p);
+        if host {
+            kernels::register(exec.client()).unwrap();
+            g.set_host_bf16_matmul(Some(kernels::BF16_MATMUL));
+        }
+        let xs = g.parameter("x", x.shape(), DType::F32).unwrap();
+        let ws = g.parameter("w", w.shape(), DType::F32).unwrap();
+        let cs = g.parameter("c", c.shape(), DType::F32).unwrap();
+        let dims = sbgm_xla::graph::DotDims {
+            lhs_contract: vec![1],
+            rhs_contract: vec![1],
+            ..Default::default()
+        };
+        let y = xs.dot_general(&ws, &dims).unwrap();
+        let cts = vjp(&[&y], &[&cs], &[&ws]).unwrap();
+        let m = g.build("p", &[("y", &y), ("dw", &cts[0])]).unwrap();
+        // the forward product contracts 3 values (XLA's); the weight gradient
+        let calls = m.text.matches(kernels::BF16_MATMUL).count();
+        assert_eq!(calls, usize::from(host), "{}", m.text);
+        let reduces = m.text.matches("stablehlo.reduce(").count();
+        assert_eq!(
+            reduces,
+            usize::from(p == MatmulPrecision::F32),
+            "{}",
+            m.text
+        );
+        let f32s = |a: &ArrayD<f64>| HostArray::from_ndarray(&a.mapv(|v| v as f32));
+        let got: Vec<ArrayD<f64>> = exec
+            .run(&m, &[f32s(&x), f32s(&w), f32s(&c)])
+            .unwrap()
+            .iter()
+            .map(to_array)
+            .collect();
+        let what = format!("{p:?}, host kernel {host}");
+        assert_close(
+            &format!("first layer y ({what})"),
+            &got[0],
+            &want[0],
+            1e-5,
+            1e-5,
+        );
+        assert_close(
+            &format!("first layer dw ({what})"),
+            &got[1],
+            &want[1],
+            1e-5,
+            1e-5,
+        );
+    }
 }
