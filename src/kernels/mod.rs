@@ -39,6 +39,9 @@ use gemm_bf16::{MatRef, matmul_bf16};
 /// The custom-call target of the bf16 matrix product: `f32[m, k] x f32[k, n] -> f32[m, n]`
 /// with either operand stored transposed (attributes `lhs_contract`, `rhs_contract`: the
 /// contracting dimension of each operand, 0 or 1). Operands are rounded to bf16 inside.
+/// Two optional forms let a dense layer on `[h, t]` skip the concatenation: a third operand
+/// `rhs_tail` (stored like the rhs) whose columns follow the rhs's (`[rhs | rhs_tail]`), and
+/// the attribute `rhs_k`, which uses only the rhs's first `rhs_k` contraction rows.
 pub const BF16_MATMUL: &str = "sbgm_xla_bf16_matmul";
 
 /// The targets registered so far, per plugin (registration is process-wide in a plugin).
