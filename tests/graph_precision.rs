@@ -24,6 +24,28 @@ fn f32_of(a: &ArrayD<f64>) -> Array2<f64> {
         .unwrap()
 }
 
+/// A CPU executor and a graph multiplying at precision `p`; `host` lowers its bf16 products
+/// to the host kernel's custom call.
+fn setup(p: MatmulPrecision, host: bool) -> (Exec, Graph) {
+    let exec = Exec::cpu().unwrap();
+    let g = Graph::new();
+    g.set_matmul_precision(p);
+    if host {
+        kernels::register(exec.client()).unwrap();
+        g.set_host_bf16_matmul(Some(kernels::BF16_MATMUL));
+    }
+    (exec, g)
+}
+
+/// Runs `m` on the inputs rounded to f32; the outputs as f64 arrays.
+fn run_f32(exec: &Exec, m: &sbgm_xla::graph::Module, inputs: &[&ArrayD<f64>]) -> Vec<ArrayD<f64>> {
+    let args: Vec<HostArray> = inputs
+        .iter()
+        .map(|a| HostArray::from_ndarray(&a.mapv(|v| v as f32)))
+        .collect();
+    exec.run(m, &args).unwrap().iter().map(to_array).collect()
+}
+
 /// The references for `run`: `y = x @ w`, `dx = c @ w^T`, `dw = x^T @ c` in f64.
 fn products(x: &Array2<f64>, w: &Array2<f64>, c: &Array2<f64>) -> [Array2<f64>; 3] {
     [x.dot(w), c.dot(&w.t()), x.t().dot(c)]
@@ -42,13 +64,7 @@ fn run_with(
     w: &ArrayD<f64>,
     c: &ArrayD<f64>,
 ) -> Vec<ArrayD<f64>> {
-    let exec = Exec::cpu().unwrap();
-    let g = Graph::new();
-    g.set_matmul_precision(p);
-    if host {
-        kernels::register(exec.client()).unwrap();
-        g.set_host_bf16_matmul(Some(kernels::BF16_MATMUL));
-    }
+    let (exec, g) = setup(p, host);
     let xs = g.parameter("x", x.shape(), DType::F32).unwrap();
     let ws = g.parameter("w", w.shape(), DType::F32).unwrap();
     let cs = g.parameter("c", c.shape(), DType::F32).unwrap();
@@ -77,12 +93,7 @@ fn run_with(
         "{}",
         m.text
     );
-    let f32s = |a: &ArrayD<f64>| HostArray::from_ndarray(&a.mapv(|v| v as f32));
-    exec.run(&m, &[f32s(x), f32s(w), f32s(c)])
-        .unwrap()
-        .iter()
-        .map(to_array)
-        .collect()
+    run_f32(&exec, &m, &[x, w, c])
 }
 
 #[test]
@@ -185,13 +196,7 @@ fn dense_layers_on_higher_rank_inputs_in_bf16() {
         dw.into_dyn(),
     ];
     for host in [false, true] {
-        let exec = Exec::cpu().unwrap();
-        let g = Graph::new();
-        g.set_matmul_precision(MatmulPrecision::Bf16);
-        if host {
-            kernels::register(exec.client()).unwrap();
-            g.set_host_bf16_matmul(Some(kernels::BF16_MATMUL));
-        }
+        let (exec, g) = setup(MatmulPrecision::Bf16, host);
         let xs = g.parameter("x", x.shape(), DType::F32).unwrap();
         let ws = g.parameter("w", w.shape(), DType::F32).unwrap();
         let cs = g.parameter("c", c.shape(), DType::F32).unwrap();
@@ -207,13 +212,7 @@ fn dense_layers_on_higher_rank_inputs_in_bf16() {
             .unwrap();
         let calls = m.text.matches(kernels::BF16_MATMUL).count();
         assert_eq!(calls, if host { 3 } else { 0 }, "{}", m.text);
-        let f32s = |a: &ArrayD<f64>| HostArray::from_ndarray(&a.mapv(|v| v as f32));
-        let out: Vec<ArrayD<f64>> = exec
-            .run(&m, &[f32s(&x), f32s(&w), f32s(&c)])
-            .unwrap()
-            .iter()
-            .map(to_array)
-            .collect();
+        let out = run_f32(&exec, &m, &[&x, &w, &c]);
         for (i, what) in ["y", "dx", "dw"].iter().enumerate() {
             let name = format!("rank-3 {what} (host kernel: {host})");
             assert_close(&name, &out[i], &want[i], 1e-5, 1e-5);
@@ -310,13 +309,7 @@ fn a_dense_layer_on_a_concatenation_reads_its_parts() {
         cr.t().dot(&catr).into_dyn(),
     ];
     for host in [false, true] {
-        let exec = Exec::cpu().unwrap();
-        let g = Graph::new();
-        g.set_matmul_precision(MatmulPrecision::Bf16);
-        if host {
-            kernels::register(exec.client()).unwrap();
-            g.set_host_bf16_matmul(Some(kernels::BF16_MATMUL));
-        }
+        let (exec, g) = setup(MatmulPrecision::Bf16, host);
         let hs = g.parameter("h", h.shape(), DType::F32).unwrap();
         let ts = g.parameter("t", t.shape(), DType::F32).unwrap();
         let ws = g.parameter("w", w.shape(), DType::F32).unwrap();
@@ -337,13 +330,7 @@ fn a_dense_layer_on_a_concatenation_reads_its_parts() {
             let three = format!("@{}(%arg3, %arg0, %arg1)", kernels::BF16_MATMUL);
             assert!(m.text.contains(&three), "{}", m.text);
         }
-        let f32s = |a: &ArrayD<f64>| HostArray::from_ndarray(&a.mapv(|v| v as f32));
-        let out: Vec<ArrayD<f64>> = exec
-            .run(&m, &[f32s(&h), f32s(&t), f32s(&w), f32s(&c)])
-            .unwrap()
-            .iter()
-            .map(to_array)
-            .collect();
+        let out = run_f32(&exec, &m, &[&h, &t, &w, &c]);
         for (i, what) in ["y", "dh", "dw"].iter().enumerate() {
             let name = format!("[h, t] layer {what} (host kernel: {host})");
             assert_close(&name, &out[i], &want[i], 1e-5, 1e-5);
@@ -379,13 +366,7 @@ fn a_first_layers_weight_gradient() {
         };
         let (xr, wr, cr) = (round(&x), round(&w), round(&c));
         let want = [xr.dot(&wr.t()).into_dyn(), cr.t().dot(&xr).into_dyn()];
-        let exec = Exec::cpu().unwrap();
-        let g = Graph::new();
-        g.set_matmul_precision(p);
-        if host {
-            kernels::register(exec.client()).unwrap();
-            g.set_host_bf16_matmul(Some(kernels::BF16_MATMUL));
-        }
+        let (exec, g) = setup(p, host);
         let xs = g.parameter("x", x.shape(), DType::F32).unwrap();
         let ws = g.parameter("w", w.shape(), DType::F32).unwrap();
         let cs = g.parameter("c", c.shape(), DType::F32).unwrap();
@@ -407,13 +388,7 @@ fn a_first_layers_weight_gradient() {
             "{}",
             m.text
         );
-        let f32s = |a: &ArrayD<f64>| HostArray::from_ndarray(&a.mapv(|v| v as f32));
-        let got: Vec<ArrayD<f64>> = exec
-            .run(&m, &[f32s(&x), f32s(&w), f32s(&c)])
-            .unwrap()
-            .iter()
-            .map(to_array)
-            .collect();
+        let got = run_f32(&exec, &m, &[&x, &w, &c]);
         let what = format!("{p:?}, host kernel {host}");
         assert_close(
             &format!("first layer y ({what})"),

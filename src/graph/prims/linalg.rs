@@ -164,23 +164,17 @@ pub(crate) fn emit(
         let mut names = Vec::new();
         let mut shapes = Vec::new();
         for (x, s) in ins.iter().zip(in_shapes) {
-            let b = s.with_dtype(DType::BF16);
-            let t = em.fresh();
-            em.line(&format!(
-                "{t} = stablehlo.convert {x} : ({}) -> {}",
-                s.mlir(),
-                b.mlir()
-            ));
             if round_trip {
-                let back = em.fresh();
-                em.line(&format!(
-                    "{back} = stablehlo.convert {t} : ({}) -> {}",
-                    b.mlir(),
-                    s.mlir()
-                ));
-                names.push(back);
+                names.push(round_bf16(em, x, s));
                 shapes.push((*s).clone());
             } else {
+                let b = s.with_dtype(DType::BF16);
+                let t = em.fresh();
+                em.line(&format!(
+                    "{t} = stablehlo.convert {x} : ({}) -> {}",
+                    s.mlir(),
+                    b.mlir()
+                ));
                 names.push(t);
                 shapes.push(b);
             }
