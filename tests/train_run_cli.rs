@@ -87,3 +87,46 @@ fn train_then_resume_from_the_command_line() {
         .collect();
     assert_eq!(steps, (1..=30).collect::<Vec<_>>());
 }
+
+#[test]
+fn an_f32_run_on_an_amx_cpu_suggests_the_bf16_kernel() {
+    // shown with the progress output (not with --quiet), for f32 products only, and only
+    // where the AMX kernel is usable
+    let tmp = tempfile::tempdir().unwrap();
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/moons.toml");
+    let small = [
+        "--set",
+        "model.width_size=16",
+        "--set",
+        "data.n=500",
+        "--set",
+        "train.batch_size=32",
+        "--set",
+        "train.steps=10",
+        "--set",
+        "train.steps_per_call=10",
+        "--set",
+        "train.sample_every=0",
+        "--set",
+        "train.eval_every=0",
+    ];
+    let hint = "--set train.matmul_precision=bf16";
+    for (precision, quiet) in [("f32", false), ("bf16", false), ("f32", true)] {
+        let dir = tmp.path().join(format!("{precision}-{quiet}"));
+        let set = format!("train.matmul_precision={precision}");
+        let mut a = vec!["--config", config, "--run-dir", dir.to_str().unwrap()];
+        a.extend(small);
+        a.extend(["--set", &set]);
+        if quiet {
+            a.push("--quiet");
+        }
+        let (ok, err) = train(&a);
+        assert!(ok, "{err}");
+        let want = precision == "f32" && !quiet && sbgm_xla::kernels::amx::available();
+        assert_eq!(
+            err.contains(hint),
+            want,
+            "{precision}, quiet {quiet}: {err}"
+        );
+    }
+}

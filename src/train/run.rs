@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use crate::data::{Dataset, PreparedData};
 use crate::error::{Error, Result};
-use crate::graph::{Rng, Shape, Tensor};
+use crate::graph::{MatmulPrecision, Rng, Shape, Tensor};
 use crate::host::HostArray;
 use crate::io::{LeafKind, load_checkpoint, write_eqx_checked};
 use crate::nn::{ApplyMode, Params, ScoreNet};
@@ -343,6 +343,17 @@ pub fn run_with_client(config: &Config, opts: &RunOptions, client: &Client) -> R
 
     let mut layout = setup.layout(devices);
     layout.use_host_kernels(client);
+    if opts.progress
+        && layout.precision == MatmulPrecision::F32
+        && layout.devices == 1
+        && crate::kernels::for_precision(client, MatmulPrecision::Bf16).is_some()
+    {
+        eprintln!(
+            "sbgm-xla: this CPU has AMX tiles: --set train.matmul_precision=bf16 (or the same in \
+             the config) multiplies in sbgm-xla's AMX kernel, about twice as fast (one bf16 \
+             pass with f32 accumulation)"
+        );
+    }
     let train_ds = Arc::new(setup.data.train.clone());
     let mut engine = setup.with_parts(|obj, opt| {
         Engine::new(
