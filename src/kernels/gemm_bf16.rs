@@ -141,16 +141,7 @@ pub fn matmul_bf16_with(a: MatRef, b: MatRef, c: &mut [f32], backend: Backend) -
 /// The checks shared by both paths: inner sizes agree, `c` has the product's size, the views
 /// stay inside their data.
 pub(crate) fn check_shapes(a: &MatRef, b: &MatRef, c: &[f32]) -> Result<()> {
-    if a.cols != b.rows {
-        return Err(Error::ShapeMismatch {
-            op: "matmul_bf16",
-            lhs: format!("{}x{}", a.rows, a.cols),
-            rhs: format!("{}x{}", b.rows, b.cols),
-            msg: "the columns of a must equal the rows of b".into(),
-        });
-    }
-    a.check("a")?;
-    b.check("b")?;
+    check_operands(a, b)?;
     if a.rows.checked_mul(b.cols) != Some(c.len()) {
         return Err(Error::InvalidOp {
             op: "matmul_bf16",
@@ -163,6 +154,21 @@ pub(crate) fn check_shapes(a: &MatRef, b: &MatRef, c: &[f32]) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// The operand half of [`check_shapes`]: inner sizes agree and both views stay inside their
+/// data.
+pub(crate) fn check_operands(a: &MatRef, b: &MatRef) -> Result<()> {
+    if a.cols != b.rows {
+        return Err(Error::ShapeMismatch {
+            op: "matmul_bf16",
+            lhs: format!("{}x{}", a.rows, a.cols),
+            rhs: format!("{}x{}", b.rows, b.cols),
+            msg: "the columns of a must equal the rows of b".into(),
+        });
+    }
+    a.check("a")?;
+    b.check("b")
 }
 
 /// `x` rounded to bfloat16 (nearest, ties to even) and back to f32.

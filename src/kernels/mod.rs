@@ -128,6 +128,7 @@ fn bf16_matmul_call(call: &CallFrame) -> std::result::Result<(), String> {
     let av = view(a.f32s("lhs")?, a.dims, lc == 0)?;
     // The rhs: one matrix, or two side by side ([rhs | rhs_tail] along n); `rhs_k` uses only
     // its first k rows (a dense layer's weight without its last columns).
+    let joined: Vec<f32>;
     let mut parts = Vec::with_capacity(2);
     for (i, b) in args[1..].iter().enumerate() {
         let mut bv = view(
@@ -159,45 +160,35 @@ fn bf16_matmul_call(call: &CallFrame) -> std::result::Result<(), String> {
     }
     let (m, k) = (av.rows, av.cols);
     let chunks = row_chunks(m, n, k);
+    // The parallel AMX product packs B's parts side by side when they split on its 16-column
+    // tile grid; every other path takes the parts copied into one matrix.
+    let shared = chunks > 1 && amx::available();
     let aligned = parts[..parts.len() - 1].iter().all(|p| p.cols % 16 == 0);
-    if chunks > 1 && amx::available() && aligned {
-        // B packed once and shared; A's row strips handed out to whichever thread is free.
-        if k != parts[0].rows || out.len() != m * n {
-            return Err(format!(
-                "the lhs is {m}x{k} and the rhs {}x{n}: inner sizes or result length differ",
-                parts[0].rows
-            ));
-        }
-        av.check("lhs").map_err(|e| e.to_string())?;
+    if parts.len() > 1 && !(shared && aligned) {
         for p in &parts {
             p.check("rhs").map_err(|e| e.to_string())?;
         }
-        return amx::matmul_parallel(av, &parts, out, &|n, work| {
-            call.parallel_for(n, helper_threads(), work)
-        });
-    }
-    // Otherwise the rhs is one matrix: the given one, or the parts copied side by side.
-    let joined: Vec<f32>;
-    let bv = if parts.len() == 1 {
-        parts[0]
-    } else {
-        joined = (0..k)
+        joined = (0..parts[0].rows)
             .flat_map(|r| {
                 parts
                     .iter()
                     .flat_map(move |p| (0..p.cols).map(move |j| p.at(r, j)))
             })
             .collect();
-        MatRef::row_major(&joined, k, n).map_err(|e| e.to_string())?
-    };
-    gemm_bf16::check_shapes(&av, &bv, out).map_err(|e| e.to_string())?;
-    if chunks <= 1 {
-        return matmul_bf16(av, bv, out).map_err(|e| e.to_string());
+        parts = vec![MatRef::row_major(&joined, parts[0].rows, n).map_err(|e| e.to_string())?];
     }
-    if amx::available() {
-        return amx::matmul_parallel(av, &[bv], out, &|n, work| {
+    for p in &parts {
+        gemm_bf16::check_operands(&av, p).map_err(|e| e.to_string())?;
+    }
+    if shared {
+        // B packed once and shared; A's row strips handed out to whichever thread is free.
+        return amx::matmul_parallel(av, &parts, out, &|n, work| {
             call.parallel_for(n, helper_threads(), work)
         });
+    }
+    let bv = parts[0];
+    if chunks <= 1 {
+        return matmul_bf16(av, bv, out).map_err(|e| e.to_string());
     }
     // The portable kernel: row blocks of the result, each computed from the same rows of the
     // lhs.

@@ -124,7 +124,7 @@ pub struct TrainConfig {
     pub labels_as: LabelsAs,
     /// How `f32` matrix products multiply: `"f32"` (default) or `"bf16"` (operands rounded to
     /// bfloat16, f32 accumulation): on CPUs with AMX the products run in sbgm-xla's own kernel
-    /// (moons training about 1.5x faster than f32); elsewhere XLA's bf16 product (about 10%).
+    /// (moons training about 2x faster than f32); elsewhere XLA's bf16 product (about 10%).
     #[serde(default)]
     pub matmul_precision: MatmulPrecision,
     /// `feed = "auto"` keeps the training set on the device up to this many MiB.

@@ -346,7 +346,7 @@ pub fn run_with_client(config: &Config, opts: &RunOptions, client: &Client) -> R
     if opts.progress
         && layout.precision == MatmulPrecision::F32
         && layout.devices == 1
-        && crate::kernels::for_precision(client, MatmulPrecision::Bf16).is_some()
+        && crate::kernels::install(client).is_some()
     {
         eprintln!(
             "sbgm-xla: this CPU has AMX tiles: --set train.matmul_precision=bf16 (or the same in \
