@@ -22,6 +22,7 @@ pub mod graph;
 pub mod host;
 pub mod io;
 pub mod kernels;
+pub mod memory;
 pub mod nn;
 pub mod pjrt;
 pub mod plot;

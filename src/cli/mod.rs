@@ -87,17 +87,19 @@ impl RuntimeArgs {
     }
 }
 
-/// Runs one parsed command line.
-pub fn run_command(cli: Cli) -> anyhow::Result<()> {
+/// Runs one parsed command line; the exit status of a command that ran (0, or 128 + a signal
+/// that stopped a training run).
+pub fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
+    let done = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
     match cli.command {
-        Command::Devices(a) => devices::devices(&a),
-        Command::Plugin(a) => plugin::plugin(&a),
-        Command::Run(a) => run::run(&a),
-        Command::Inspect(a) => inspect::inspect_cmd(&a),
-        Command::Convert(a) => convert::convert(&a),
-        Command::Score(a) => score::score_cmd(&a),
-        Command::Sample(a) => sample::sample_cmd(&a),
-        Command::Loglik(a) => loglik::loglik_cmd(&a),
+        Command::Devices(a) => done(devices::devices(&a)),
+        Command::Plugin(a) => done(plugin::plugin(&a)),
+        Command::Run(a) => done(run::run(&a)),
+        Command::Inspect(a) => done(inspect::inspect_cmd(&a)),
+        Command::Convert(a) => done(convert::convert(&a)),
+        Command::Score(a) => done(score::score_cmd(&a)),
+        Command::Sample(a) => done(sample::sample_cmd(&a)),
+        Command::Loglik(a) => done(loglik::loglik_cmd(&a)),
         Command::Train(a) => train::train(&a),
     }
 }
@@ -106,7 +108,7 @@ pub fn run_command(cli: Cli) -> anyhow::Result<()> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run_command(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -1,6 +1,7 @@
 //! `sbgm-xla train`: train a score-based model from a TOML config.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
@@ -35,8 +36,9 @@ pub struct TrainArgs {
     pub runtime: RuntimeArgs,
 }
 
-/// Runs `sbgm-xla train`.
-pub fn train(a: &TrainArgs) -> anyhow::Result<()> {
+/// Runs `sbgm-xla train`; the exit status is 128 + the signal's number when SIGINT or
+/// SIGTERM stopped the run (130 for Ctrl-C).
+pub fn train(a: &TrainArgs) -> anyhow::Result<ExitCode> {
     let run_dir = match (&a.run_dir, &a.config) {
         (Some(d), _) => d.clone(),
         (None, Some(c)) => PathBuf::from("runs").join(
@@ -65,26 +67,38 @@ pub fn train(a: &TrainArgs) -> anyhow::Result<()> {
         stop_after: None,
     };
     let s = crate::train::run::run_with_client(&config, &opts, &client)?;
-    if s.interrupted {
+    if let Some(sig) = s.interrupted {
+        let kept = match s.checkpoint_step {
+            Some(step) => format!(
+                "the checkpoint of step {step} is saved in {}. Continue with: sbgm-xla train \
+                 --run-dir {} --resume",
+                run_dir.display(),
+                run_dir.display()
+            ),
+            None => format!(
+                "nothing was trained yet; run the same command again to start (the run \
+                 directory {} is reused)",
+                run_dir.display()
+            ),
+        };
         eprintln!(
-            "interrupted at step {}; checkpoint saved in {}. Continue with: sbgm-xla train --run-dir {} --resume",
-            s.step,
-            run_dir.display(),
-            run_dir.display()
+            "stopped by {} at step {}; {kept}",
+            crate::train::interrupt::name(sig),
+            s.step
         );
-    } else {
-        eprintln!(
-            "trained {} steps on {} device(s) ({}first call {:.2} s); last loss {}{}; run in {}",
-            s.step,
-            s.devices,
-            s.steps_per_s
-                .map_or(String::new(), |r| format!("{r:.1} steps/s; ")),
-            s.first_call_s,
-            s.last_loss.map_or("-".into(), |l| format!("{l:.4}")),
-            s.last_eval_loss
-                .map_or(String::new(), |l| format!(", held-out loss {l:.4}")),
-            run_dir.display()
-        );
+        return Ok(ExitCode::from(crate::train::interrupt::exit_status(sig)));
     }
-    Ok(())
+    eprintln!(
+        "trained {} steps on {} device(s) ({}first call {:.2} s); last loss {}{}; run in {}",
+        s.step,
+        s.devices,
+        s.steps_per_s
+            .map_or(String::new(), |r| format!("{r:.1} steps/s; ")),
+        s.first_call_s,
+        s.last_loss.map_or("-".into(), |l| format!("{l:.4}")),
+        s.last_eval_loss
+            .map_or(String::new(), |l| format!(", held-out loss {l:.4}")),
+        run_dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -256,6 +256,18 @@ impl DataSpec {
         let n_gen = self.n.unwrap_or(DEFAULT_N);
         let noise = self.noise.or(self.dataset.default_noise()).unwrap_or(0.0);
         let seed = self.seed;
+        if self.dataset.is_generated() {
+            // The generator's f64 draws, the f32 set, its split and its scaled copies.
+            crate::memory::Budget::new()
+                .add(
+                    format!("{n_gen} generated samples and their copies"),
+                    crate::memory::bytes_of([n_gen, 2], 4 * 8),
+                )
+                .check(
+                    &format!("[data] n = {n_gen}"),
+                    "lower data.n (sbgm's toy sets use 10 000 to 100 000 samples)",
+                )?;
+        }
         let ds = match self.dataset {
             DatasetKind::Moons => toy::moons(n_gen, noise, seed)?,
             DatasetKind::Circles => toy::circles(

@@ -68,8 +68,63 @@ fn temp_path(path: &Path) -> Result<PathBuf> {
     Ok(path.with_file_name(tmp_name))
 }
 
+/// Removes the temporary files that writers killed mid-write left in `dir` (names
+/// `.NAME.tmp-PID-N` whose process no longer runs; those of live processes are kept) and
+/// returns their paths.
+pub fn remove_stale_temps(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return vec![];
+    };
+    let mut removed = vec![];
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = temp_owner(&name) else {
+            continue;
+        };
+        if !process_alive(pid) && std::fs::remove_file(e.path()).is_ok() {
+            removed.push(e.path());
+        }
+    }
+    removed
+}
+
+/// The writer's PID in a temporary name `.NAME.tmp-PID-N`.
+fn temp_owner(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?;
+    let (_, tail) = rest.rsplit_once(".tmp-")?;
+    let (pid, n) = tail.split_once('-')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
+/// Whether a process with this PID exists.
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists (and may be signalled).
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn stale_temp_files_of_dead_writers_are_removed_and_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir
+            .path()
+            .join(format!(".a.bin.tmp-{}-0", std::process::id()));
+        // PIDs above the kernel's pid_max (at most 2^22) are never alive.
+        let dead = dir.path().join(".checkpoint.safetensors.tmp-99999999-3");
+        let other = dir.path().join("a.tmp-1-2");
+        for p in [&live, &dead, &other] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        assert_eq!(remove_stale_temps(dir.path()), vec![dead.clone()]);
+        assert!(live.exists() && other.exists() && !dead.exists());
+    }
+
     use super::*;
 
     #[test]

@@ -7,10 +7,11 @@ pub mod checkpoint;
 pub mod eqx;
 pub mod export;
 pub mod inspect;
+pub mod lock;
 pub mod npy;
 pub mod npz;
 
-pub use atomic::{atomic_write, atomic_write_bytes};
+pub use atomic::{atomic_write, atomic_write_bytes, remove_stale_temps};
 pub use checkpoint::{
     Checkpoint, SafetensorsEntry, checkpoint_from_bytes, checkpoint_to_bytes, eqx_to_safetensors,
     load_checkpoint, parse_safetensors_header, safetensors_dtype, safetensors_to_eqx,
@@ -25,6 +26,7 @@ pub use export::{
     detect_module_format, read_exported, read_program,
 };
 pub use inspect::{FileFormat, Report, TensorEntry, inspect};
+pub use lock::DirLock;
 pub use npy::{
     NpyHeader, dtype_from_numpy_name, npy_descr, npy_header_bytes, numpy_name, read_npy,
     read_npy_header, read_npy_record, write_npy, write_npy_record,

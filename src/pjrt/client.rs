@@ -5,7 +5,7 @@ use super::api::{Api, NamedValue, NamedValues, pjrt_call, plugin_str};
 use super::live;
 use super::plugin::{self, PluginSpec};
 use super::sys::{self, Args};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use std::fmt;
 use std::sync::Arc;
 
@@ -20,7 +20,24 @@ pub struct ClientOptions {
     pub extra: Vec<(String, NamedValue)>,
 }
 
+/// The most virtual CPU devices a client may ask for. They share the machine's cores (more
+/// only help to test SPMD), and each costs the plugin memory and start-up time: 100 000 take
+/// about 3 GB and a minute.
+pub const MAX_CPU_DEVICES: usize = 1024;
+
 impl ClientOptions {
+    /// Checks the options on our side before the plugin sees them.
+    pub fn validate(&self) -> Result<()> {
+        match self.cpu_device_count {
+            Some(n) if n == 0 || n > MAX_CPU_DEVICES => Err(Error::BadArgument(format!(
+                "{n} CPU devices asked for (--cpu-devices / --devices): use 1 to \
+                 {MAX_CPU_DEVICES}; virtual CPU devices share this machine's cores, so more only \
+                 help to test SPMD"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Options with `cpu_device_count` set.
     pub fn cpu_devices(n: usize) -> Self {
         ClientOptions {
@@ -120,6 +137,7 @@ impl Client {
 
     /// A client of an already loaded plugin.
     pub fn with_api(api: &'static Api, opts: &ClientOptions) -> Result<Client> {
+        opts.validate()?;
         let options = NamedValues::new(&opts.named_values());
         let mut a = sys::PJRT_Client_Create_Args::new();
         a.create_options = options.as_ptr();

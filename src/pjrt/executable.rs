@@ -14,6 +14,32 @@ use crate::host::HostArray;
 use std::ffi::c_char;
 use std::fmt;
 
+/// Device memory a compiled program needs on each of its devices (from the compiler's buffer
+/// assignment).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryStats {
+    /// Bytes of the arguments.
+    pub argument_bytes: u64,
+    /// Bytes of the outputs.
+    pub output_bytes: u64,
+    /// Bytes of outputs that reuse (alias) donated arguments.
+    pub alias_bytes: u64,
+    /// Bytes of temporaries (intermediate values) the program allocates while it runs.
+    pub temp_bytes: u64,
+    /// Bytes of generated code.
+    pub generated_code_bytes: u64,
+}
+
+impl MemoryStats {
+    /// The bytes live at the peak of a call: arguments, new outputs, temporaries and code.
+    pub fn total_bytes(&self) -> u64 {
+        self.argument_bytes
+            .saturating_add(self.output_bytes.saturating_sub(self.alias_bytes))
+            .saturating_add(self.temp_bytes)
+            .saturating_add(self.generated_code_bytes)
+    }
+}
+
 /// A compiled program, loaded on its devices. Destroyed when dropped; keeps its client alive.
 pub struct Executable {
     client: Client,
@@ -300,6 +326,24 @@ impl Executable {
     /// Output types and per-device shapes.
     pub fn outputs(&self) -> &[ArraySpec] {
         &self.outputs
+    }
+
+    /// What the compiled program needs in device memory, per device, as the compiler planned
+    /// it; `None` when the plugin does not report it.
+    pub fn memory_stats(&self) -> Option<MemoryStats> {
+        let api = self.client.plugin();
+        let mut a = sys::PJRT_Executable_GetCompiledMemoryStats_Args::new();
+        a.executable = self.exe;
+        // SAFETY: `exe` is alive with `self`; the plugin only writes the integer fields.
+        unsafe { pjrt_call!(api, PJRT_Executable_GetCompiledMemoryStats, &mut a) }.ok()?;
+        let bytes = |v: i64| u64::try_from(v).unwrap_or(0);
+        Some(MemoryStats {
+            argument_bytes: bytes(a.argument_size_in_bytes),
+            output_bytes: bytes(a.output_size_in_bytes),
+            alias_bytes: bytes(a.alias_size_in_bytes),
+            temp_bytes: bytes(a.temp_size_in_bytes),
+            generated_code_bytes: bytes(a.generated_code_size_in_bytes),
+        })
     }
 
     /// The client it belongs to.

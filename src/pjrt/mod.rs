@@ -83,7 +83,7 @@ pub mod sys;
 pub use api::{Api, ErrorCode, NamedValue};
 pub use buffer::Buffer;
 pub use client::{Client, ClientOptions, Device};
-pub use executable::Executable;
+pub use executable::{Executable, MemoryStats};
 pub use live::{LiveObjects, live_objects};
 pub use plugin::PluginSpec;
 pub use program::{CompileOptions, Program};

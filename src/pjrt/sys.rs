@@ -488,6 +488,22 @@ pjrt_structs! {
         device_complete_events: *mut *mut PJRT_Event,
         execute_device: *mut PJRT_Device,
     }
+    struct PJRT_Executable_GetCompiledMemoryStats_Args {
+        struct_size: usize,
+        extension_start: *mut PJRT_Extension_Base,
+        executable: *mut PJRT_Executable,
+        generated_code_size_in_bytes: i64,
+        argument_size_in_bytes: i64,
+        output_size_in_bytes: i64,
+        alias_size_in_bytes: i64,
+        temp_size_in_bytes: i64,
+        host_generated_code_size_in_bytes: i64,
+        host_argument_size_in_bytes: i64,
+        host_output_size_in_bytes: i64,
+        host_alias_size_in_bytes: i64,
+        host_temp_size_in_bytes: i64,
+        peak_memory_in_bytes: i64,
+    }
     struct PJRT_Executable_NumOutputs_Args {
         struct_size: usize,
         extension_start: *mut PJRT_Extension_Base,
@@ -693,7 +709,7 @@ pjrt_structs! {
         PJRT_Client_CreateViewOfDeviceBuffer: Unused,
         PJRT_Executable_Fingerprint: Fn<PJRT_Executable_Fingerprint_Args>,
         PJRT_Client_TopologyDescription: Unused,
-        PJRT_Executable_GetCompiledMemoryStats: Unused,
+        PJRT_Executable_GetCompiledMemoryStats: Fn<PJRT_Executable_GetCompiledMemoryStats_Args>,
         PJRT_Memory_Kind_Id: Unused,
         PJRT_ExecuteContext_Create: Unused,
         PJRT_ExecuteContext_Destroy: Unused,

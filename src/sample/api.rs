@@ -190,6 +190,13 @@ impl CompiledSampler {
                 ("unfinished", &tr.unfinished),
             ],
         )?;
+        crate::memory::check_compiled(
+            &exe,
+            1,
+            client.platform_name() == "cpu",
+            &format!("the sampler for chunks of {batch} samples"),
+            "lower --batch (samples per call)",
+        )?;
         Ok(CompiledSampler {
             exe,
             batch,
@@ -283,6 +290,15 @@ pub fn sample(
     }
     cfg.validate(sde)?;
     cond.check(&model.needs(), n, model.dtype())?;
+    crate::memory::Budget::new()
+        .add(
+            format!("{n} samples of shape {data_shape:?}"),
+            crate::memory::bytes_of(
+                std::iter::once(n).chain(data_shape.iter().copied()),
+                model.dtype().size_in_bytes() * 2,
+            ),
+        )
+        .check("sampling", "draw fewer samples (--n) per command")?;
     let batch = cfg.batch.min(n);
     let s = CompiledSampler::new(client, model, sde, cfg, data_shape, batch, cond)?;
     let params = model.arguments();

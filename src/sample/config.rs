@@ -139,6 +139,10 @@ fn default_sampler() -> SamplerKind {
 fn default_tol() -> f64 {
     1e-5
 }
+/// The most steps a solve may take (`--steps`, `--max-steps`): loop counters are 32-bit in
+/// the compiled programs, and a solve of this many steps already runs for hours.
+pub const MAX_SOLVER_STEPS: usize = 1 << 24;
+
 fn default_max_steps() -> usize {
     4096
 }
@@ -212,6 +216,14 @@ impl SamplerConfig {
     pub fn validate(&self, sde: &Sde) -> Result<()> {
         if self.steps == Some(0) {
             return Err(Error::msg("sampler steps must be at least 1"));
+        }
+        for (name, v) in [("steps", self.steps), ("max_steps", Some(self.max_steps))] {
+            if let Some(v) = v.filter(|v| *v > MAX_SOLVER_STEPS) {
+                return Err(Error::msg(format!(
+                    "{name} = {v} is beyond the {MAX_SOLVER_STEPS} steps a solve may take \
+                     (sbgm uses about 1000); lower it"
+                )));
+            }
         }
         for (n, v) in [("rtol", self.rtol), ("atol", self.atol)] {
             if !(v.is_finite() && v >= 0.0) {

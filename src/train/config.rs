@@ -179,8 +179,25 @@ impl TrainConfig {
         if self.batch_size == 0 {
             return bad("batch_size = 0: use at least 1 (sbgm's configs use 256)".into());
         }
-        if self.steps_per_call == 0 {
-            return bad("steps_per_call = 0: use at least 1 (e.g. 100)".into());
+        let max_steps = crate::train::run::MAX_STEPS;
+        if self.steps == 0 || self.steps > max_steps {
+            return bad(format!(
+                "steps = {}: use 1 to {max_steps} (the compiled program counts steps in 32 bits)",
+                self.steps
+            ));
+        }
+        if self.batch_size > i32::MAX as usize {
+            return bad(format!(
+                "batch_size = {}: use at most {} (sbgm's configs use 256)",
+                self.batch_size,
+                i32::MAX
+            ));
+        }
+        if self.steps_per_call == 0 || self.steps_per_call as u64 > max_steps {
+            return bad(format!(
+                "steps_per_call = {}: use 1 to {max_steps} (e.g. 100)",
+                self.steps_per_call
+            ));
         }
         if self.accumulate == 0 {
             return bad("accumulate = 0: use 1 for no gradient accumulation".into());

@@ -9,16 +9,22 @@
 //! - [`config`]: the TOML config (`[sde]`, `[model]`, `[data]`, `[train]`);
 //! - [`step`]: the compiled K-step training program (SPMD data parallel);
 //! - [`engine`]: that program on a PJRT client with the state resident on the devices;
-//! - [`run`](mod@run): the training run behind `sbgm-xla train` (run directory, checkpoints, resume).
+//! - [`run`](mod@run): the training run behind `sbgm-xla train` (checkpoints, resume);
+//! - [`run_dir`]: the run directory (locked, taken over after an early stop);
+//! - [`budget`]: the memory a run needs, checked before it is allocated;
+//! - [`interrupt`]: Ctrl-C and SIGTERM.
 
+pub mod budget;
 pub mod config;
 pub mod ema;
 pub mod engine;
 pub mod feed;
+pub mod interrupt;
 pub mod loss;
 pub mod opt_bridge;
 pub mod optim;
 pub mod run;
+pub mod run_dir;
 pub mod sampler;
 pub mod schedule;
 pub mod state;

@@ -13,7 +13,6 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::data::{Dataset, PreparedData};
@@ -24,19 +23,22 @@ use crate::io::{LeafKind, load_checkpoint, write_eqx_checked};
 use crate::nn::{ApplyMode, Params, ScoreNet};
 use crate::pjrt::{Buffer, Client, CompileOptions, Executable, Program};
 use crate::sde::Sde;
+use crate::train::budget::{self, RunSize};
 use crate::train::config::{Config, Feed, LabelsAs};
 use crate::train::engine::Engine;
 use crate::train::feed;
+use crate::train::interrupt;
 use crate::train::loss::LossWeight;
 use crate::train::opt_bridge::{BuiltOptimizer, build_optimizer};
+use crate::train::run_dir::RunDir;
 use crate::train::sampler::build_em_sampler;
 use crate::train::state::TrainState;
 use crate::train::step::{Cond, FeedLayout, Objective, StepLayout, UpdateRule, build_eval};
 
-/// The checkpoint file inside a run directory.
-pub const CHECKPOINT: &str = "checkpoint.safetensors";
-/// The metrics file inside a run directory.
-pub const METRICS: &str = "metrics.jsonl";
+pub use crate::train::run_dir::{CHECKPOINT, METRICS, SAMPLES};
+
+/// The largest `train.steps` (the step counter is an `i32` in the compiled program).
+pub const MAX_STEPS: u64 = i32::MAX as u64;
 
 /// Options of a run beyond the config.
 #[derive(Clone, Debug, Default)]
@@ -67,22 +69,15 @@ pub struct RunSummary {
     pub steps_per_s: Option<f64>,
     /// Seconds to the end of the first call (build, compile, upload, run).
     pub first_call_s: f64,
-    /// Whether Ctrl-C stopped the run (a checkpoint was saved).
-    pub interrupted: bool,
+    /// The signal (SIGINT, SIGTERM) that stopped the run early, if one did; the checkpoint
+    /// of [`RunSummary::checkpoint_step`] holds the state.
+    pub interrupted: Option<i32>,
+    /// The step of the checkpoint on disk (`None`: none was written).
+    pub checkpoint_step: Option<u64>,
     /// The run directory.
     pub run_dir: PathBuf,
     /// Number of devices used.
     pub devices: usize,
-}
-
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-fn install_ctrlc() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // A second handler (a library user's own) is not an error for training.
-        let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
-    });
 }
 
 /// Everything built from a config: data, model, SDE, optimizer.
@@ -148,6 +143,19 @@ impl Setup {
             .filter(|s| s.kind == LeafKind::Array)
             .map(|s| (s.path.clone(), Shape::new(s.shape.clone(), s.dtype)))
             .collect();
+        RunSize {
+            train: &config.train,
+            param_bytes: budget::param_bytes(
+                param_shapes
+                    .iter()
+                    .map(|(_, s)| (&s.dims[..], s.dtype.size_in_bytes())),
+            ),
+            row_elems: row_elems(&data.train),
+            device_data_bytes: 0,
+            devices: 0,
+            devices_in_host_memory: false,
+        }
+        .check()?;
         let opt = build_optimizer(&config.train.optim, &param_shapes)?;
         Ok(Setup {
             config: config.clone(),
@@ -224,6 +232,27 @@ impl Setup {
             .collect()
     }
 
+    /// The sizes of a run of this setup on `devices` devices, for its memory check.
+    pub fn size(&self, devices: usize, devices_in_host_memory: bool) -> RunSize<'_> {
+        let layout = self.layout(devices);
+        let device_data_bytes = match layout.feed {
+            FeedLayout::Device { rows } => (rows * row_elems(&self.data.train) * 4) as u64,
+            FeedLayout::Host => 0,
+        };
+        RunSize {
+            train: &self.config.train,
+            param_bytes: budget::param_bytes(
+                self.param_shapes
+                    .iter()
+                    .map(|(_, s)| (&s.dims[..], s.dtype.size_in_bytes())),
+            ),
+            row_elems: row_elems(&self.data.train),
+            device_data_bytes,
+            devices,
+            devices_in_host_memory,
+        }
+    }
+
     /// The step layout for `devices` devices and the data feed.
     pub fn layout(&self, devices: usize) -> StepLayout {
         let t = &self.config.train;
@@ -298,6 +327,12 @@ impl Setup {
     }
 }
 
+/// Elements of one row of a data set: its sample, conditioning map and parameters.
+fn row_elems(ds: &Dataset) -> usize {
+    let per = |s: &[usize]| s.iter().product::<usize>();
+    per(ds.data_shape()) + ds.context_shape().map_or(0, per) + ds.parameter_dim().unwrap_or(0)
+}
+
 /// A compiled single-device program with some arguments already on device 0.
 struct Aux {
     exe: Executable,
@@ -310,18 +345,34 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunSummary> {
 }
 
 /// Trains as `config` says, in `opts.run_dir`, on `client`.
+///
+/// Everything that can be checked is checked before the run directory is touched (config,
+/// data, model, devices, memory); the directory is then locked for the run's life. The first
+/// SIGINT or SIGTERM stops the run after the running call with a checkpoint
+/// ([`RunSummary::interrupted`]); a second one ends the process at once.
 pub fn run_with_client(config: &Config, opts: &RunOptions, client: &Client) -> Result<RunSummary> {
     let t_start = Instant::now();
-    let dir = &opts.run_dir;
-    let ck_path = dir.join(CHECKPOINT);
-    let setup = Setup::new(config)?;
-    prepare_dir(dir, opts.resume, &ck_path)?;
+    interrupt::install();
     let avail = client.addressable_devices().len();
     let devices = opts.devices.or(config.train.devices).unwrap_or(avail);
     if devices > avail {
         return Err(Error::msg(format!(
-            "{devices} devices asked for (train.devices / --devices), but the client has {avail}"
+            "{devices} devices asked for (train.devices / --devices), but the client has {avail};              use at most {avail} (nothing was changed)"
         )));
+    }
+    let setup = Setup::new(config)?;
+    let in_host_memory = client.platform_name() == "cpu";
+    setup.layout(devices).validate()?;
+    setup.size(devices, in_host_memory).check()?;
+
+    let run_dir = RunDir::open(&opts.run_dir, opts.resume)?;
+    let dir = run_dir.path();
+    let ck_path = dir.join(CHECKPOINT);
+    if run_dir.taken_over() && opts.progress {
+        eprintln!(
+            "sbgm-xla: {} held a run that stopped before its first checkpoint; starting again there",
+            dir.display()
+        );
     }
     let state = if opts.resume {
         setup.load_state(&ck_path)?
@@ -334,12 +385,11 @@ pub fn run_with_client(config: &Config, opts: &RunOptions, client: &Client) -> R
             "the checkpoint is at step {} but train.steps = {total}; raise train.steps to \
              continue (e.g. --set train.steps={})",
             state.step,
-            state.step + total
+            state.step.saturating_add(total).min(MAX_STEPS)
         )));
     }
-    let config_text = config.to_toml()?;
-    crate::io::atomic_write_bytes(&dir.join("config.toml"), config_text.as_bytes())?;
-    let mut history = Metrics::open(&dir.join(METRICS), state.step, opts.resume)?;
+    let mut last_ckpt = opts.resume.then_some(state.step);
+    interrupt::set_kept(kept_text(last_ckpt, &ck_path));
 
     let mut layout = setup.layout(devices);
     layout.use_host_kernels(client);
@@ -366,26 +416,46 @@ pub fn run_with_client(config: &Config, opts: &RunOptions, client: &Client) -> R
             config.train.seed,
         )
     })?;
+    budget::check_compiled(
+        engine.executable(),
+        devices,
+        in_host_memory,
+        "the training step",
+    )?;
     let eval = build_eval_aux(&setup, client, &layout)?;
     let sampler = if config.train.sample_every > 0 {
         Some(build_sampler_aux(&setup, client)?)
     } else {
         None
     };
+    if let Some(sig) = interrupt::requested() {
+        // Stopped while compiling: nothing was trained or written.
+        return Ok(RunSummary {
+            step: state.step,
+            last_loss: None,
+            last_eval_loss: None,
+            steps_per_s: None,
+            first_call_s: t_start.elapsed().as_secs_f64(),
+            interrupted: Some(sig),
+            run_dir: dir.to_path_buf(),
+            devices,
+            checkpoint_step: last_ckpt,
+        });
+    }
 
-    install_ctrlc();
-    INTERRUPTED.store(false, Ordering::SeqCst);
+    let config_text = config.to_toml()?;
+    crate::io::atomic_write_bytes(&dir.join("config.toml"), config_text.as_bytes())?;
+    let mut history = Metrics::open(&dir.join(METRICS), state.step, opts.resume)?;
     let bar = progress_bar(opts.progress, state.step, total);
     let t = &config.train;
     let stop_at = opts
         .stop_after
-        .map_or(total, |s| (state.step + s).min(total));
-    let mut last_ckpt = state.step;
+        .map_or(total, |s| state.step.saturating_add(s).min(total));
     let mut last_loss = None;
     let mut last_eval = None;
     let mut first_call_s = 0.0;
     let mut t_loop: Option<(Instant, u64)> = None;
-    let mut interrupted = false;
+    let mut interrupted = None;
     while engine.step() < stop_at {
         let s = engine.step();
         let mut n = (stop_at - s).min(t.steps_per_call as u64);
@@ -394,19 +464,34 @@ pub fn run_with_client(config: &Config, opts: &RunOptions, client: &Client) -> R
                 n = n.min(every - s % every);
             }
         }
+        let t_call = Instant::now();
         let losses = engine.run(n as usize)?;
+        interrupt::set_wait_hint(format!(
+            " (up to about {:.0} s)",
+            t_call.elapsed().as_secs_f64().ceil()
+        ));
         if t_loop.is_none() {
             first_call_s = t_start.elapsed().as_secs_f64();
             t_loop = Some((Instant::now(), engine.step()));
         }
         if let Some((i, l)) = losses.iter().enumerate().find(|(_, l)| !l.is_finite()) {
             bar.abandon();
+            let step = s + i as u64 + 1;
+            let kept = match last_ckpt {
+                Some(c) => format!(
+                    "the last good checkpoint (step {c}) is kept in {}; after the change, \
+                     continue with --resume",
+                    ck_path.display()
+                ),
+                None => format!(
+                    "no checkpoint was saved yet; after the change, run the same command again \
+                     (the run directory {} is reused)",
+                    dir.display()
+                ),
+            };
             return Err(Error::msg(format!(
-                "training stopped: the loss became {l} at step {}; the last good checkpoint \
-                 (step {last_ckpt}) is kept in {}. Lower the learning rate (train.lr), clip \
-                 gradients (train.clip_norm) or check the data scaling, then resume with --resume",
-                s + i as u64 + 1,
-                ck_path.display()
+                "training stopped: the loss became {l} at step {step}. Lower the learning rate \
+                 (train.lr), clip gradients (train.clip_norm) or check the data scaling; {kept}"
             )));
         }
         history.log_losses(s, &losses)?;
@@ -427,26 +512,26 @@ pub fn run_with_client(config: &Config, opts: &RunOptions, client: &Client) -> R
         if let Some(sm) = &sampler
             && (step % t.sample_every == 0 || step == total)
         {
-            sample_plot(&setup, sm, &engine, &dir.join("samples"), step)?;
+            sample_plot(&setup, sm, &engine, &dir.join(SAMPLES), step)?;
         }
         let ckpt_due =
             (t.checkpoint_every > 0 && step % t.checkpoint_every == 0) || step == stop_at;
-        interrupted = INTERRUPTED.load(Ordering::SeqCst);
-        if ckpt_due || interrupted {
+        interrupted = interrupt::requested();
+        if ckpt_due || interrupted.is_some() {
             engine.state()?.save(&ck_path, &config_text)?;
-            last_ckpt = step;
+            last_ckpt = Some(step);
+            interrupt::set_kept(kept_text(last_ckpt, &ck_path));
             history.plot(&dir.join("loss.png"))?;
         }
-        if interrupted {
+        if interrupted.is_some() {
             break;
         }
     }
     bar.finish_and_clear();
     let final_state = engine.state()?;
-    if engine.step() == last_ckpt {
-        // nothing newer to save
-    } else {
+    if last_ckpt != Some(engine.step()) {
         final_state.save(&ck_path, &config_text)?;
+        last_ckpt = Some(engine.step());
     }
     history.plot(&dir.join("loss.png"))?;
     let arrays = if final_state.ema.is_empty() {
@@ -472,40 +557,18 @@ pub fn run_with_client(config: &Config, opts: &RunOptions, client: &Client) -> R
         steps_per_s,
         first_call_s,
         interrupted,
-        run_dir: dir.clone(),
+        run_dir: dir.to_path_buf(),
         devices,
+        checkpoint_step: last_ckpt,
     })
 }
 
-/// Creates the run directory, refusing a non-empty one unless resuming (and then requiring
-/// its checkpoint).
-fn prepare_dir(dir: &Path, resume: bool, ck: &Path) -> Result<()> {
-    let non_empty = dir.is_dir()
-        && std::fs::read_dir(dir)
-            .map_err(|e| Error::io(dir, e))?
-            .next()
-            .is_some();
-    if dir.exists() && !dir.is_dir() {
-        return Err(Error::msg(format!(
-            "the run directory {} is a file; choose another --run-dir",
-            dir.display()
-        )));
+/// What stays on disk when the run stops now: the last checkpoint, or none yet.
+fn kept_text(last_ckpt: Option<u64>, ck: &Path) -> String {
+    match last_ckpt {
+        Some(s) => format!("the checkpoint of step {s} in {} is kept", ck.display()),
+        None => "no checkpoint was written yet; run the same command again to start over".into(),
     }
-    if resume {
-        if !ck.is_file() {
-            return Err(Error::msg(format!(
-                "cannot resume: {} has no {CHECKPOINT}; start a new run without --resume",
-                dir.display()
-            )));
-        }
-    } else if non_empty {
-        return Err(Error::msg(format!(
-            "the run directory {} already exists and is not empty; continue it with --resume or \
-             choose another --run-dir (nothing was changed)",
-            dir.display()
-        )));
-    }
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))
 }
 
 fn progress_bar(show: bool, pos: u64, len: u64) -> indicatif::ProgressBar {

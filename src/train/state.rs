@@ -65,7 +65,15 @@ impl TrainState {
         let step: u64 = ck
             .meta(META_STEP)
             .and_then(|s| s.parse().ok())
-            .ok_or_else(|| Error::msg("the checkpoint's `step` metadata is missing or invalid"))?;
+            .filter(|s| *s <= crate::train::run::MAX_STEPS)
+            .ok_or_else(|| {
+                Error::msg(format!(
+                    "the checkpoint's `step` metadata is missing or invalid ({:?}; a step lies in \
+                     0..={}); the checkpoint is damaged",
+                    ck.meta(META_STEP),
+                    crate::train::run::MAX_STEPS
+                ))
+            })?;
         let key = ck
             .meta(META_KEY)
             .and_then(|s| {
