@@ -30,7 +30,7 @@ use crate::train::feed;
 use crate::train::loss::LossWeight;
 use crate::train::opt_bridge::{BuiltOptimizer, build_optimizer};
 use crate::train::sampler::build_em_sampler;
-use crate::train::state::TrainState;
+use crate::train::state::{ModelInfo, TrainState};
 use crate::train::step::{Cond, FeedLayout, Objective, StepLayout, UpdateRule, build_eval};
 
 /// The checkpoint file inside a run directory.
@@ -91,6 +91,8 @@ pub struct Setup {
     pub config: Config,
     /// The data (scaled splits and the transform).
     pub data: PreparedData,
+    /// The model configuration with its sizes filled from the data.
+    pub model: crate::nn::ModelConfig,
     /// The score network (shapes filled from the data).
     pub net: Box<dyn ScoreNet>,
     /// The SDE.
@@ -152,11 +154,22 @@ impl Setup {
         Ok(Setup {
             config: config.clone(),
             data,
+            model,
             net,
             sde,
             opt,
             param_shapes,
         })
+    }
+
+    /// What using the trained model needs besides its parameters (stored in checkpoints).
+    pub fn model_info(&self) -> ModelInfo {
+        ModelInfo {
+            model: self.model.clone(),
+            sde: Some(self.config.sde.clone()),
+            transform: Some(self.data.transform),
+            value_range: self.data.train.value_range(),
+        }
     }
 
     /// The initial training state: the model's initialisation for `train.seed`, the
@@ -338,6 +351,7 @@ pub fn run_with_client(config: &Config, opts: &RunOptions, client: &Client) -> R
         )));
     }
     let config_text = config.to_toml()?;
+    let info = setup.model_info();
     crate::io::atomic_write_bytes(&dir.join("config.toml"), config_text.as_bytes())?;
     let mut history = Metrics::open(&dir.join(METRICS), state.step, opts.resume)?;
 
@@ -433,7 +447,7 @@ pub fn run_with_client(config: &Config, opts: &RunOptions, client: &Client) -> R
             (t.checkpoint_every > 0 && step % t.checkpoint_every == 0) || step == stop_at;
         interrupted = INTERRUPTED.load(Ordering::SeqCst);
         if ckpt_due || interrupted {
-            engine.state()?.save(&ck_path, &config_text)?;
+            engine.state()?.save(&ck_path, &config_text, &info)?;
             last_ckpt = step;
             history.plot(&dir.join("loss.png"))?;
         }
@@ -446,7 +460,7 @@ pub fn run_with_client(config: &Config, opts: &RunOptions, client: &Client) -> R
     if engine.step() == last_ckpt {
         // nothing newer to save
     } else {
-        final_state.save(&ck_path, &config_text)?;
+        final_state.save(&ck_path, &config_text, &info)?;
     }
     history.plot(&dir.join("loss.png"))?;
     let arrays = if final_state.ema.is_empty() {
