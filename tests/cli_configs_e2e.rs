@@ -321,9 +321,9 @@ fn runs_conditioned_on_a_serve_every_command() {
     ]);
 }
 
-/// A tiny moons run conditioned on q, in `dir/run`.
-fn tiny_conditional_run(dir: &Path) -> PathBuf {
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/moons_cond.toml");
+/// A tiny run of `configs/<name>` in `dir`.
+fn tiny_run(dir: &Path, name: &str) -> PathBuf {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs").join(name);
     Case::new(config, None).train(dir)
 }
 
@@ -338,70 +338,53 @@ fn edit_metadata(run: &Path, edit: impl FnOnce(&mut std::collections::BTreeMap<S
 #[test]
 fn a_checkpoints_stored_data_section_is_never_loaded() {
     let tmp = tempfile::tempdir().unwrap();
-    let run = tiny_conditional_run(tmp.path());
-    // the stored configs name a data file that does not exist: opening it would fail
-    let never = tmp.path().join("never-opened.npz");
-    assert!(!never.exists());
-    let data = format!("[data]\ndataset = \"file\"\npath = {:?}\n", s(&never));
-    edit_metadata(&run, |meta| {
-        for key in ["config", "model_config"] {
-            let text = meta.get(key).expect("stored config").clone();
-            let mut table: toml::Table = text.parse().unwrap();
-            table.remove("data");
-            meta.insert(key.into(), format!("{data}\n{table}"));
-        }
-    });
     let d = tmp.path();
+    // the stored configs name a data file that does not exist: opening it would fail
+    let never = d.join("never-opened.npz");
+    let data = format!("[data]\ndataset = \"file\"\npath = {:?}\n", s(&never));
     let q = d.join("q.npy");
     write_npy(&q, &HostArray::from_vec(vec![2, 1], vec![1f32, 0.]).unwrap()).unwrap();
-    let x = d.join("x.npy");
-    let r = s(&run);
-    ok(&["sample", "--checkpoint", r, "--q", s(&q), "--n", "2"]
-        .into_iter()
-        .chain(["--steps", "2", "--quiet", "--out", s(&x)])
-        .collect::<Vec<_>>());
     let t = d.join("t.npy");
     write_npy(&t, &HostArray::from_vec(vec![], vec![0.5f32]).unwrap()).unwrap();
-    let sc = d.join("s.npy");
-    ok(&[
-        "score",
-        "--checkpoint",
-        r,
-        "--q",
-        s(&q),
-        "--t",
-        s(&t),
-        "--x",
-        s(&x),
-        "--out",
-        s(&sc),
-    ]);
-    ok(&[
-        "loglik",
-        "--checkpoint",
-        r,
-        "--q",
-        s(&q),
-        "--data",
-        s(&x),
-        "--method",
-        "hutchinson",
-        "--solver",
-        "euler",
-        "--steps",
-        "2",
-        "--quiet",
-    ]);
-    ok(&["convert", r, s(&d.join("m.safetensors"))]);
-    let report = ok(&["inspect", r]);
-    assert!(report.contains("every leaf matches"), "{report}");
-    assert!(!never.exists());
+    for (config, cond) in [("moons.toml", vec![]), ("moons_cond.toml", vec!["--q", s(&q)])] {
+        let run = tiny_run(d, config);
+        edit_metadata(&run, |meta| {
+            assert!(meta.contains_key("config"));
+            for key in ["config", "model_config"] {
+                if let Some(text) = meta.get(key) {
+                    let mut table: toml::Table = text.parse().unwrap();
+                    table.remove("data");
+                    meta.insert(key.into(), format!("{data}\n{table}"));
+                }
+            }
+        });
+        let r = s(&run);
+        let with = |cmd: &str, args: &[&str]| -> Vec<String> {
+            let mut v = vec![cmd, "--checkpoint", r];
+            v.extend(cond.iter().chain(args));
+            v.into_iter().map(String::from).collect()
+        };
+        let run_ok = |args: Vec<String>| ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let x = d.join("x.npy");
+        let flags = ["--n", "2", "--steps", "2", "--quiet", "--out", s(&x)];
+        run_ok(with("sample", &flags));
+        let sc = d.join("s.npy");
+        let flags = ["--t", s(&t), "--x", s(&x), "--out", s(&sc)];
+        run_ok(with("score", &flags));
+        let flags = ["--data", s(&x), "--method", "hutchinson", "--solver", "euler"];
+        run_ok(with("loglik", &[&flags[..], &["--steps", "2", "--quiet"]].concat()));
+        let converted = d.join(format!("{config}.safetensors"));
+        ok(&["convert", r, s(&converted)]);
+        let report = ok(&["inspect", r]);
+        assert!(report.contains("every leaf matches"), "{config}: {report}");
+        assert!(!never.exists());
+    }
 }
 
 #[test]
 fn an_older_checkpoint_without_the_resolved_model_asks_for_config() {
     let tmp = tempfile::tempdir().unwrap();
-    let run = tiny_conditional_run(tmp.path());
+    let run = tiny_run(tmp.path(), "moons_cond.toml");
     edit_metadata(&run, |meta| {
         for key in ["model_config", "transform", "value_range"] {
             meta.remove(key);
