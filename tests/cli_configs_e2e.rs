@@ -124,7 +124,11 @@ impl Case {
     }
 
     fn name(&self) -> String {
-        let stem = self.config.file_stem().expect("file name").to_string_lossy();
+        let stem = self
+            .config
+            .file_stem()
+            .expect("file name")
+            .to_string_lossy();
         match self.resolved().train.labels_as {
             LabelsAs::None => stem.into_owned(),
             l => format!("{stem}_{l:?}").to_lowercase(),
@@ -209,7 +213,11 @@ impl Case {
 
         // score on the model-space samples
         let t = out("t.npy");
-        write_npy(&t, &HostArray::from_vec(vec![N], vec![0.1f32, 0.5, 0.9]).unwrap()).unwrap();
+        write_npy(
+            &t,
+            &HostArray::from_vec(vec![N], vec![0.1f32, 0.5, 0.9]).unwrap(),
+        )
+        .unwrap();
         let score = out("score.npy");
         let flags = ["--t", s(&t), "--x", s(&x_model), "--out", s(&score)];
         run_sbgm("score", model_flags(&run, &flags));
@@ -262,11 +270,19 @@ impl Case {
         let score2 = out("score2.npy");
         let flags = ["--t", s(&t), "--x", s(&x_model), "--out", s(&score2)];
         run_sbgm("score", model_flags(&st, &flags));
-        assert_eq!(read_npy(&score2).unwrap(), sc, "{name}: scores of the converted file");
+        assert_eq!(
+            read_npy(&score2).unwrap(),
+            sc,
+            "{name}: scores of the converted file"
+        );
         let x2 = out("x2.npy");
         let flags = [&sample_args[..], &["--out", s(&x2)]].concat();
         run_sbgm("sample", model_flags(&st, &flags));
-        assert_eq!(read_npy(&x2).unwrap(), xd, "{name}: samples of the converted file");
+        assert_eq!(
+            read_npy(&x2).unwrap(),
+            xd,
+            "{name}: samples of the converted file"
+        );
         let config = run.join("config.toml");
         let report = ok(&["inspect", s(&eqx), "--config", s(&config)]);
         assert!(report.contains("every leaf matches"), "{name}: {report}");
@@ -314,7 +330,11 @@ fn every_shipped_config_trains_and_its_run_serves_every_command() {
 
 #[test]
 fn runs_conditioned_on_a_serve_every_command() {
-    let config = |name: &str| Path::new(env!("CARGO_MANIFEST_DIR")).join("configs").join(name);
+    let config = |name: &str| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("configs")
+            .join(name)
+    };
     check_all(&[
         Case::new(config("moons_cond.toml"), Some("a")),
         Case::new(config("digits.toml"), Some("a")),
@@ -323,7 +343,9 @@ fn runs_conditioned_on_a_serve_every_command() {
 
 /// A tiny run of `configs/<name>` in `dir`.
 fn tiny_run(dir: &Path, name: &str) -> PathBuf {
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs").join(name);
+    let config = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("configs")
+        .join(name);
     Case::new(config, None).train(dir)
 }
 
@@ -343,10 +365,17 @@ fn a_checkpoints_stored_data_section_is_never_loaded() {
     let never = d.join("never-opened.npz");
     let data = format!("[data]\ndataset = \"file\"\npath = {:?}\n", s(&never));
     let q = d.join("q.npy");
-    write_npy(&q, &HostArray::from_vec(vec![2, 1], vec![1f32, 0.]).unwrap()).unwrap();
+    write_npy(
+        &q,
+        &HostArray::from_vec(vec![2, 1], vec![1f32, 0.]).unwrap(),
+    )
+    .unwrap();
     let t = d.join("t.npy");
     write_npy(&t, &HostArray::from_vec(vec![], vec![0.5f32]).unwrap()).unwrap();
-    for (config, cond) in [("moons.toml", vec![]), ("moons_cond.toml", vec!["--q", s(&q)])] {
+    for (config, cond) in [
+        ("moons.toml", vec![]),
+        ("moons_cond.toml", vec!["--q", s(&q)]),
+    ] {
         let run = tiny_run(d, config);
         edit_metadata(&run, |meta| {
             assert!(meta.contains_key("config"));
@@ -371,8 +400,18 @@ fn a_checkpoints_stored_data_section_is_never_loaded() {
         let sc = d.join("s.npy");
         let flags = ["--t", s(&t), "--x", s(&x), "--out", s(&sc)];
         run_ok(with("score", &flags));
-        let flags = ["--data", s(&x), "--method", "hutchinson", "--solver", "euler"];
-        run_ok(with("loglik", &[&flags[..], &["--steps", "2", "--quiet"]].concat()));
+        let flags = [
+            "--data",
+            s(&x),
+            "--method",
+            "hutchinson",
+            "--solver",
+            "euler",
+        ];
+        run_ok(with(
+            "loglik",
+            &[&flags[..], &["--steps", "2", "--quiet"]].concat(),
+        ));
         let converted = d.join(format!("{config}.safetensors"));
         ok(&["convert", r, s(&converted)]);
         let report = ok(&["inspect", r]);

@@ -466,13 +466,14 @@ pub fn stored_model(metadata: &BTreeMap<String, String>, file: &Path) -> Result<
             file.display()
         )));
     }
-    let (transform, value_range) = ModelInfo::read_scaling(metadata).map_err(|e| named(e, file))?;
-    Ok(ModelInfo {
+    ModelInfo {
         model: doc.model,
         sde: doc.sde,
-        transform,
-        value_range,
-    })
+        transform: None,
+        value_range: None,
+    }
+    .with_stored_scaling(metadata)
+    .map_err(|e| named(e, file))
 }
 
 /// The model of a checkpoint: from the configuration file given (with the checkpoint's
@@ -484,14 +485,13 @@ fn model_for(
 ) -> Result<ModelInfo> {
     match (config, metadata) {
         (Some(c), metadata) => {
-            let mut info = model_of_file(c)?;
-            if info.transform.is_none()
-                && let Some(m) = metadata
-            {
-                (info.transform, info.value_range) =
-                    ModelInfo::read_scaling(m).map_err(|e| named(e, file))?;
+            let info = model_of_file(c)?;
+            match metadata {
+                Some(m) if info.transform.is_none() => {
+                    info.with_stored_scaling(m).map_err(|e| named(e, file))
+                }
+                _ => Ok(info),
             }
-            Ok(info)
         }
         (None, Some(m)) => stored_model(m, file),
         (None, None) => Err(Error::msg(format!(

@@ -4,7 +4,8 @@
 //!
 //! A run directory holds:
 //! - `config.toml`: the effective config;
-//! - `checkpoint.safetensors`: parameters, optimizer state, EMA, step, RNG key and config;
+//! - `checkpoint.safetensors`: parameters, optimizer state, EMA, step, RNG key and config, and
+//!   the resolved model, data scaling and value range (the run is usable without its data);
 //! - `metrics.jsonl`: one JSON object per line (`{"step", "loss"}` per step, `{"step",
 //!   "eval_loss"}` per evaluation);
 //! - `loss.png`, `samples/samples_<step>.png`;

@@ -59,10 +59,8 @@ impl ModelInfo {
         Ok(())
     }
 
-    /// The scaling and value range stored in `meta` (each `None` when absent).
-    pub fn read_scaling(
-        meta: &BTreeMap<String, String>,
-    ) -> Result<(Option<Transform>, Option<(f32, f32)>)> {
+    /// This model with the scaling and value range stored in `meta` (each `None` when absent).
+    pub fn with_stored_scaling(self, meta: &BTreeMap<String, String>) -> Result<ModelInfo> {
         fn get<T: serde::de::DeserializeOwned>(
             meta: &BTreeMap<String, String>,
             key: &str,
@@ -74,7 +72,11 @@ impl ModelInfo {
                 })
                 .transpose()
         }
-        Ok((get(meta, META_TRANSFORM)?, get(meta, META_VALUE_RANGE)?))
+        Ok(ModelInfo {
+            transform: get(meta, META_TRANSFORM)?,
+            value_range: get(meta, META_VALUE_RANGE)?,
+            ..self
+        })
     }
 }
 
