@@ -253,7 +253,7 @@ pub fn resolve_checkpoint(path: &Path) -> Result<PathBuf> {
 /// A model and its parameters, read from a checkpoint and checked against the configuration,
 /// with the SDE and the data scaling when the configuration gives them.
 pub struct LoadedModel {
-    /// The model configuration (shapes filled from the data when the config has `[data]`).
+    /// The model configuration (every size filled in).
     pub config: ModelConfig,
     /// The network.
     pub net: Box<dyn ScoreNet>,
