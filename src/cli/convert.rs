@@ -6,7 +6,7 @@
 //! safetensors output stores the model configuration in its metadata, so later commands need
 //! no `--config`.
 
-use super::model::{CheckpointFormat, META_CONFIG, META_TRANSFORM, config_toml, load_model};
+use super::model::{CheckpointFormat, META_CONFIG, load_model};
 use crate::io::{Checkpoint, save_checkpoint, tensor_name};
 use anyhow::Context;
 use clap::Args;
@@ -65,10 +65,7 @@ pub fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
                 .map(|(path, a)| (tensor_name(group, &path), a))
                 .collect();
             ck.set_meta(META_FORMAT, MODEL_FORMAT);
-            ck.set_meta(META_CONFIG, config_toml(&model.config, model.sde.as_ref())?);
-            if let Some(t) = &model.transform {
-                ck.set_meta(META_TRANSFORM, serde_json::to_string(t)?);
-            }
+            model.info().write_metadata(&mut ck, META_CONFIG)?;
             save_checkpoint(&args.output, &ck)?;
         }
     }

@@ -6,9 +6,7 @@
 //! configuration (or one stored in a safetensors file) it also says whether the file holds
 //! that model.
 
-use super::model::{
-    META_CONFIG, named, parse_config, pick_group_in, read_config, resolve, resolve_checkpoint,
-};
+use super::model::{model_of_file, named, pick_group_in, resolve_checkpoint, stored_model};
 use crate::io::{FileFormat, LeafKind, Report, inspect, numpy_name, tensor_name};
 use crate::nn::ScoreNet;
 use anyhow::Context;
@@ -34,7 +32,7 @@ pub struct InspectArgs {
 pub fn inspect_cmd(args: &InspectArgs) -> anyhow::Result<()> {
     let file = resolve_checkpoint(&args.file)?;
     let net: Option<Box<dyn ScoreNet>> = match &args.config {
-        Some(c) => Some(resolve(&read_config(c)?)?.0.build()?),
+        Some(c) => Some(model_of_file(c)?.model.build()?),
         None => None,
     };
     let skeleton = net.as_ref().map(|n| n.skeleton());
@@ -49,16 +47,13 @@ pub fn inspect_cmd(args: &InspectArgs) -> anyhow::Result<()> {
     } else {
         probe
     };
-    // The model the file is checked against: the given one, else the one stored in it.
+    // The model the file is checked against: the given one, else the one stored in it (its
+    // data never loaded).
     let net = match net {
         Some(n) => Some(n),
-        None => match report.metadata.get(META_CONFIG) {
-            Some(text) => parse_config(text)
-                .and_then(|d| resolve(&d))
-                .and_then(|r| r.0.build())
-                .ok(),
-            None => None,
-        },
+        None => stored_model(&report.metadata, &file)
+            .and_then(|m| m.model.build())
+            .ok(),
     };
     let model = net.as_ref().map(|n| model_line(n.as_ref(), &report));
     if args.json {

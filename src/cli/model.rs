@@ -1,6 +1,11 @@
 //! What the model subcommands share: reading a model configuration (a `[model]` TOML section,
 //! a whole training config, or an sbgm tools JSON config), finding and reading a checkpoint
 //! (Equinox `.eqx`, safetensors, a training run directory) and checking it against the model.
+//!
+//! A checkpoint is data, not instructions: the configuration stored in one is never resolved
+//! against data (its `[data]` is never loaded). Training checkpoints store the resolved model,
+//! the data scaling and the value range ([`ModelInfo`]); only a `--config` file that the user
+//! gives is set up from its data, as training does.
 
 use crate::data::{DataSpec, Transform};
 use crate::error::{Error, Result};
@@ -11,6 +16,8 @@ use crate::io::{
 };
 use crate::nn::{Init, ModelConfig, ScoreNet};
 use crate::sde::SdeConfig;
+use crate::train::state::META_MODEL;
+pub use crate::train::state::{META_TRANSFORM, META_VALUE_RANGE, ModelInfo};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
@@ -161,17 +168,7 @@ pub fn model_config_toml(cfg: &ModelConfig) -> Result<String> {
     config_toml(cfg, None)
 }
 
-/// The model (and SDE) configuration as TOML text (`[model]`, `[sde]` sections).
-pub fn config_toml(cfg: &ModelConfig, sde: Option<&SdeConfig>) -> Result<String> {
-    #[derive(serde::Serialize)]
-    struct Doc<'a> {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        sde: Option<&'a SdeConfig>,
-        model: &'a ModelConfig,
-    }
-    toml::to_string(&Doc { sde, model: cfg })
-        .map_err(|e| Error::msg(format!("cannot write the model config as TOML: {e}")))
-}
+pub use crate::train::state::model_toml as config_toml;
 
 /// How a checkpoint file is stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -253,14 +250,10 @@ pub fn resolve_checkpoint(path: &Path) -> Result<PathBuf> {
     })
 }
 
-/// Metadata key of the data scaling in our safetensors model files (JSON of a
-/// [`Transform`]), so that samples map back to data space without the data.
-pub const META_TRANSFORM: &str = "transform";
-
 /// A model and its parameters, read from a checkpoint and checked against the configuration,
 /// with the SDE and the data scaling when the configuration gives them.
 pub struct LoadedModel {
-    /// The model configuration (shapes filled from the data when the config has `[data]`).
+    /// The model configuration (every size filled in).
     pub config: ModelConfig,
     /// The network.
     pub net: Box<dyn ScoreNet>,
@@ -305,6 +298,17 @@ impl LoadedModel {
             self.net.n_params(),
             self.file.display()
         )
+    }
+
+    /// The model's configuration, SDE, data scaling and value range (what a model file stores
+    /// besides the leaves).
+    pub fn info(&self) -> ModelInfo {
+        ModelInfo {
+            model: self.config.clone(),
+            sde: self.sde.clone(),
+            transform: self.transform,
+            value_range: self.value_range,
+        }
     }
 
     /// Writes the leaves as an Equinox `.eqx` file.
@@ -412,31 +416,88 @@ pub fn checkpoint_leaves(
         .collect()
 }
 
-/// Where the configuration comes from: the file given, else the checkpoint's metadata.
-fn config_for(
+/// The model a configuration file describes: a training config is set up as training does
+/// it (its data loaded, the labels attached as `train.labels_as` says); any other document is
+/// resolved by [`resolve`].
+pub fn model_of_file(path: &Path) -> Result<ModelInfo> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    if let Ok(config) = crate::train::Config::from_toml_str(&text, &[] as &[&str]) {
+        let setup = crate::train::Setup::new(&config).map_err(|e| named(e, path))?;
+        return Ok(setup.model_info());
+    }
+    let doc = parse_config(&text).map_err(|e| named(e, path))?;
+    let (model, transform, value_range) = resolve(&doc).map_err(|e| named(e, path))?;
+    Ok(ModelInfo {
+        model,
+        sde: doc.sde,
+        transform,
+        value_range,
+    })
+}
+
+/// The model that a checkpoint's metadata describes, without loading any data: the resolved
+/// model of a training checkpoint (`model_config`), else the `config` of a model file (a
+/// configuration with `[data]` there is a training config of an older checkpoint: refused,
+/// saying to pass `--config`).
+pub fn stored_model(metadata: &BTreeMap<String, String>, file: &Path) -> Result<ModelInfo> {
+    let (key, text) = match (metadata.get(META_MODEL), metadata.get(META_CONFIG)) {
+        (Some(t), _) => (META_MODEL, t),
+        (None, Some(t)) => (META_CONFIG, t),
+        (None, None) => {
+            return Err(Error::msg(format!(
+                "{} holds no model configuration: pass --config MODEL.toml (a [model] section, \
+                 a training config, or an sbgm JSON config)",
+                file.display()
+            )));
+        }
+    };
+    let doc = parse_config(text).map_err(|e| {
+        Error::msg(format!(
+            "{}: the configuration stored in the checkpoint (`{key}`): {e}",
+            file.display()
+        ))
+    })?;
+    if key == META_CONFIG && doc.data.is_some() {
+        return Err(Error::msg(format!(
+            "{} stores its training config but not the model's sizes, data scaling and value \
+             range (a checkpoint from an older sbgm-xla); a checkpoint's [data] is never loaded: \
+             pass the training config with --config (e.g. --config RUN/config.toml), which loads \
+             its data as training did",
+            file.display()
+        )));
+    }
+    ModelInfo {
+        model: doc.model,
+        sde: doc.sde,
+        transform: None,
+        value_range: None,
+    }
+    .with_stored_scaling(metadata)
+    .map_err(|e| named(e, file))
+}
+
+/// The model of a checkpoint: from the configuration file given (with the checkpoint's
+/// stored scaling when the file has no data), else from the checkpoint's metadata.
+fn model_for(
     config: Option<&Path>,
     metadata: Option<&BTreeMap<String, String>>,
-    what: &Path,
-) -> Result<ConfigDoc> {
-    if let Some(c) = config {
-        return read_config(c);
-    }
-    match metadata.and_then(|m| m.get(META_CONFIG)) {
-        Some(text) => parse_config(text).map_err(|e| {
-            Error::msg(format!(
-                "{}: the configuration stored in the checkpoint: {e}",
-                what.display()
-            ))
-        }),
-        None => Err(Error::msg(format!(
-            "{} holds no model configuration{}: pass --config MODEL.toml (a [model] section, a \
-             training config, or an sbgm JSON config)",
-            what.display(),
-            if metadata.is_none() {
-                " (an .eqx file stores only the leaves)"
-            } else {
-                ""
+    file: &Path,
+) -> Result<ModelInfo> {
+    match (config, metadata) {
+        (Some(c), metadata) => {
+            let info = model_of_file(c)?;
+            match metadata {
+                Some(m) if info.transform.is_none() => {
+                    info.with_stored_scaling(m).map_err(|e| named(e, file))
+                }
+                _ => Ok(info),
             }
+        }
+        (None, Some(m)) => stored_model(m, file),
+        (None, None) => Err(Error::msg(format!(
+            "{} holds no model configuration (an .eqx file stores only the leaves): pass \
+             --config MODEL.toml (a [model] section, a training config, or an sbgm JSON config)",
+            file.display()
         ))),
     }
 }
@@ -445,7 +506,7 @@ fn config_for(
 pub type Resolved = (ModelConfig, Option<Transform>, Option<(f32, f32)>);
 
 /// The model configuration with its shapes filled from the data when the document has
-/// `[data]`, the data scaling and value range.
+/// `[data]`, the data scaling and value range. Only for configurations the user gives.
 pub fn resolve(doc: &ConfigDoc) -> Result<Resolved> {
     let Some(spec) = &doc.data else {
         return Ok((doc.model.clone(), None, None));
@@ -466,8 +527,8 @@ pub fn resolve(doc: &ConfigDoc) -> Result<Resolved> {
 }
 
 /// Reads a checkpoint (`.eqx`, safetensors or a run directory) and checks it against the model
-/// configuration (`config`, else the configuration stored in the checkpoint); `group` picks
-/// the tensor group of a safetensors file (default: see [`pick_group`]).
+/// configuration (`config`, else the model stored in the checkpoint, see [`stored_model`]);
+/// `group` picks the tensor group of a safetensors file (default: see [`pick_group`]).
 pub fn load_model(
     checkpoint: &Path,
     config: Option<&Path>,
@@ -475,23 +536,22 @@ pub fn load_model(
 ) -> Result<LoadedModel> {
     let file = resolve_checkpoint(checkpoint)?;
     let format = checkpoint_format(&file)?;
-    let (ck, doc) = match format {
+    let (ck, info) = match format {
         CheckpointFormat::Eqx => {
             if let Some(g) = group.filter(|g| !g.is_empty()) {
                 return Err(Error::BadArgument(format!(
                     "--group {g}: an .eqx file holds one model, without groups"
                 )));
             }
-            (None, config_for(config, None, &file)?)
+            (None, model_for(config, None, &file)?)
         }
         CheckpointFormat::Safetensors => {
             let ck = load_checkpoint(&file)?;
-            let doc = config_for(config, Some(&ck.metadata), &file)?;
-            (Some(ck), doc)
+            let info = model_for(config, Some(&ck.metadata), &file)?;
+            (Some(ck), info)
         }
     };
-    let (model_cfg, mut transform, value_range) = resolve(&doc)?;
-    let net = model_cfg.build()?;
+    let net = info.model.build()?;
     let (leaves, group, metadata) = match ck {
         None => (
             read_eqx(&file, &net.skeleton())?,
@@ -505,25 +565,17 @@ pub fn load_model(
         }
     };
     net.check_leaves(&leaves).map_err(|e| named(e, &file))?;
-    if transform.is_none()
-        && let Some(t) = metadata.get(META_TRANSFORM)
-    {
-        transform =
-            Some(serde_json::from_str(t).map_err(|e| {
-                Error::format(&file, format!("bad `{META_TRANSFORM}` metadata: {e}"))
-            })?);
-    }
     Ok(LoadedModel {
-        config: model_cfg,
+        config: info.model,
         net,
         leaves,
         file,
         format,
         group,
         metadata,
-        sde: doc.sde,
-        transform,
-        value_range,
+        sde: info.sde,
+        transform: info.transform,
+        value_range: info.value_range,
     })
 }
 

@@ -4,7 +4,8 @@
 //!
 //! A run directory holds:
 //! - `config.toml`: the effective config;
-//! - `checkpoint.safetensors`: parameters, optimizer state, EMA, step, RNG key and config;
+//! - `checkpoint.safetensors`: parameters, optimizer state, EMA, step, RNG key and config, and
+//!   the resolved model, data scaling and value range (the run is usable without its data);
 //! - `metrics.jsonl`: one JSON object per line (`{"step", "loss"}` per step, `{"step",
 //!   "eval_loss"}` per evaluation);
 //! - `loss.png`, `samples/samples_<step>.png`;
@@ -32,7 +33,7 @@ use crate::train::loss::LossWeight;
 use crate::train::opt_bridge::{BuiltOptimizer, build_optimizer};
 use crate::train::run_dir::RunDir;
 use crate::train::sampler::build_em_sampler;
-use crate::train::state::TrainState;
+use crate::train::state::{ModelInfo, TrainState};
 use crate::train::step::{Cond, FeedLayout, Objective, StepLayout, UpdateRule, build_eval};
 
 pub use crate::train::run_dir::{CHECKPOINT, METRICS, SAMPLES};
@@ -86,6 +87,8 @@ pub struct Setup {
     pub config: Config,
     /// The data (scaled splits and the transform).
     pub data: PreparedData,
+    /// The model configuration with its sizes filled from the data.
+    pub model: crate::nn::ModelConfig,
     /// The score network (shapes filled from the data).
     pub net: Box<dyn ScoreNet>,
     /// The SDE.
@@ -160,11 +163,22 @@ impl Setup {
         Ok(Setup {
             config: config.clone(),
             data,
+            model,
             net,
             sde,
             opt,
             param_shapes,
         })
+    }
+
+    /// What using the trained model needs besides its parameters (stored in checkpoints).
+    pub fn model_info(&self) -> ModelInfo {
+        ModelInfo {
+            model: self.model.clone(),
+            sde: Some(self.config.sde.clone()),
+            transform: Some(self.data.transform),
+            value_range: self.data.train.value_range(),
+        }
     }
 
     /// The initial training state: the model's initialisation for `train.seed`, the
@@ -444,6 +458,7 @@ pub fn run_with_client(config: &Config, opts: &RunOptions, client: &Client) -> R
     }
 
     let config_text = config.to_toml()?;
+    let info = setup.model_info();
     crate::io::atomic_write_bytes(&dir.join("config.toml"), config_text.as_bytes())?;
     let mut history = Metrics::open(&dir.join(METRICS), state.step, opts.resume)?;
     let bar = progress_bar(opts.progress, state.step, total);
@@ -518,7 +533,7 @@ pub fn run_with_client(config: &Config, opts: &RunOptions, client: &Client) -> R
             (t.checkpoint_every > 0 && step % t.checkpoint_every == 0) || step == stop_at;
         interrupted = interrupt::requested();
         if ckpt_due || interrupted.is_some() {
-            engine.state()?.save(&ck_path, &config_text)?;
+            engine.state()?.save(&ck_path, &config_text, &info)?;
             last_ckpt = Some(step);
             interrupt::set_kept(kept_text(last_ckpt, &ck_path));
             history.plot(&dir.join("loss.png"))?;
@@ -530,7 +545,7 @@ pub fn run_with_client(config: &Config, opts: &RunOptions, client: &Client) -> R
     bar.finish_and_clear();
     let final_state = engine.state()?;
     if last_ckpt != Some(engine.step()) {
-        final_state.save(&ck_path, &config_text)?;
+        final_state.save(&ck_path, &config_text, &info)?;
         last_ckpt = Some(engine.step());
     }
     history.plot(&dir.join("loss.png"))?;

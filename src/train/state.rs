@@ -1,12 +1,16 @@
 //! The training state on the host (parameters, optimizer state, EMA, step, RNG key) and its
-//! checkpoint form: safetensors with `params.`, `opt.` and `ema.` tensors and the step, key
-//! and full config in the metadata.
+//! checkpoint form: safetensors with `params.`, `opt.` and `ema.` tensors and the step, key,
+//! full config and the trained model's [`ModelInfo`] in the metadata.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::data::Transform;
 use crate::error::{Error, Result};
 use crate::host::HostArray;
 use crate::io::{Checkpoint, LeafSpec, load_checkpoint, save_checkpoint};
+use crate::nn::ModelConfig;
+use crate::sde::SdeConfig;
 
 /// Metadata key of the training step.
 pub const META_STEP: &str = "step";
@@ -18,6 +22,75 @@ pub const META_CONFIG: &str = "config";
 pub const META_FORMAT: &str = "format";
 /// Its value.
 pub const FORMAT: &str = "sbgm-xla/train-state/1";
+/// Metadata key of the resolved model (TOML `[sde]` and `[model]` with every size the data
+/// gave filled in).
+pub const META_MODEL: &str = "model_config";
+/// Metadata key of the data scaling (JSON of a [`Transform`]).
+pub const META_TRANSFORM: &str = "transform";
+/// Metadata key of the data's value range (JSON `[lo, hi]`).
+pub const META_VALUE_RANGE: &str = "value_range";
+
+/// What using a trained model needs besides its parameters: stored in every checkpoint, so
+/// that a run directory is usable without its training data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelInfo {
+    /// The model configuration with every size filled in (data shape, `q` shape, `a` length).
+    pub model: ModelConfig,
+    /// The SDE, when known.
+    pub sde: Option<SdeConfig>,
+    /// The data scaling (data space -> model space), when known.
+    pub transform: Option<Transform>,
+    /// The data's value range (e.g. 0..16 for the digits), when known.
+    pub value_range: Option<(f32, f32)>,
+}
+
+impl ModelInfo {
+    /// Writes the model under `model_key` (TOML, see [`model_toml`]), the scaling under
+    /// [`META_TRANSFORM`] and the value range under [`META_VALUE_RANGE`].
+    pub fn write_metadata(&self, ck: &mut Checkpoint, model_key: &str) -> Result<()> {
+        let json = |e: serde_json::Error| Error::msg(format!("cannot write the metadata: {e}"));
+        ck.set_meta(model_key, model_toml(&self.model, self.sde.as_ref())?);
+        if let Some(t) = &self.transform {
+            ck.set_meta(META_TRANSFORM, serde_json::to_string(t).map_err(json)?);
+        }
+        if let Some(r) = self.value_range {
+            ck.set_meta(META_VALUE_RANGE, serde_json::to_string(&r).map_err(json)?);
+        }
+        Ok(())
+    }
+
+    /// This model with the scaling and value range stored in `meta` (each `None` when absent).
+    pub fn with_stored_scaling(self, meta: &BTreeMap<String, String>) -> Result<ModelInfo> {
+        fn get<T: serde::de::DeserializeOwned>(
+            meta: &BTreeMap<String, String>,
+            key: &str,
+        ) -> Result<Option<T>> {
+            meta.get(key)
+                .map(|v| {
+                    serde_json::from_str(v)
+                        .map_err(|e| Error::msg(format!("bad `{key}` metadata {v:?}: {e}")))
+                })
+                .transpose()
+        }
+        Ok(ModelInfo {
+            transform: get(meta, META_TRANSFORM)?,
+            value_range: get(meta, META_VALUE_RANGE)?,
+            ..self
+        })
+    }
+}
+
+/// The model (and SDE) configuration as TOML text (`[sde]`, `[model]` sections).
+pub fn model_toml(model: &ModelConfig, sde: Option<&SdeConfig>) -> Result<String> {
+    #[derive(serde::Serialize)]
+    struct Doc<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sde: Option<&'a SdeConfig>,
+        model: &'a ModelConfig,
+    }
+    toml::to_string(&Doc { sde, model })
+        .map_err(|e| Error::msg(format!("cannot write the model config as TOML: {e}")))
+}
 
 /// Everything needed to continue training exactly.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,8 +108,9 @@ pub struct TrainState {
 }
 
 impl TrainState {
-    /// The checkpoint of this state with `config` (TOML text) in its metadata.
-    pub fn to_checkpoint(&self, config: &str) -> Result<Checkpoint> {
+    /// The checkpoint of this state with `config` (the training config's TOML text, for
+    /// resuming) and the trained model's `info` (for using it) in its metadata.
+    pub fn to_checkpoint(&self, config: &str, info: &ModelInfo) -> Result<Checkpoint> {
         let mut ck = Checkpoint::new();
         ck.insert_leaves("params", &self.params)?;
         ck.insert_leaves("opt", &self.opt)?;
@@ -45,6 +119,7 @@ impl TrainState {
         ck.set_meta(META_STEP, self.step.to_string());
         ck.set_meta(META_KEY, format!("{},{}", self.key[0], self.key[1]));
         ck.set_meta(META_CONFIG, config);
+        info.write_metadata(&mut ck, META_MODEL)?;
         Ok(ck)
     }
 
@@ -104,9 +179,9 @@ impl TrainState {
         })
     }
 
-    /// Saves the state atomically.
-    pub fn save(&self, path: &Path, config: &str) -> Result<()> {
-        save_checkpoint(path, &self.to_checkpoint(config)?)
+    /// Saves the state atomically (see [`TrainState::to_checkpoint`]).
+    pub fn save(&self, path: &Path, config: &str, info: &ModelInfo) -> Result<()> {
+        save_checkpoint(path, &self.to_checkpoint(config, info)?)
     }
 
     /// The config text stored in a checkpoint file.

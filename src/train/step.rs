@@ -203,9 +203,10 @@ fn drop_cond(cond: &Cond, p: f64, rng: &mut Rng) -> Result<Cond> {
     }
     let refs: Vec<(&Tensor, &Tensor)> = conds.iter().map(|(a, b)| (a, b)).collect();
     let mut out = drop_conditioning(rng, p, &refs)?.into_iter();
+    // (`and_then`: the outputs are in q, a order, only for the ones present)
     Ok(Cond {
-        q: cond.q.as_ref().and(out.next()),
-        a: cond.a.as_ref().and(out.next()),
+        q: cond.q.as_ref().and_then(|_| out.next()),
+        a: cond.a.as_ref().and_then(|_| out.next()),
     })
 }
 
