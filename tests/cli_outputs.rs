@@ -208,7 +208,10 @@ fn no_output_replaces_an_input() {
     ]);
     let e = fails(&strs(&v));
     assert!(e.contains("--png") && e.contains("--out"), "{e}");
-    assert_eq!(std::fs::read(st.path("plot.png")).unwrap(), b"old");
+    assert!(
+        std::fs::read(st.path("plot.png")).unwrap() == b"old",
+        "plot.png was replaced"
+    );
 
     // score over its --x (by name, and through a symbolic link), loglik over its --data.
     std::os::unix::fs::symlink(st.path("x.npy"), st.path("link.npy")).unwrap();
