@@ -98,64 +98,37 @@ impl Setup {
 
     /// `sample` from the run directory, with `extra` arguments.
     fn sample(&self, extra: &[&str]) -> Vec<String> {
-        let mut v: Vec<String> = [
-            "sample",
-            "--checkpoint",
-            s(&self.path("run")),
-            "--sde",
-            s(&self.path("sde.toml")),
-            "--n",
-            "6",
-            "--steps",
-            "4",
-            "--quiet",
-        ]
-        .map(String::from)
-        .to_vec();
-        v.extend(extra.iter().map(|x| x.to_string()));
-        v
+        let (run, sde) = (self.path("run"), self.path("sde.toml"));
+        let base = ["sample", "--checkpoint", s(&run), "--sde", s(&sde)];
+        let fast = ["--n", "6", "--steps", "4", "--quiet"];
+        command(&[&base, &fast, extra])
     }
 
     /// `score` of the .eqx model on t.npy, x.npy (or `x`), with `extra` arguments.
     fn score(&self, checkpoint: &Path, x: &Path, extra: &[&str]) -> Vec<String> {
-        let mut v: Vec<String> = [
+        let (config, t) = (fixture("config.json"), self.path("t.npy"));
+        let base = [
             "score",
             "--checkpoint",
             s(checkpoint),
             "--config",
-            s(&fixture("config.json")),
-            "--t",
-            s(&self.path("t.npy")),
-            "--x",
-            s(x),
-        ]
-        .map(String::from)
-        .to_vec();
-        v.extend(extra.iter().map(|x| x.to_string()));
-        v
+            s(&config),
+        ];
+        command(&[&base, &["--t", s(&t), "--x", s(x)], extra])
     }
 
     /// `loglik` of x.npy under the run's model, with `extra` arguments.
     fn loglik(&self, checkpoint: &Path, extra: &[&str]) -> Vec<String> {
-        let mut v: Vec<String> = [
-            "loglik",
-            "--checkpoint",
-            s(checkpoint),
-            "--sde",
-            s(&self.path("sde.toml")),
-            "--data",
-            s(&self.path("x.npy")),
-            "--solver",
-            "euler",
-            "--steps",
-            "4",
-            "--quiet",
-        ]
-        .map(String::from)
-        .to_vec();
-        v.extend(extra.iter().map(|x| x.to_string()));
-        v
+        let (sde, x) = (self.path("sde.toml"), self.path("x.npy"));
+        let base = ["loglik", "--checkpoint", s(checkpoint), "--sde", s(&sde)];
+        let fast = ["--solver", "euler", "--steps", "4", "--quiet"];
+        command(&[&base, &["--data", s(&x)], &fast, extra])
     }
+}
+
+/// A command line from its parts.
+fn command(parts: &[&[&str]]) -> Vec<String> {
+    parts.concat().into_iter().map(String::from).collect()
 }
 
 fn strs(v: &[String]) -> Vec<&str> {
