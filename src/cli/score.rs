@@ -47,7 +47,8 @@ pub struct ScoreArgs {
     /// Parameter vector a: (B, a_dim), for models conditioned on a.
     #[arg(long, value_name = "a.npy")]
     pub a: Option<PathBuf>,
-    /// Where to write the scores (.npy, same shape as x).
+    /// Where to write the scores (.npy, same shape as x; a name ending in .safetensors or .eqx
+    /// needs --allow-checkpoint-extension).
     #[arg(long, value_name = "s.npy")]
     pub out: PathBuf,
     #[command(flatten)]
