@@ -9,7 +9,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     // ---- I/O ----
-    /// An I/O error on a named file.
+    /// An I/O error on a named file. Its text includes the cause's, which is also its
+    /// `source()`; the command line prints such a chain with each cause once.
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

@@ -197,6 +197,9 @@ fn samples_map_to_data_space_and_seeds_decide_them() {
         if model_space {
             args.push("--model-space");
         }
+        if out.extension().unwrap() == "safetensors" {
+            args.push("--allow-checkpoint-extension");
+        }
         ok(&args);
         if out.extension().unwrap() == "npy" {
             read_npy(&out).unwrap()
@@ -293,6 +296,7 @@ fn loglik_matches_the_closed_form_in_model_and_data_space() {
         "1e-6",
         "--out",
         s(&out),
+        "--allow-checkpoint-extension",
         "--quiet",
     ]);
     assert!(text.contains("log-likelihood (data space)"), "{text}");
@@ -611,6 +615,7 @@ fn image_models_sample_to_a_grid_and_dequantize() {
         "1",
         "--out",
         s(&ll),
+        "--allow-checkpoint-extension",
     ]);
     let text = ok(&args);
     assert!(text.contains("dequantized"), "{text}");

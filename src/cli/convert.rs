@@ -6,7 +6,8 @@
 //! safetensors output stores the model configuration in its metadata, so later commands need
 //! no `--config`.
 
-use super::model::{CheckpointFormat, META_CONFIG, load_model};
+use super::model::{CheckpointFormat, META_CONFIG, load_model, resolve_checkpoint};
+use super::output::{NamedPath, check_outputs, outln};
 use crate::io::{Checkpoint, save_checkpoint, tensor_name};
 use anyhow::Context;
 use clap::Args;
@@ -47,12 +48,10 @@ pub fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
             args.output.display()
         ),
     };
+    let mut inputs = vec![NamedPath::new("IN", resolve_checkpoint(&args.input)?)];
+    inputs.extend(NamedPath::given([("--config", args.config.as_deref())]));
+    check_outputs(&inputs, &[NamedPath::new("OUT", &args.output)])?;
     let mut model = load_model(&args.input, args.config.as_deref(), args.group.as_deref())?;
-    if model.file == args.output
-        || std::fs::canonicalize(&args.output).ok() == std::fs::canonicalize(&model.file).ok()
-    {
-        anyhow::bail!("the output {} is the input file", args.output.display());
-    }
     let n_leaves = model.leaves.len();
     match out_format {
         CheckpointFormat::Eqx => model.write_eqx(&args.output)?,
@@ -72,8 +71,8 @@ pub fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
     let size = std::fs::metadata(&args.output)
         .with_context(|| format!("reading back {}", args.output.display()))?
         .len();
-    println!("read:  {}", model.describe());
-    println!(
+    outln!("read:  {}", model.describe());
+    outln!(
         "wrote: {} ({:?}, {} leaves, {size} bytes)",
         args.output.display(),
         out_format,

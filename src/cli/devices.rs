@@ -2,6 +2,7 @@
 //! kernels in use (CPU) and the devices.
 
 use super::RuntimeArgs;
+use super::output::outln;
 use clap::Args;
 
 /// Arguments of `sbgm-xla devices`.
@@ -15,19 +16,19 @@ pub struct DevicesArgs {
 pub fn devices(args: &DevicesArgs) -> anyhow::Result<()> {
     let client = args.runtime.client()?;
     let api = client.plugin();
-    println!("plugin:    {}", api.describe());
-    println!(
+    outln!("plugin:    {}", api.describe());
+    outln!(
         "platform:  {} (version {})",
         client.platform_name(),
         client.platform_version()
     );
     let (min, cur) = api.stablehlo_versions();
     if let (Some(min), Some(cur)) = (min, cur) {
-        println!("stablehlo: {min} to {cur}");
+        outln!("stablehlo: {min} to {cur}");
     }
     for (name, value) in api.attributes() {
         if !name.starts_with("stablehlo_") {
-            println!("attribute: {name} = {value}");
+            outln!("attribute: {name} = {value}");
         }
     }
     if client.platform_name() == "cpu" {
@@ -38,16 +39,16 @@ pub fn devices(args: &DevicesArgs) -> anyhow::Result<()> {
             }
             None => "none (no AMX on this CPU, or SBGM_XLA_NO_AMX is set)".into(),
         };
-        println!("kernels:   {kernels}");
+        outln!("kernels:   {kernels}");
     }
-    println!(
+    outln!(
         "devices:   {} ({} addressable, process {})",
         client.devices().len(),
         client.device_count(),
         client.process_index()
     );
     for (i, d) in client.addressable_devices().iter().enumerate() {
-        println!("  [{i}] {d}");
+        outln!("  [{i}] {d}");
     }
     Ok(())
 }

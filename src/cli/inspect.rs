@@ -7,6 +7,7 @@
 //! that model.
 
 use super::model::{model_of_file, named, pick_group_in, resolve_checkpoint, stored_model};
+use super::output::outln;
 use crate::io::{FileFormat, LeafKind, Report, inspect, numpy_name, tensor_name};
 use crate::nn::ScoreNet;
 use anyhow::Context;
@@ -57,19 +58,19 @@ pub fn inspect_cmd(args: &InspectArgs) -> anyhow::Result<()> {
     };
     let model = net.as_ref().map(|n| model_line(n.as_ref(), &report));
     if args.json {
-        println!("{}", to_json(&report, net.as_deref(), model.as_ref()));
+        outln!("{}", to_json(&report, net.as_deref(), model.as_ref()));
     } else {
         print_report(&report);
         for (group, (n, count)) in groups(&report) {
-            println!("group {group}: {n} tensors, {count} elements");
+            outln!("group {group}: {n} tensors, {count} elements");
         }
         if report.format == FileFormat::Eqx && net.is_none() {
-            println!("(pass --config MODEL.toml to name the records by the model's leaf paths)");
+            outln!("(pass --config MODEL.toml to name the records by the model's leaf paths)");
         }
         if let Some(m) = &model {
             match m {
-                Ok(s) => println!("model: {s}"),
-                Err(e) => println!("model: does not match: {e}"),
+                Ok(s) => outln!("model: {s}"),
+                Err(e) => outln!("model: does not match: {e}"),
             }
         }
     }
@@ -94,7 +95,7 @@ fn array_elements(report: &Report) -> usize {
 }
 
 fn print_report(report: &Report) {
-    println!("{} ({:?})", report.path.display(), report.format);
+    outln!("{} ({:?})", report.path.display(), report.format);
     let w = report
         .tensors
         .iter()
@@ -102,12 +103,12 @@ fn print_report(report: &Report) {
         .max()
         .unwrap_or(4)
         .max(4);
-    println!("{:w$}  {:8}  shape", "name", "dtype");
+    outln!("{:w$}  {:8}  shape", "name", "dtype");
     for t in &report.tensors {
-        println!("{:w$}  {:8}  {:?}", t.name, numpy_name(t.dtype), t.shape);
+        outln!("{:w$}  {:8}  {:?}", t.name, numpy_name(t.dtype), t.shape);
     }
     let scalars = report.tensors.iter().filter(|t| t.shape.is_empty()).count();
-    println!(
+    outln!(
         "{} tensors ({scalars} scalars), {} parameters in arrays, {} bytes of data",
         report.tensors.len(),
         array_elements(report),
@@ -123,7 +124,7 @@ fn print_report(report: &Report) {
         } else {
             v.clone()
         };
-        println!("metadata {k}: {}", v.trim_end().replace('\n', "\n    "));
+        outln!("metadata {k}: {}", v.trim_end().replace('\n', "\n    "));
     }
 }
 

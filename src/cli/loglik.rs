@@ -8,6 +8,8 @@
 //! reports bits per dimension with the bin width, as score_sde does.
 
 use super::RuntimeArgs;
+use super::finite::warn_output;
+use super::output::{CheckpointExtensionArg, NamedPath, check_outputs, outln};
 use super::sample::{ModelArgs, OutputKind, output_kind};
 use super::score::cast_float;
 use crate::data::Transform;
@@ -118,9 +120,11 @@ pub struct LoglikArgs {
     #[arg(long, value_name = "f32|bf16", default_value = "f32")]
     pub matmul_precision: MatmulPrecision,
     /// Per-sample values: .npy (log-likelihoods in nats) or .safetensors (logp, bpd, prior,
-    /// delta, with the settings in the metadata).
+    /// delta, with the settings in the metadata; needs --allow-checkpoint-extension).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub out_name: CheckpointExtensionArg,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
 }
@@ -135,6 +139,8 @@ fn log_jacobian(t: &Transform) -> f64 {
 }
 
 impl LoglikArgs {
+    /// Checks what needs no model: tolerances, counts, and that the output can be written
+    /// without losing an input.
     fn check(&self) -> Result<()> {
         for (flag, v) in [("--rtol", self.rtol), ("--atol", self.atol)] {
             if !(v.is_finite() && v >= 0.0) {
@@ -166,6 +172,10 @@ impl LoglikArgs {
         }
         if let Some(p) = &self.out {
             output_kind(p)?;
+            self.out_name.check("loglik", "--out", p)?;
+            let mut inputs = self.model.inputs()?;
+            inputs.push(NamedPath::new("--data", &self.data));
+            check_outputs(&inputs, &[NamedPath::new("--out", p)])?;
         }
         Ok(())
     }
@@ -289,13 +299,15 @@ pub fn loglik_cmd(args: &LoglikArgs) -> anyhow::Result<()> {
             .collect()
     };
     let space = if transform.is_some() { "data" } else { "model" };
+    let logp_array = HostArray::from_vec(vec![logp.len()], logp.clone())?;
+    warn_output("the log-likelihoods", &logp_array);
     if let Some(out) = &args.out {
         let v = |x: &[f64]| HostArray::from_vec(vec![x.len()], x.to_vec());
         match output_kind(out)? {
-            OutputKind::Npy => write_npy(out, &v(&logp)?)?,
+            OutputKind::Npy => write_npy(out, &logp_array)?,
             OutputKind::Safetensors => {
                 let mut ck = Checkpoint::new();
-                ck.insert("logp", v(&logp)?)?;
+                ck.insert("logp", logp_array)?;
                 ck.insert("bpd", v(&bpd)?)?;
                 ck.insert("prior", v(&ll.prior)?)?;
                 ck.insert("delta", v(&ll.delta)?)?;
@@ -311,8 +323,8 @@ pub fn loglik_cmd(args: &LoglikArgs) -> anyhow::Result<()> {
     }
     let (m, se) = mean_stderr(&logp);
     let (mb, seb) = mean_stderr(&bpd);
-    println!("model: {}", model.describe());
-    println!(
+    outln!("model: {}", model.describe());
+    outln!(
         "{n} samples, {:?} trace{}, {:?} solver: {secs:.2} s, NFE {} ({} steps)",
         args.method,
         if args.method == MethodName::Hutchinson {
@@ -324,8 +336,8 @@ pub fn loglik_cmd(args: &LoglikArgs) -> anyhow::Result<()> {
         ll.counters.nfe,
         ll.counters.steps
     );
-    println!("log-likelihood ({space} space): {m:.6} ± {se:.6} nats (mean ± standard error)");
-    println!(
+    outln!("log-likelihood ({space} space): {m:.6} ± {se:.6} nats (mean ± standard error)");
+    outln!(
         "bits per dimension{}: {mb:.6} ± {seb:.6}",
         if dequantize.is_some() {
             " (dequantized, with the bin width)"
@@ -334,7 +346,7 @@ pub fn loglik_cmd(args: &LoglikArgs) -> anyhow::Result<()> {
         }
     );
     if let Some(out) = &args.out {
-        println!("wrote {}", out.display());
+        outln!("wrote {}", out.display());
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The `sbgm-xla` command line: argument definitions (a clap enum, one variant per subcommand)
 //! and one file per subcommand. Subcommands return `anyhow::Result`; `main` prints the error
-//! chain and exits with status 1.
+//! chain (each cause once) and exits with status 1.
 //!
 //! The argument structs' doc comments are also the `--help` texts, where `[model]`, `[sde]` and
 //! the like name TOML sections and `<name>` a placeholder, not items or HTML.
@@ -8,9 +8,11 @@
 
 pub mod convert;
 pub mod devices;
+pub mod finite;
 pub mod inspect;
 pub mod loglik;
 pub mod model;
+pub mod output;
 pub mod plugin;
 pub mod run;
 pub mod sample;
@@ -110,7 +112,7 @@ pub fn main() -> ExitCode {
     match run_command(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", output::error_text(&e));
             ExitCode::FAILURE
         }
     }

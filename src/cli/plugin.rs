@@ -1,5 +1,6 @@
 //! `sbgm-xla plugin list|install`: what is installed and found, and installing a plugin.
 
+use super::output::outln;
 use crate::pjrt::plugin::{self, KNOWN};
 use clap::{Args, Subcommand};
 
@@ -29,7 +30,7 @@ pub fn plugin(args: &PluginArgs) -> anyhow::Result<()> {
         PluginCommand::Install { name } => {
             let k = plugin::known(name)?;
             let path = plugin::install(k)?;
-            println!("{}: {}", k.name, path.display());
+            outln!("{}: {}", k.name, path.display());
             Ok(())
         }
     }
@@ -37,36 +38,39 @@ pub fn plugin(args: &PluginArgs) -> anyhow::Result<()> {
 
 fn list() -> anyhow::Result<()> {
     let found = plugin::find_all();
-    println!("cache: {}", plugin::cache_dir()?.display());
+    outln!("cache: {}", plugin::cache_dir()?.display());
     if let Ok(p) = std::env::var("SBGM_XLA_PLUGIN")
         && !p.is_empty()
     {
-        println!("SBGM_XLA_PLUGIN: {p} (used by default)");
+        outln!("SBGM_XLA_PLUGIN: {p} (used by default)");
     }
     for k in KNOWN.iter() {
         let pin = k.pin.map(|(v, _)| format!("=={v}")).unwrap_or_default();
-        println!(
+        outln!(
             "{:<12} {:<5} {}{pin}: {}",
-            k.name, k.platform, k.package, k.about
+            k.name,
+            k.platform,
+            k.package,
+            k.about
         );
         let here: Vec<_> = found.iter().filter(|f| f.plugin.name == k.name).collect();
         if here.is_empty() {
-            println!(
+            outln!(
                 "             not installed (sbgm-xla plugin install {})",
                 k.name
             );
         }
         for f in here {
-            println!("             {}: {}", f.location, f.path.display());
+            outln!("             {}: {}", f.location, f.path.display());
         }
     }
     for platform in plugin::PLATFORMS {
         match plugin::find(platform) {
-            Some(f) => println!("platform {platform}: {}", f.path.display()),
+            Some(f) => outln!("platform {platform}: {}", f.path.display()),
             None if platform == "cpu" => {
-                println!("platform {platform}: none yet (installed automatically on first use)")
+                outln!("platform {platform}: none yet (installed automatically on first use)")
             }
-            None => println!("platform {platform}: none"),
+            None => outln!("platform {platform}: none"),
         }
     }
     Ok(())

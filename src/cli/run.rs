@@ -7,6 +7,7 @@
 //! LAPACK kernels, for instance, are not in a standalone plugin) says so. See docs/EXPORT.md.
 
 use super::RuntimeArgs;
+use super::output::{NamedPath, check_output_dir, check_outputs, outln};
 use crate::error::{Error, Result};
 use crate::host::HostArray;
 use crate::io::export::{ModuleArg, Program as ProgramFile, read_program};
@@ -173,8 +174,10 @@ pub fn compile_checked(client: &Client, program: &Program) -> Result<Executable>
     })
 }
 
-/// Runs `sbgm-xla run`.
+/// Runs `sbgm-xla run`. The outputs never replace an input: `out_<i>.npy` in --out-dir is
+/// checked against the program and every --input before anything is written.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
+    check_output_dir("--out-dir", &args.out_dir)?;
     let inputs: Vec<HostArray> = args
         .inputs
         .iter()
@@ -185,10 +188,16 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .with_context(|| format!("running {}", args.file.display()))?;
     std::fs::create_dir_all(&args.out_dir)
         .with_context(|| format!("creating {}", args.out_dir.display()))?;
-    for (i, out) in outputs.iter().enumerate() {
-        let path = args.out_dir.join(format!("out_{i}.npy"));
-        write_npy(&path, out).with_context(|| format!("writing {}", path.display()))?;
-        println!("{}: {}{:?}", path.display(), out.dtype(), out.shape());
+    let paths: Vec<NamedPath> = (0..outputs.len())
+        .map(|i| NamedPath::new("--out-dir", args.out_dir.join(format!("out_{i}.npy"))))
+        .collect();
+    let mut read = vec![NamedPath::new("FILE", &args.file)];
+    read.extend(args.inputs.iter().map(|p| NamedPath::new("--input", p)));
+    check_outputs(&read, &paths)?;
+    for (out, path) in outputs.iter().zip(&paths) {
+        let path = &path.path;
+        write_npy(path, out).with_context(|| format!("writing {}", path.display()))?;
+        outln!("{}: {}{:?}", path.display(), out.dtype(), out.shape());
     }
     Ok(())
 }

@@ -8,7 +8,9 @@
 //! it is known (`--model-space` keeps them as the model draws them).
 
 use super::RuntimeArgs;
-use super::model::{LoadedModel, load_model};
+use super::finite::{warn_input, warn_leaves, warn_output};
+use super::model::{LoadedModel, load_model, resolve_checkpoint};
+use super::output::{CheckpointExtensionArg, NamedPath, check_outputs, outln};
 use super::score::cast_float;
 use crate::error::{Error, Result};
 use crate::graph::MatmulPrecision;
@@ -125,7 +127,24 @@ impl ModelArgs {
                     })?,
             );
         }
+        warn_leaves(&m.leaves, &m.file);
         Ok(m)
+    }
+
+    /// The files the model arguments read: the checkpoint file (the one a run directory
+    /// resolves to), --config, --sde, --q and --a.
+    pub fn inputs(&self) -> Result<Vec<NamedPath>> {
+        let mut v = vec![NamedPath::new(
+            "--checkpoint",
+            resolve_checkpoint(&self.checkpoint)?,
+        )];
+        v.extend(NamedPath::given([
+            ("--config", self.config.as_deref()),
+            ("--sde", self.sde.as_deref()),
+            ("--q", self.q.as_deref()),
+            ("--a", self.a.as_deref()),
+        ]));
+        Ok(v)
     }
 
     /// Reads --q and --a for `n` samples, checked against the model (one row per sample or
@@ -135,8 +154,10 @@ impl ModelArgs {
         let read = |p: &Option<PathBuf>, flag: &str| -> Result<Option<HostArray>> {
             p.as_ref()
                 .map(|p| {
-                    read_npy(p)
-                        .map_err(|e| Error::msg(format!("reading {flag} {}: {e}", p.display())))
+                    let v = read_npy(p)
+                        .map_err(|e| Error::msg(format!("reading {flag} {}: {e}", p.display())))?;
+                    warn_input(&format!("{flag} {}", p.display()), &v);
+                    Ok(v)
                 })
                 .transpose()
         };
@@ -250,9 +271,12 @@ pub struct SampleArgs {
     /// about 2x on other CPUs with bf16 instructions.
     #[arg(long, value_name = "f32|bf16", default_value = "f32")]
     pub matmul_precision: MatmulPrecision,
-    /// Where to write the samples: .npy, or .safetensors (with the settings in the metadata).
+    /// Where to write the samples: .npy, or .safetensors (with the settings in the metadata;
+    /// needs --allow-checkpoint-extension).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub out_name: CheckpointExtensionArg,
     /// A plot of the samples: a scatter plot for 2-D data, an image grid for (C, H, W) images.
     #[arg(long, value_name = "FILE.png")]
     pub png: Option<PathBuf>,
@@ -283,7 +307,8 @@ impl SampleArgs {
         }
     }
 
-    /// Checks what needs no model: counts, tolerances, output names.
+    /// Checks what needs no model: counts, tolerances, output names, and that the outputs
+    /// can be written without losing an input.
     fn check(&self) -> Result<()> {
         if self.n == 0 {
             return Err(Error::BadArgument(
@@ -304,6 +329,7 @@ impl SampleArgs {
             return Err(Error::BadArgument("--batch-size must be at least 1".into()));
         }
         output_kind(&self.out)?;
+        self.out_name.check("sample", "--out", &self.out)?;
         if let Some(p) = &self.png
             && p.extension().is_none_or(|e| e != "png")
         {
@@ -312,7 +338,9 @@ impl SampleArgs {
                 p.display()
             )));
         }
-        Ok(())
+        let mut outputs = vec![NamedPath::new("--out", &self.out)];
+        outputs.extend(NamedPath::given([("--png", self.png.as_deref())]));
+        check_outputs(&self.model.inputs()?, &outputs)
     }
 }
 
@@ -416,6 +444,10 @@ pub fn sample_cmd(args: &SampleArgs) -> anyhow::Result<()> {
     )?;
     let secs = start.elapsed().as_secs_f64();
     let (x, space) = to_data_space(&model, s.x, args.model.model_space)?;
+    warn_output(
+        &format!("the samples written to {}", args.out.display()),
+        &x,
+    );
     match output_kind(&args.out)? {
         OutputKind::Npy => write_npy(&args.out, &x)?,
         OutputKind::Safetensors => {
@@ -431,8 +463,8 @@ pub fn sample_cmd(args: &SampleArgs) -> anyhow::Result<()> {
             save_checkpoint(&args.out, &ck)?;
         }
     }
-    println!("model: {}", model.describe());
-    println!(
+    outln!("model: {}", model.describe());
+    outln!(
         "{} samples of shape {:?} with {} in {secs:.2} s (NFE {}, steps {}{}); {} space",
         args.n,
         model.net.data_shape(),
@@ -446,7 +478,7 @@ pub fn sample_cmd(args: &SampleArgs) -> anyhow::Result<()> {
         },
         space
     );
-    println!("wrote {}", args.out.display());
+    outln!("wrote {}", args.out.display());
     if let Some(p) = &args.png {
         let range = if space == "data" {
             model.value_range
@@ -462,7 +494,7 @@ pub fn sample_cmd(args: &SampleArgs) -> anyhow::Result<()> {
             format!("{:?}", args.sampler).to_lowercase()
         );
         plot(p, &x, &title, range).with_context(|| format!("plotting {}", p.display()))?;
-        println!("wrote {}", p.display());
+        outln!("wrote {}", p.display());
     }
     Ok(())
 }

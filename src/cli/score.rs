@@ -7,7 +7,9 @@
 //! batch runs in chunks of `--batch-size` samples (one compiled program per chunk size).
 
 use super::RuntimeArgs;
-use super::model::{LoadedModel, load_model};
+use super::finite::{warn_input, warn_leaves, warn_output};
+use super::model::{LoadedModel, load_model, resolve_checkpoint};
+use super::output::{CheckpointExtensionArg, NamedPath, check_outputs, outln};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::Graph;
@@ -45,9 +47,12 @@ pub struct ScoreArgs {
     /// Parameter vector a: (B, a_dim), for models conditioned on a.
     #[arg(long, value_name = "a.npy")]
     pub a: Option<PathBuf>,
-    /// Where to write the scores (.npy, same shape as x).
+    /// Where to write the scores (.npy, same shape as x; a name ending in .safetensors or .eqx
+    /// needs --allow-checkpoint-extension).
     #[arg(long, value_name = "s.npy")]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub out_name: CheckpointExtensionArg,
     /// Samples per compiled call.
     #[arg(long, default_value_t = 4096, value_name = "N")]
     pub batch_size: usize,
@@ -309,17 +314,40 @@ pub fn score(
     concat_rows(&out)
 }
 
+/// Reads the input `flag` and warns when it holds a non-finite value.
 fn read(path: &Path, flag: &str) -> anyhow::Result<HostArray> {
-    read_npy(path).with_context(|| format!("reading {flag} {}", path.display()))
+    let a = read_npy(path).with_context(|| format!("reading {flag} {}", path.display()))?;
+    warn_input(&format!("{flag} {}", path.display()), &a);
+    Ok(a)
+}
+
+impl ScoreArgs {
+    /// Checks, before any work, that --out can be written without losing an input.
+    fn check_output(&self) -> Result<()> {
+        self.out_name.check("score", "--out", &self.out)?;
+        let mut inputs = vec![
+            NamedPath::new("--checkpoint", resolve_checkpoint(&self.checkpoint)?),
+            NamedPath::new("--t", &self.t),
+            NamedPath::new("--x", &self.x),
+        ];
+        inputs.extend(NamedPath::given([
+            ("--config", self.config.as_deref()),
+            ("--q", self.q.as_deref()),
+            ("--a", self.a.as_deref()),
+        ]));
+        check_outputs(&inputs, &[NamedPath::new("--out", &self.out)])
+    }
 }
 
 /// Runs `sbgm-xla score`.
 pub fn score_cmd(args: &ScoreArgs) -> anyhow::Result<()> {
+    args.check_output()?;
     let model = load_model(
         &args.checkpoint,
         args.config.as_deref(),
         args.group.as_deref(),
     )?;
+    warn_leaves(&model.leaves, &model.file);
     let t = read(&args.t, "--t")?;
     let x = read(&args.x, "--x")?;
     let q = args.q.as_deref().map(|p| read(p, "--q")).transpose()?;
@@ -330,9 +358,10 @@ pub fn score_cmd(args: &ScoreArgs) -> anyhow::Result<()> {
     }
     let client = args.runtime.client()?;
     let s = score(&client, &model, &inputs, args.batch_size)?;
+    warn_output(&format!("the scores written to {}", args.out.display()), &s);
     write_npy(&args.out, &s).with_context(|| format!("writing {}", args.out.display()))?;
-    println!("model: {}", model.describe());
-    println!(
+    outln!("model: {}", model.describe());
+    outln!(
         "wrote {}: {}{:?} (plugin {})",
         args.out.display(),
         s.dtype(),
