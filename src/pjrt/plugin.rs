@@ -360,6 +360,29 @@ fn resolve_platform(name: &str) -> Result<PathBuf> {
     )))
 }
 
+/// Where the plugin library at `path` comes from, in words (for the line that names the
+/// plugin a command runs): `verified PACKAGE VERSION` for the cache copy of a pinned plugin,
+/// `PACKAGE, found in site-packages` for a known plugin's library elsewhere, else `given by
+/// --plugin or SBGM_XLA_PLUGIN`.
+pub fn provenance(path: &Path) -> String {
+    let canonical = |p: &Path| std::fs::canonicalize(p).ok();
+    let here = canonical(path);
+    let cache = cache_dir().ok();
+    for k in KNOWN.iter() {
+        if let (Some(c), Some((version, _))) =
+            (cache.as_deref().and_then(|c| k.cache_path(c)), k.pin)
+            && here.is_some()
+            && canonical(&c) == here
+        {
+            return format!("verified {} {version}", k.package);
+        }
+        if path.ends_with(k.library) {
+            return format!("{}, found in site-packages", k.package);
+        }
+    }
+    "given by --plugin or SBGM_XLA_PLUGIN".into()
+}
+
 /// Resolves `spec` and loads the plugin (once per process).
 pub fn load(spec: &PluginSpec) -> Result<&'static Api> {
     Api::load(&resolve(spec)?)
