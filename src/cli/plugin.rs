@@ -44,10 +44,9 @@ fn list() -> anyhow::Result<()> {
         println!("SBGM_XLA_PLUGIN: {p} (used by default)");
     }
     for k in KNOWN.iter() {
-        let pin = k.pin.map(|(v, _)| format!("=={v}")).unwrap_or_default();
         println!(
-            "{:<12} {:<5} {}{pin}: {}",
-            k.name, k.platform, k.package, k.about
+            "{:<12} {:<5} {}=={}: {}",
+            k.name, k.platform, k.package, k.pin.version, k.about
         );
         let here: Vec<_> = found.iter().filter(|f| f.plugin.name == k.name).collect();
         if here.is_empty() {
@@ -57,7 +56,12 @@ fn list() -> anyhow::Result<()> {
             );
         }
         for f in here {
-            println!("             {}: {}", f.location, f.path.display());
+            let note = if f.trusted() {
+                ""
+            } else {
+                " (not picked by platform name; use it with --plugin PATH)"
+            };
+            println!("             {}: {}{note}", f.location, f.path.display());
         }
     }
     for platform in plugin::PLATFORMS {
