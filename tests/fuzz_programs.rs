@@ -113,7 +113,7 @@ fn corrupted_programs_fail_cleanly() {
     }
     let work = tempfile::tempdir().unwrap();
     let mut jobs = Vec::new();
-    let mut rng = Rng(0x5eed_0f_5b6d);
+    let mut rng = Rng(0x005e_ed0f_5b6d);
     for (case, _) in CASES {
         for name in FILES {
             let bytes = std::fs::read(hlo(&format!("{case}/{name}"))).unwrap();

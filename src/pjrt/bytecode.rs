@@ -103,7 +103,7 @@ fn framing(bytes: &[u8]) -> std::result::Result<(), String> {
                 return Err(format!("byte {at}: section alignment {alignment}"));
             }
             while r.bytes.get(r.pos) == Some(&PADDING)
-                && (r.pos + MAGIC.len()) as u64 % alignment != 0
+                && !((r.pos + MAGIC.len()) as u64).is_multiple_of(alignment)
             {
                 r.pos += 1;
             }

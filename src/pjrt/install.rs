@@ -83,7 +83,7 @@ fn install_into_python(k: &'static KnownPlugin, requirements: &[&str]) -> Result
             requirements.join(" ")
         );
         let mut args: Vec<&std::ffi::OsStr> = vec!["install".as_ref()];
-        args.extend(requirements.iter().map(|r| std::ffi::OsStr::new(r)));
+        args.extend(requirements.iter().map(std::ffi::OsStr::new));
         pip(&args, &format!("install {}", requirements.join(" ")))?;
     }
     site_packages_uncached()
