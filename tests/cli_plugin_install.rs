@@ -104,3 +104,98 @@ fn a_download_with_the_wrong_sha256_installs_nothing() {
     assert!(t.contains("does not match the pinned 1319390d"), "{t}");
     assert!(!cache.join("lammps-jax-pjrt-cpu-0.11.2").exists());
 }
+
+/// Writes an executable shell script.
+fn script(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, format!("#!/bin/sh\n{body}")).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn the_verified_cache_copy_runs_not_a_site_packages_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    // A virtual environment (chosen by whoever sets VIRTUAL_ENV) with a "CPU plugin" that is
+    // not the pinned library: loading it would fail (or run foreign code).
+    let site = dir.path().join("venv/lib/python3.12/site-packages");
+    let fake = site.join("lammps_jax_pjrt_cpu/pjrt_c_api_cpu_plugin.so");
+    std::fs::create_dir_all(fake.parent().unwrap()).unwrap();
+    std::fs::write(&fake, b"not a plugin").unwrap();
+    let devices = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_sbgm-xla"))
+            .arg("devices")
+            .args(extra)
+            .env("VIRTUAL_ENV", dir.path().join("venv"))
+            .env("SBGM_XLA_PYTHON", "/bin/false")
+            .env_remove("SBGM_XLA_PLUGIN")
+            .env_remove("SBGM_XLA_CACHE")
+            .output()
+            .unwrap()
+    };
+    let o = devices(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("sbgm-xla: plugin "))
+        .unwrap_or_else(|| panic!("no plugin line: {err}"));
+    assert!(
+        line.contains("lammps-jax-pjrt-cpu-0.11.2/pjrt_c_api_cpu_plugin.so")
+            && line.ends_with("(cpu, verified lammps-jax-pjrt-cpu 0.11.2)"),
+        "{line}"
+    );
+    assert!(!err.contains(site.to_str().unwrap()), "{err}");
+    // --quiet drops the line.
+    let o = devices(&["--quiet"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("sbgm-xla: plugin"),
+        "{}",
+        text(&o)
+    );
+    // Asked for by path, the site-packages copy is what loads (and is refused as no plugin).
+    let o = devices(&["--plugin", fake.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("not a regular file") || text(&o).contains("cannot load it"));
+}
+
+#[test]
+fn a_gpu_wheel_with_the_wrong_sha256_is_never_installed() {
+    let dir = tempfile::tempdir().unwrap();
+    let wheels = dir.path().join("wheels");
+    std::fs::create_dir_all(&wheels).unwrap();
+    std::fs::write(
+        wheels.join("jax_cuda13_pjrt-0.11.2-py3-none-manylinux_2_27_x86_64.whl"),
+        b"junk",
+    )
+    .unwrap();
+    // A stand-in for Python that logs what pip is asked to do and fails.
+    let log = dir.path().join("pip.log");
+    let fake = dir.path().join("fake-python");
+    script(
+        &fake,
+        &format!("echo \"$@\" >> {}\nexit 1\n", log.display()),
+    );
+    let o = install(
+        "cuda13",
+        &dir.path().join("cache"),
+        &[
+            ("SBGM_XLA_PYTHON", fake.to_str().unwrap()),
+            ("SBGM_XLA_WHEELHOUSE", wheels.to_str().unwrap()),
+            ("SBGM_XLA_NO_LOCAL_WHEELS", "1"),
+        ],
+    )
+    .wait_with_output()
+    .unwrap();
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(
+        t.contains("not using a local wheel") && t.contains("does not match the pinned e5ff589d"),
+        "{t}"
+    );
+    let asked = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !asked.lines().any(|l| l.contains("pip install")),
+        "pip was asked to install: {asked}"
+    );
+}

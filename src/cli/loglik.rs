@@ -283,7 +283,7 @@ pub fn loglik_cmd(args: &LoglikArgs) -> anyhow::Result<()> {
         &y,
         args.model.seed,
         &cond,
-        args.model.progress(),
+        args.runtime.progress(),
     )?;
     let secs = start.elapsed().as_secs_f64();
     let dim: usize = ds.iter().product();

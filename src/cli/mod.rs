@@ -21,6 +21,7 @@ pub mod train;
 
 use crate::pjrt::{Client, ClientOptions, PluginSpec};
 use clap::{Args, Parser, Subcommand};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 /// sbgm-xla: score-based generative models on XLA (PJRT plugins), from Rust.
@@ -66,6 +67,9 @@ pub struct RuntimeArgs {
     /// --devices N` opens N).
     #[arg(long, value_name = "N")]
     pub cpu_devices: Option<usize>,
+    /// Print only errors and results: no "sbgm-xla: plugin ..." line, no progress bars.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 impl RuntimeArgs {
@@ -77,16 +81,49 @@ impl RuntimeArgs {
     /// Opens the client; a CPU plugin gets `--cpu-devices`, else `want` devices, else 1.
     /// (A GPU or TPU plugin keeps its own devices: the CPU option is only passed to a plugin
     /// whose platform is `cpu`.)
+    /// Unless `--quiet`, says on stderr which plugin library runs (see [`plugin_line`]).
     pub fn client_for(&self, want: Option<usize>) -> crate::Result<Client> {
         let spec = PluginSpec::from_arg(self.plugin.as_deref());
         let n = self.cpu_devices.or(want).unwrap_or(1);
-        let client = Client::open(&spec, &ClientOptions::default())?;
-        if client.platform_name() != "cpu" || client.addressable_devices().len() == n {
-            return Ok(client);
+        let mut client = Client::open(&spec, &ClientOptions::default())?;
+        if client.platform_name() == "cpu" && client.addressable_devices().len() != n {
+            drop(client);
+            client = Client::open(&spec, &ClientOptions::cpu_devices(n))?;
         }
-        drop(client);
-        Client::open(&spec, &ClientOptions::cpu_devices(n))
+        if !self.quiet {
+            eprintln!("{}", plugin_line(&client));
+        }
+        Ok(client)
     }
+
+    /// Whether to show progress bars: not with `--quiet`, and only on a terminal.
+    pub fn progress(&self) -> bool {
+        !self.quiet && std::io::stderr().is_terminal()
+    }
+
+    /// The plugin and device choice as a command line (for a child process of this program).
+    pub fn to_args(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(p) = &self.plugin {
+            out.push(format!("--plugin={p}"));
+        }
+        if let Some(n) = self.cpu_devices {
+            out.push(format!("--cpu-devices={n}"));
+        }
+        out
+    }
+}
+
+/// The line naming the plugin library a client runs, its platform and where it came from:
+/// `sbgm-xla: plugin /path/x.so (cpu, verified lammps-jax-pjrt-cpu 0.11.2)`.
+pub fn plugin_line(client: &Client) -> String {
+    let path = client.plugin().path();
+    format!(
+        "sbgm-xla: plugin {} ({}, {})",
+        path.display(),
+        client.platform_name(),
+        crate::pjrt::plugin::provenance(path)
+    )
 }
 
 /// Runs one parsed command line; the exit status of a command that ran (0, or 128 + a signal

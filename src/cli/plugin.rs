@@ -45,13 +45,9 @@ fn list() -> anyhow::Result<()> {
         outln!("SBGM_XLA_PLUGIN: {p} (used by default)");
     }
     for k in KNOWN.iter() {
-        let pin = k.pin.map(|(v, _)| format!("=={v}")).unwrap_or_default();
         outln!(
-            "{:<12} {:<5} {}{pin}: {}",
-            k.name,
-            k.platform,
-            k.package,
-            k.about
+            "{:<12} {:<5} {}=={}: {}",
+            k.name, k.platform, k.package, k.pin.version, k.about
         );
         let here: Vec<_> = found.iter().filter(|f| f.plugin.name == k.name).collect();
         if here.is_empty() {
@@ -61,7 +57,12 @@ fn list() -> anyhow::Result<()> {
             );
         }
         for f in here {
-            outln!("             {}: {}", f.location, f.path.display());
+            let note = if f.trusted() {
+                ""
+            } else {
+                " (not picked by platform name; use it with --plugin PATH)"
+            };
+            outln!("             {}: {}{note}", f.location, f.path.display());
         }
     }
     for platform in plugin::PLATFORMS {

@@ -10,7 +10,7 @@ use super::RuntimeArgs;
 use super::output::{NamedPath, check_output_dir, check_outputs, outln};
 use crate::error::{Error, Result};
 use crate::host::HostArray;
-use crate::io::export::{ModuleArg, Program as ProgramFile, read_program};
+use crate::io::export::{ExportedArtifact, ModuleArg, Program as ProgramFile, read_program};
 use crate::io::npy::{read_npy, write_npy};
 use crate::pjrt::{Client, CompileOptions, Executable, Program};
 use anyhow::Context;
@@ -30,55 +30,104 @@ pub struct RunArgs {
     pub out_dir: PathBuf,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+    /// Internal: only compile the program and exit (the child process of [`compile_isolated`]).
+    #[arg(long, hide = true)]
+    pub isolated_compile: bool,
 }
 
-/// Compiles the program in `path` and runs it on one device of `client` with `inputs`. On
-/// the CPU platform sbgm-xla's host kernels ([`crate::kernels`]) are registered first.
-///
-/// For a `jax.export` artifact, `inputs` are the exported function's arguments (all of them,
-/// also ones the export dropped); the platform index and the kept arguments are passed to the
-/// module as its calling convention says.
-pub fn run_program(client: &Client, path: &Path, inputs: &[HostArray]) -> Result<Vec<HostArray>> {
-    // Modules sbgm-xla dumped (SBGM_XLA_DUMP_HLO) may call its host kernels; a plugin without
-    // the FFI extension still runs every other module.
+/// A program file read and checked on our side, ready for the plugin: the module and, for a
+/// `jax.export` artifact, its signature and calling convention.
+pub struct Prepared {
+    /// The StableHLO module.
+    pub program: Program,
+    /// The artifact the module came from, if any.
+    pub exported: Option<ExportedArtifact>,
+}
+
+impl Prepared {
+    /// Reads `path` and checks everything that can be checked before compiling: the file's
+    /// structure (artifact fields, bytecode framing), what `run` supports (fixed shapes, one
+    /// device, no ordered effects) and the StableHLO version against the plugin of `client`.
+    pub fn read(client: &Client, path: &Path) -> Result<Prepared> {
+        let prepared = match read_program(path)? {
+            ProgramFile::Module { bytes, .. } => Prepared {
+                program: Program::from_bytes(bytes)?,
+                exported: None,
+            },
+            ProgramFile::Exported(art) => {
+                art.check_runnable()?;
+                if art.nr_devices > 1 {
+                    return Err(Error::BadArgument(format!(
+                        "the exported function was lowered for {} devices; `run` runs single-device exports",
+                        art.nr_devices
+                    )));
+                }
+                if !art.ordered_effects.is_empty() {
+                    return Err(Error::BadArgument(format!(
+                        "the exported function has ordered effects ({}), which `run` does not support",
+                        art.ordered_effects.join(", ")
+                    )));
+                }
+                Prepared {
+                    program: Program::from_bytes(art.mlir_module.clone())?,
+                    exported: Some(art),
+                }
+            }
+        };
+        check_stablehlo_version(client, &prepared.program)?;
+        Ok(prepared)
+    }
+
+    /// The module's arguments for `inputs`: for a `jax.export` artifact, `inputs` are the
+    /// exported function's arguments (all of them, also ones the export dropped), checked
+    /// against its signature; the platform index and the kept arguments are passed as its
+    /// calling convention says.
+    pub fn arguments(&self, client: &Client, inputs: &[HostArray]) -> Result<Vec<HostArray>> {
+        let Some(art) = &self.exported else {
+            return Ok(inputs.to_vec());
+        };
+        art.check_inputs(inputs)?;
+        let mut args = Vec::new();
+        for a in art.module_args() {
+            match a {
+                ModuleArg::PlatformIndex => args.push(HostArray::scalar(
+                    art.platform_index(client.platform_name())?,
+                )),
+                ModuleArg::Input(i) => args.push(inputs.get(i).cloned().ok_or_else(|| {
+                    Error::msg(format!(
+                        "the artifact's module takes input {i}, which is missing"
+                    ))
+                })?),
+                ModuleArg::Token(_) => {
+                    return Err(Error::BadArgument(
+                        "the exported function has ordered effects, which `run` does not support"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        Ok(args)
+    }
+}
+
+/// Registers sbgm-xla's host kernels ([`crate::kernels`]) on a CPU client: modules sbgm-xla
+/// dumped (SBGM_XLA_DUMP_HLO) may call them; a plugin without the FFI extension still runs
+/// every other module.
+fn register_kernels(client: &Client) {
     if client.platform_name() == "cpu" {
         crate::kernels::register(client).ok();
     }
-    match read_program(path)? {
-        ProgramFile::Module { bytes, .. } => {
-            let exe = compile_checked(client, &Program::from_bytes(bytes)?)?;
-            exe.run_host(inputs)
-        }
-        ProgramFile::Exported(art) => {
-            art.check_runnable()?;
-            art.check_inputs(inputs)?;
-            if art.nr_devices > 1 {
-                return Err(Error::BadArgument(format!(
-                    "the exported function was lowered for {} devices; `run` runs single-device exports",
-                    art.nr_devices
-                )));
-            }
-            if !art.ordered_effects.is_empty() {
-                return Err(Error::BadArgument(format!(
-                    "the exported function has ordered effects ({}), which `run` does not support",
-                    art.ordered_effects.join(", ")
-                )));
-            }
-            let mut args = Vec::new();
-            for a in art.module_args() {
-                match a {
-                    ModuleArg::PlatformIndex => args.push(HostArray::scalar(
-                        art.platform_index(client.platform_name())?,
-                    )),
-                    ModuleArg::Input(i) => args.push(inputs[i].clone()),
-                    ModuleArg::Token(_) => unreachable!("ordered effects are refused above"),
-                }
-            }
-            let program = Program::from_bytes(art.mlir_module.clone())?;
-            let exe = compile_checked(client, &program)?;
-            exe.run_host(&args)
-        }
-    }
+}
+
+/// Compiles the program in `path` and runs it on one device of `client` with `inputs` (see
+/// [`Prepared::arguments`]), in this process. On the CPU platform sbgm-xla's host kernels are
+/// registered first. The `run` command compiles a user's file in a child process first
+/// ([`compile_isolated`]); this function does not.
+pub fn run_program(client: &Client, path: &Path, inputs: &[HostArray]) -> Result<Vec<HostArray>> {
+    register_kernels(client);
+    let prepared = Prepared::read(client, path)?;
+    let args = prepared.arguments(client, inputs)?;
+    compile_checked(client, &prepared.program)?.run_host(&args)
 }
 
 /// A dotted version (`1.10.0`) as numbers, for comparison.
@@ -174,9 +223,133 @@ pub fn compile_checked(client: &Client, program: &Program) -> Result<Executable>
     })
 }
 
+/// The environment variable that limits how long the plugin may take to compile a `run`
+/// program, in seconds (default [`DEFAULT_COMPILE_TIMEOUT_S`]).
+pub const COMPILE_TIMEOUT_ENV: &str = "SBGM_XLA_COMPILE_TIMEOUT";
+
+/// The default compile time limit of `run`, in seconds.
+pub const DEFAULT_COMPILE_TIMEOUT_S: u64 = 600;
+
+/// Compiles the program of `args` in a child process (this binary, `run --isolated-compile`)
+/// and turns the child's death into an error: the plugin parses untrusted bytes, and a corrupt
+/// file can abort or crash it, which no error handling in this process could catch; it can
+/// also send the compiler into a loop, so the child gets `$SBGM_XLA_COMPILE_TIMEOUT` seconds
+/// (and dies with this process). The child compiles through the persistent compile cache
+/// ([`crate::exec::persistent`]), so the compile that follows here usually loads its result. A
+/// clean compile error in the child returns `Ok`: the compile here reports it with the usual
+/// explanations.
+pub fn compile_isolated(args: &RunArgs) -> anyhow::Result<()> {
+    let limit = std::env::var(COMPILE_TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(DEFAULT_COMPILE_TIMEOUT_S);
+    let exe = std::env::current_exe().context("finding this program to check the module")?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["run", "--isolated-compile", "--out-dir"])
+        .arg(&args.out_dir)
+        .args(args.runtime.to_args())
+        .arg("--quiet")
+        .arg("--")
+        .arg(&args.file)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            })
+        };
+    }
+    let mut child = cmd
+        .spawn()
+        .context("starting a child process to check the module")?;
+    let mut pipe = child.stderr.take();
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        if let Some(p) = pipe.as_mut() {
+            std::io::Read::read_to_end(p, &mut text).ok();
+        }
+        text
+    });
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if start.elapsed().as_secs() >= limit {
+            child.kill().ok();
+            child.wait().ok();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let stderr = reader.join().unwrap_or_default();
+    let Some(status) = status else {
+        anyhow::bail!(
+            "the plugin did not finish compiling {} within {limit} s ({COMPILE_TIMEOUT_ENV}); \
+             the file may be corrupt; if it is a large valid program, raise {COMPILE_TIMEOUT_ENV}",
+            args.file.display()
+        );
+    };
+    if status.success() || status.code() == Some(1) {
+        return Ok(());
+    }
+    let said: Vec<&str> = std::str::from_utf8(&stderr)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let said = said[said.len().saturating_sub(4)..].join("\n  ");
+    anyhow::bail!(
+        "the plugin could not compile {}: it {} while parsing or compiling it; the file is \
+         corrupt or not a StableHLO module this plugin reads (re-export it, or check it with \
+         the tool that wrote it){}",
+        args.file.display(),
+        describe_death(status),
+        if said.is_empty() {
+            String::new()
+        } else {
+            format!("\nThe plugin said:\n  {said}")
+        }
+    )
+}
+
+/// How a child process ended, in words: `crashed (signal 6, SIGABRT)`, `exited with status 3`.
+fn describe_death(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.signal(), status.code()) {
+        (Some(sig), _) => {
+            let name = match sig {
+                4 => ", SIGILL",
+                6 => ", SIGABRT",
+                7 => ", SIGBUS",
+                8 => ", SIGFPE",
+                9 => ", SIGKILL: out of memory?",
+                11 => ", SIGSEGV",
+                _ => "",
+            };
+            format!("crashed (signal {sig}{name})")
+        }
+        (None, Some(code)) => format!("exited with status {code}"),
+        (None, None) => "ended".to_string(),
+    }
+}
+
 /// Runs `sbgm-xla run`. The outputs never replace an input: `out_<i>.npy` in --out-dir is
 /// checked against the program and every --input before anything is written.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
+    if args.isolated_compile {
+        let client = args.runtime.client()?;
+        register_kernels(&client);
+        let prepared = Prepared::read(&client, &args.file)?;
+        compile_checked(&client, &prepared.program)?;
+        return Ok(());
+    }
     check_output_dir("--out-dir", &args.out_dir)?;
     let inputs: Vec<HostArray> = args
         .inputs
@@ -184,8 +357,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .map(|p| read_npy(p).with_context(|| format!("reading input {}", p.display())))
         .collect::<anyhow::Result<_>>()?;
     let client = args.runtime.client()?;
-    let outputs = run_program(&client, &args.file, &inputs)
-        .with_context(|| format!("running {}", args.file.display()))?;
+    register_kernels(&client);
+    let running = || format!("running {}", args.file.display());
+    let prepared = Prepared::read(&client, &args.file).with_context(running)?;
+    let call_args = prepared.arguments(&client, &inputs).with_context(running)?;
+    compile_isolated(args).with_context(running)?;
+    let outputs = compile_checked(&client, &prepared.program)
+        .and_then(|exe| exe.run_host(&call_args))
+        .with_context(running)?;
     std::fs::create_dir_all(&args.out_dir)
         .with_context(|| format!("creating {}", args.out_dir.display()))?;
     let paths: Vec<NamedPath> = (0..outputs.len())

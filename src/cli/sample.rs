@@ -20,7 +20,6 @@ use crate::io::{Checkpoint, save_checkpoint};
 use crate::sample::{HostCond, NetScore, Predictor, SamplerConfig, SamplerKind, sample};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -91,9 +90,6 @@ pub struct ModelArgs {
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Hide the progress bar.
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 impl ModelArgs {
@@ -213,11 +209,6 @@ impl ModelArgs {
             )?,
             labels: None,
         })
-    }
-
-    /// Whether to show progress bars.
-    pub fn progress(&self) -> bool {
-        !self.quiet && std::io::stderr().is_terminal()
     }
 }
 
@@ -440,7 +431,7 @@ pub fn sample_cmd(args: &SampleArgs) -> anyhow::Result<()> {
         args.n,
         args.model.seed,
         &cond,
-        args.model.progress(),
+        args.runtime.progress(),
     )?;
     let secs = start.elapsed().as_secs_f64();
     let (x, space) = to_data_space(&model, s.x, args.model.model_space)?;

@@ -29,9 +29,6 @@ pub struct TrainArgs {
     /// CPU plugin this also sets the number of CPU devices, 1 unless asked).
     #[arg(long, value_name = "N")]
     pub devices: Option<usize>,
-    /// Hide the progress bar.
-    #[arg(long)]
-    pub quiet: bool,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
 }
@@ -63,7 +60,7 @@ pub fn train(a: &TrainArgs) -> anyhow::Result<ExitCode> {
         run_dir: run_dir.clone(),
         resume: a.resume,
         devices: a.devices,
-        progress: !a.quiet,
+        progress: !a.runtime.quiet,
         stop_after: None,
     };
     let s = crate::train::run::run_with_client(&config, &opts, &client)?;

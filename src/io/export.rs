@@ -22,7 +22,7 @@ pub const CALLING_CONVENTION_VERSIONS: std::ops::RangeInclusive<u16> = 9..=10;
 pub const SERIALIZATION_VERSIONS: std::ops::RangeInclusive<u16> = 1..=11;
 
 /// The first bytes of MLIR bytecode.
-pub const MLIR_BYTECODE_MAGIC: &[u8; 4] = b"ML\xefR";
+pub use crate::pjrt::bytecode::MAGIC as MLIR_BYTECODE_MAGIC;
 
 /// How a StableHLO module is encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,7 +182,29 @@ impl ExportedArtifact {
         let root = fb.root().map_err(not_export)?;
         let a = parse_exported(&fb, root).map_err(not_export)?;
         a.check_versions()?;
+        a.check_consistency().map_err(not_export)?;
         Ok(a)
+    }
+
+    /// The fields that index each other agree: every kept argument is an input (in increasing
+    /// order, once), and the module is MLIR.
+    fn check_consistency(&self) -> FbResult<()> {
+        let n = self.in_avals.len();
+        if let Some(i) = self.module_kept_var_idx.iter().find(|&&i| i >= n) {
+            return Err(format!(
+                "module_kept_var_idx names input {i}, but the signature has {n} inputs"
+            ));
+        }
+        if self.module_kept_var_idx.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(format!(
+                "module_kept_var_idx {:?} is not increasing",
+                self.module_kept_var_idx
+            ));
+        }
+        if self.module_format().is_none() {
+            return Err("its mlir_module_serialized is neither MLIR bytecode nor MLIR text".into());
+        }
+        Ok(())
     }
 
     fn check_versions(&self) -> Result<()> {

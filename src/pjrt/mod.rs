@@ -66,14 +66,16 @@
 //! ```
 //!
 //! Files: [`sys`] (the raw C definitions, API 0.81), [`api`] (loading, the call helper,
-//! errors), [`client`], [`buffer`], [`program`], [`executable`], [`plugin`] (discovery and
-//! installation), [`live`] (object counts); `proto` encodes/decodes the protobufs we exchange.
+//! errors), [`client`], [`buffer`], [`program`], [`bytecode`] (MLIR bytecode framing), [`executable`], [`plugin`] (discovery and trust), [`install`] (installing
+//! pinned plugins), [`live`] (object counts); `proto` encodes/decodes the protobufs we exchange.
 
 pub mod api;
 pub mod buffer;
+pub mod bytecode;
 pub mod client;
 pub mod executable;
 pub mod ffi;
+pub mod install;
 pub mod live;
 pub mod plugin;
 pub mod program;

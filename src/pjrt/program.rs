@@ -6,8 +6,7 @@ use super::proto::BuildOptions;
 use crate::error::{Error, Result};
 use std::path::Path;
 
-/// The magic number that starts MLIR bytecode.
-const MLIR_BYTECODE_MAGIC: &[u8] = b"ML\xefR";
+use super::bytecode;
 
 /// A StableHLO program, compiled with the PJRT program format `"mlir"`.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,9 +35,11 @@ impl Program {
         Program::Text(s.into())
     }
 
-    /// Bytes that are MLIR bytecode (they start with `ML\xefR`) or else UTF-8 MLIR text.
+    /// Bytes that are MLIR bytecode (they start with `ML\xefR`; their framing is checked,
+    /// see [`bytecode`]) or else UTF-8 MLIR text.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Self> {
-        if bytes.starts_with(MLIR_BYTECODE_MAGIC) {
+        if bytes.starts_with(bytecode::MAGIC) {
+            bytecode::check_framing(&bytes)?;
             return Ok(Program::Bytecode(bytes));
         }
         String::from_utf8(bytes).map(Program::Text).map_err(|_| {
@@ -227,8 +228,11 @@ mod tests {
             None,
             "only the module's own attributes count"
         );
-        let b = Program::from_bytes(b"ML\xefR\x00StableHLO_v1.9.5\x00rest".to_vec()).unwrap();
-        assert!(matches!(b, Program::Bytecode(_)));
+        let b = Program::Bytecode(b"ML\xefR\x00StableHLO_v1.9.5\x00rest".to_vec());
+        assert!(
+            Program::from_bytes(b.code().to_vec()).is_err(),
+            "bad framing"
+        );
         assert_eq!(b.stablehlo_version().as_deref(), Some("1.9.5"));
         assert!(Program::from_bytes(vec![0xff, 0xfe, 0x00]).is_err());
     }
