@@ -47,7 +47,11 @@ fn list() -> anyhow::Result<()> {
     for k in KNOWN.iter() {
         outln!(
             "{:<12} {:<5} {}=={}: {}",
-            k.name, k.platform, k.package, k.pin.version, k.about
+            k.name,
+            k.platform,
+            k.package,
+            k.pin.version,
+            k.about
         );
         let here: Vec<_> = found.iter().filter(|f| f.plugin.name == k.name).collect();
         if here.is_empty() {
