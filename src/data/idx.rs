@@ -8,10 +8,10 @@ use super::dataset::Dataset;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::host::HostArray;
-use ndarray::{ArrayD, IxDyn};
-use serde::{Deserialize, Serialize};
 use crate::io::bounded::{check_declared, deflate_limit, has_more, read_up_to};
 use flate2::read::MultiGzDecoder;
+use ndarray::{ArrayD, IxDyn};
+use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -48,9 +48,7 @@ struct GzipErrors<R>(R);
 impl<R: Read> Read for GzipErrors<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         self.0.read(buf).map_err(|e| {
-            std::io::Error::other(format!(
-                "corrupt gzip data ({e}); download the file again"
-            ))
+            std::io::Error::other(format!("corrupt gzip data ({e}); download the file again"))
         })
     }
 }

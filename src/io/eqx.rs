@@ -15,9 +15,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::host::HostArray;
 use crate::io::atomic::atomic_write;
-use crate::io::npy::{
-    dtype_from_numpy_name, numpy_name, read_npy_record_within, write_npy_record,
-};
+use crate::io::npy::{dtype_from_numpy_name, numpy_name, read_npy_record_within, write_npy_record};
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;

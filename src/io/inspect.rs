@@ -224,7 +224,8 @@ fn eqx_entries(file: File, len: u64, skeleton: Option<&[LeafSpec]>) -> Result<Ve
             ))));
         }
         // `data <= left` fits an i64: the file is shorter than that.
-        r.seek_relative(data as i64).map_err(|e| at(Error::msg(e.to_string())))?;
+        r.seek_relative(data as i64)
+            .map_err(|e| at(Error::msg(e.to_string())))?;
         pos = here + data;
         let name = path_of(i).ok_or_else(|| {
             Error::msg(format!(
@@ -263,7 +264,10 @@ fn eqx_entries(file: File, len: u64, skeleton: Option<&[LeafSpec]>) -> Result<Ve
 
 fn npz_entries(path: &Path) -> Result<Vec<TensorEntry>> {
     let headers = NpzArchive::open(path)?.headers()?;
-    Ok(headers.into_iter().map(|(name, h)| entry(name, &h)).collect())
+    Ok(headers
+        .into_iter()
+        .map(|(name, h)| entry(name, &h))
+        .collect())
 }
 
 type StEntries = (Vec<TensorEntry>, BTreeMap<String, String>);
