@@ -304,14 +304,21 @@ fn layout(arrays: &[HostArray]) -> Vec<(DType, Vec<usize>)> {
         .collect()
 }
 
-/// Inspection agrees with reading: a file that reads is listed with the same tensors, and a
-/// file inspection passes reads too, unless only its data is bad (bool bytes, a checksum).
-fn agree(
+/// Reads the file at `path` with `read` and inspects it, both in bounded memory. An error must
+/// name the file; inspection must agree with reading: a file that reads is listed with the same
+/// tensors, and a file inspection passes reads too, unless only its data is bad (`data_error`:
+/// bool bytes, a checksum).
+fn check_reader(
     label: &str,
-    read: Result<Vec<HostArray>, String>,
-    listed: Result<Vec<(DType, Vec<usize>)>, String>,
+    path: &Path,
+    read: impl FnOnce() -> sbgm_xla::Result<Vec<HostArray>>,
     data_error: impl Fn(&str) -> bool,
 ) {
+    let read = bounded(label, SMALL, read).map_err(|e| e.to_string());
+    let listed = bounded(label, SMALL, || inspected(path));
+    if let Err(e) = &read {
+        check_error(label, e, path);
+    }
     match (read, listed) {
         (Ok(a), Ok(l)) => assert_eq!(layout(&a), l, "{label}: inspect and read disagree"),
         (Ok(a), Err(e)) => panic!("{label}: reads as {:?} but inspect says: {e}", layout(&a)),
@@ -330,6 +337,34 @@ fn check_error(label: &str, e: &str, file: &Path) {
         e.contains(&*name),
         "{label}: the error does not name the file: {e}"
     );
+}
+
+/// Writes `cases` mutations of `good` into `dir` as `{stem}_{i}.{ext}` (even cases:
+/// [`mutate_bytes`], odd: `lie`) and runs `check` on each, with a label naming `source`, the
+/// generator state it started from, the case and the mutation.
+#[allow(clippy::too_many_arguments)]
+fn fuzz_file(
+    dir: &Path,
+    source: &str,
+    stem: &str,
+    ext: &str,
+    rng: &mut Rng,
+    cases: usize,
+    good: &[u8],
+    mut lie: impl FnMut(&mut Rng) -> (Vec<u8>, String),
+    check: impl Fn(&str, &Path),
+) {
+    let seed = rng.0;
+    for i in 0..cases {
+        let (bytes, what) = if i % 2 == 0 {
+            mutate_bytes(rng, good)
+        } else {
+            lie(rng)
+        };
+        let path = dir.join(format!("{stem}_{i}.{ext}"));
+        std::fs::write(&path, &bytes).unwrap();
+        check(&format!("{source} seed {seed:#x} case {i}: {what}"), &path);
+    }
 }
 
 // ---- .npy ----
@@ -370,15 +405,10 @@ fn npy_parts(bytes: &[u8]) -> (String, String, Vec<u8>) {
 }
 
 fn check_npy(label: &str, path: &Path) {
-    let read = bounded(label, SMALL, || read_npy(path).map(|a| vec![a]));
-    let listed = bounded(label, SMALL, || inspected(path));
-    if let Err(e) = &read {
-        check_error(label, &e.to_string(), path);
-    }
-    agree(
+    check_reader(
         label,
-        read.map_err(|e| e.to_string()),
-        listed,
+        path,
+        || read_npy(path).map(|a| vec![a]),
         is_bool_error,
     );
 }
@@ -390,19 +420,19 @@ fn npy_mutations_are_errors_or_correct() {
     for (k, src) in npy_corpus().iter().enumerate() {
         let good = std::fs::read(src).unwrap();
         let (descr, shape, data) = npy_parts(&good);
-        for i in 0..60 {
-            let (bytes, what) = if i % 2 == 0 {
-                mutate_bytes(&mut rng, &good)
-            } else {
-                npy_lie(&mut rng, &descr, &shape, &data)
-            };
-            let path = dir.path().join(format!("m{k}_{i}.npy"));
-            std::fs::write(&path, &bytes).unwrap();
-            check_npy(
-                &format!("{} seed 0x6e707901 case {i}: {what}", src.display()),
-                &path,
-            );
-        }
+        let label = src.display().to_string();
+        let lie = |rng: &mut Rng| npy_lie(rng, &descr, &shape, &data);
+        fuzz_file(
+            dir.path(),
+            &label,
+            &format!("m{k}"),
+            "npy",
+            &mut rng,
+            60,
+            &good,
+            lie,
+            check_npy,
+        );
     }
 }
 
@@ -421,21 +451,12 @@ fn eqx_records(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
 }
 
 fn check_eqx(label: &str, path: &Path, skeleton: &[sbgm_xla::io::LeafSpec]) {
-    let read = bounded(label, SMALL, || read_eqx_records(path));
-    let listed = bounded(label, SMALL, || inspected(path));
     let named = bounded(label, SMALL, || read_eqx(path, skeleton));
-    if let Err(e) = &named {
-        check_error(label, &e.to_string(), path);
+    match &named {
+        Ok(leaves) => assert_eq!(leaves.len(), skeleton.len(), "{label}"),
+        Err(e) => check_error(label, &e.to_string(), path),
     }
-    if let Ok(leaves) = &named {
-        assert_eq!(leaves.len(), skeleton.len(), "{label}");
-    }
-    agree(
-        label,
-        read.map_err(|e| e.to_string()),
-        listed,
-        is_bool_error,
-    );
+    check_reader(label, path, || read_eqx_records(path), is_bool_error);
 }
 
 #[test]
@@ -459,27 +480,27 @@ fn eqx_mutations_are_errors_or_correct() {
         let json = std::fs::read_to_string(fixture(json)).unwrap();
         let skeleton = skeleton_from_json(&json).unwrap();
         let records = eqx_records(&good);
-        for i in 0..80 {
-            let (bytes, what) = if i % 2 == 0 {
-                mutate_bytes(&mut rng, &good)
-            } else {
-                let j = rng.below(records.len());
-                let rec = &good[records[j].clone()];
-                let (descr, shape, data) = npy_parts(rec);
-                let (lie, what) = npy_lie(&mut rng, &descr, &shape, &data);
-                let mut b = good[..records[j].start].to_vec();
-                b.extend_from_slice(&lie);
-                b.extend_from_slice(&good[records[j].end..]);
-                (b, format!("record {j}: {what}"))
-            };
-            let path = dir.path().join(format!("m{k}_{i}.eqx"));
-            std::fs::write(&path, &bytes).unwrap();
-            check_eqx(
-                &format!("{name} seed 0x65717802 case {i}: {what}"),
-                &path,
-                &skeleton,
-            );
-        }
+        let lie = |rng: &mut Rng| {
+            let j = rng.below(records.len());
+            let (descr, shape, data) = npy_parts(&good[records[j].clone()]);
+            let (lie, what) = npy_lie(rng, &descr, &shape, &data);
+            let mut b = good[..records[j].start].to_vec();
+            b.extend_from_slice(&lie);
+            b.extend_from_slice(&good[records[j].end..]);
+            (b, format!("record {j}: {what}"))
+        };
+        let check = |label: &str, path: &Path| check_eqx(label, path, &skeleton);
+        fuzz_file(
+            dir.path(),
+            name,
+            &format!("m{k}"),
+            "eqx",
+            &mut rng,
+            80,
+            &good,
+            lie,
+            check,
+        );
     }
 }
 
@@ -511,21 +532,22 @@ fn npy_bytes(a: &HostArray) -> Vec<u8> {
 }
 
 fn check_npz(label: &str, path: &Path) {
-    let read = bounded(label, SMALL, || read_npz(path));
-    let listed = bounded(label, SMALL, || inspected(path));
-    let data = bounded(label, SMALL, || load_arrays(path, &ArrayKeys::default()));
-    if let Err(e) = &data {
-        check_error(label, &e.to_string(), path);
-    }
-    let read = read
-        .map(|v| v.into_iter().map(|(_, a)| a).collect())
-        .map_err(|e| e.to_string());
+    check_data(label, path);
+    let read = || read_npz(path).map(|v| v.into_iter().map(|(_, a)| a).collect());
     // Inspection reads headers only: a flipped data byte shows as a bad checksum or stream.
-    agree(label, read, listed, |e| {
+    check_reader(label, path, read, |e| {
         ["bool", "checksum", "deflate", "uncompressed size"]
             .iter()
             .any(|w| e.contains(w))
     });
+}
+
+/// Loading the file as a data set: an error naming the file, or a data set.
+fn check_data(label: &str, path: &Path) {
+    let data = bounded(label, SMALL, || load_arrays(path, &ArrayKeys::default()));
+    if let Err(e) = &data {
+        check_error(label, &e.to_string(), path);
+    }
 }
 
 #[test]
@@ -544,24 +566,24 @@ fn npz_mutations_are_errors_or_correct() {
         .unwrap();
         let good = std::fs::read(&good).unwrap();
         let (descr, shape, data) = npy_parts(&npy_bytes(&x));
-        for i in 0..80 {
-            let (bytes, what) = if i % 2 == 0 {
-                mutate_bytes(&mut rng, &good)
-            } else {
-                let (lie, what) = npy_lie(&mut rng, &descr, &shape, &data);
-                let b = zip_bytes(
-                    &[("x.npy", lie), ("labels.npy", npy_bytes(&labels))],
-                    deflate,
-                );
-                (b, format!("member x: {what}"))
-            };
-            let path = dir.path().join(format!("m{deflate}_{i}.npz"));
-            std::fs::write(&path, &bytes).unwrap();
-            check_npz(
-                &format!("npz (deflate {deflate}) seed 0x6e707a03 case {i}: {what}"),
-                &path,
-            );
-        }
+        let lie = |rng: &mut Rng| {
+            let (lie, what) = npy_lie(rng, &descr, &shape, &data);
+            let members = [("x.npy", lie), ("labels.npy", npy_bytes(&labels))];
+            (zip_bytes(&members, deflate), format!("member x: {what}"))
+        };
+        let source = format!("npz (deflate {deflate})");
+        let stem = format!("m{deflate}");
+        fuzz_file(
+            dir.path(),
+            &source,
+            &stem,
+            "npz",
+            &mut rng,
+            80,
+            &good,
+            lie,
+            check_npz,
+        );
     }
 }
 
@@ -651,19 +673,9 @@ fn safetensors_lie(rng: &mut Rng, good: &[u8]) -> (Vec<u8>, String) {
 }
 
 fn check_safetensors(label: &str, path: &Path) {
-    let read = bounded(label, SMALL, || load_checkpoint(path));
-    let listed = bounded(label, SMALL, || inspected(path));
-    let data = bounded(label, SMALL, || load_arrays(path, &ArrayKeys::default()));
-    if let Err(e) = &read {
-        check_error(label, &e.to_string(), path);
-    }
-    if let Err(e) = &data {
-        check_error(label, &e.to_string(), path);
-    }
-    let read = read
-        .map(|ck| ck.tensors.into_iter().map(|(_, a)| a).collect())
-        .map_err(|e| e.to_string());
-    agree(label, read, listed, is_bool_error);
+    check_data(label, path);
+    let read = || load_checkpoint(path).map(|ck| ck.tensors.into_iter().map(|(_, a)| a).collect());
+    check_reader(label, path, read, is_bool_error);
 }
 
 #[test]
@@ -671,19 +683,19 @@ fn safetensors_mutations_are_errors_or_correct() {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = Rng(0x7374_0004);
     let good = safetensors_good();
-    for i in 0..200 {
-        let (bytes, what) = if i % 2 == 0 {
-            mutate_bytes(&mut rng, &good)
-        } else {
-            safetensors_lie(&mut rng, &good)
-        };
-        let path = dir.path().join(format!("m{i}.safetensors"));
-        std::fs::write(&path, &bytes).unwrap();
-        check_safetensors(
-            &format!("safetensors seed 0x73740004 case {i}: {what}"),
-            &path,
-        );
-    }
+    let lie = |rng: &mut Rng| safetensors_lie(rng, &good);
+    let check = check_safetensors;
+    fuzz_file(
+        dir.path(),
+        "safetensors",
+        "m",
+        "safetensors",
+        &mut rng,
+        200,
+        &good,
+        lie,
+        check,
+    );
 }
 
 // ---- IDX ----
