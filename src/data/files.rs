@@ -5,10 +5,12 @@ use super::dataset::Dataset;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::host::HostArray;
+use crate::io::NpzArchive;
+use crate::io::bounded::read_up_to;
 use ndarray::{ArrayD, IxDyn};
 use safetensors::{Dtype as StDtype, SafeTensors};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::cell::RefCell;
 use std::path::Path;
 
 /// The names of the arrays in an `.npz` or `.safetensors` file (the `[data.keys]` table).
@@ -92,14 +94,17 @@ impl ArraySource for SafetensorsSource<'_> {
     }
 }
 
-struct MapSource(BTreeMap<String, HostArray>);
+/// An `.npz` archive: only the arrays asked for are decompressed.
+struct NpzSource(RefCell<NpzArchive>);
 
-impl ArraySource for MapSource {
+impl ArraySource for NpzSource {
     fn names(&self) -> Vec<String> {
-        self.0.keys().cloned().collect()
+        let mut n = self.0.borrow().names();
+        n.sort();
+        n
     }
     fn get(&self, name: &str) -> Result<Option<HostArray>> {
-        Ok(self.0.get(name).cloned())
+        self.0.borrow_mut().read(name)
     }
 }
 
@@ -145,12 +150,11 @@ pub fn load_arrays(path: impl AsRef<Path>, keys: &ArrayKeys) -> Result<Dataset> 
             Dataset::new(name, to_f32(&arr).map_err(ctx)?).map_err(ctx)
         }
         "npz" => {
-            let arrays = crate::io::read_npz(path)?;
-            let src = MapSource(arrays.into_iter().collect());
+            let src = NpzSource(RefCell::new(NpzArchive::open(path)?));
             from_source(&name, &src, keys).map_err(ctx)
         }
         "safetensors" => {
-            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            let bytes = read_file(path)?;
             let st = SafeTensors::deserialize(&bytes)
                 .map_err(|e| Error::format(path, format!("not a valid safetensors file ({e})")))?;
             from_source(&name, &SafetensorsSource(st), keys).map_err(ctx)
@@ -161,6 +165,15 @@ pub fn load_arrays(path: impl AsRef<Path>, keys: &ArrayKeys) -> Result<Dataset> 
             path.display()
         ))),
     }
+}
+
+/// The bytes of the file at `path`, allocated fallibly.
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let len = usize::try_from(len)
+        .map_err(|_| Error::format(path, format!("a file of {len} bytes is too large")))?;
+    read_up_to(&mut file, len, "the file").map_err(|e| e.in_file(path))
 }
 
 fn from_source(name: &str, src: &dyn ArraySource, keys: &ArrayKeys) -> Result<Dataset> {

@@ -8,46 +8,66 @@ use super::dataset::Dataset;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::host::HostArray;
+use crate::io::bounded::{check_declared, deflate_limit, has_more, read_up_to};
+use flate2::read::MultiGzDecoder;
 use ndarray::{ArrayD, IxDyn};
 use serde::{Deserialize, Serialize};
-use std::io::Read;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 /// Reads an IDX file, gzipped or not (detected from its first bytes). `u8` stays `u8`,
 /// `i8`/`i16`/`i32` become `i32`, `f32` and `f64` stay as they are.
+///
+/// The data is read as it streams in: a header declaring more than the file (or its gzip
+/// stream) can hold is refused before anything is allocated, and a stream that runs past the
+/// size its header declares is an error, so a small file never expands into a large buffer.
 pub fn read_idx(path: impl AsRef<Path>) -> Result<HostArray> {
     let path = path.as_ref();
-    let bytes = read_maybe_gz(path)?;
-    parse_idx(&bytes).map_err(|e| e.in_file(path))
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut r = BufReader::with_capacity(1 << 16, file);
+    let gzipped = r
+        .fill_buf()
+        .map_err(|e| Error::io(path, e))?
+        .starts_with(&[0x1f, 0x8b]);
+    if gzipped {
+        let mut gz = GzipErrors(MultiGzDecoder::new(r));
+        let limit = deflate_limit(len, 0);
+        read_idx_from(&mut gz, Some(limit))
+    } else {
+        // Plain data is read as it arrives; a short file is reported as truncated.
+        read_idx_from(&mut r, None)
+    }
+    .map_err(|e| e.in_file(path))
 }
 
-/// The bytes of `path`, decompressed if they start with the gzip magic number.
-pub(crate) fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| {
-                Error::format(
-                    path,
-                    format!("corrupt gzip data ({e}); download the file again"),
-                )
-            })?;
-        Ok(out)
-    } else {
-        Ok(raw)
+/// A gzip decoder whose read errors say that the gzip data is corrupt.
+struct GzipErrors<R>(R);
+
+impl<R: Read> Read for GzipErrors<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf).map_err(|e| {
+            std::io::Error::other(format!("corrupt gzip data ({e}); download the file again"))
+        })
     }
 }
 
 /// Parses the bytes of an (uncompressed) IDX file.
 pub fn parse_idx(bytes: &[u8]) -> Result<HostArray> {
-    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
+    read_idx_from(&mut &bytes[..], None)
+}
+
+/// Reads an IDX array from `r` and checks that nothing follows it; `gzip_limit` is the most
+/// bytes a gzip stream can expand to, checked against the header before the data is read.
+fn read_idx_from(r: &mut impl Read, gzip_limit: Option<u64>) -> Result<HostArray> {
+    let magic = read_up_to(r, 4, "the IDX header")?;
+    if magic.len() < 4 || magic[0] != 0 || magic[1] != 0 {
         return Err(Error::msg(
             "not an IDX file (it must start with two zero bytes, a type byte and a rank byte)",
         ));
     }
-    let (width, name) = match bytes[2] {
+    let (width, name) = match magic[2] {
         0x08 => (1, "u8"),
         0x09 => (1, "i8"),
         0x0B => (2, "i16"),
@@ -61,23 +81,32 @@ pub fn parse_idx(bytes: &[u8]) -> Result<HostArray> {
             )));
         }
     };
-    let rank = bytes[3] as usize;
+    let rank = magic[3] as usize;
     let header = 4 + 4 * rank;
-    if bytes.len() < header {
+    let dims = read_up_to(r, 4 * rank, "the IDX header")?;
+    if dims.len() < 4 * rank {
         return Err(Error::msg(format!(
             "truncated IDX header: rank {rank} needs {header} bytes, the file has {}",
-            bytes.len()
+            4 + dims.len()
         )));
     }
-    let shape: Vec<usize> = (0..rank)
-        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
+    let shape: Vec<usize> = dims
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
-    let count = shape
+    let want = shape
         .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .try_fold(width, |a: usize, &d| a.checked_mul(d))
         .ok_or_else(|| Error::msg(format!("IDX dimensions {shape:?} overflow")))?;
-    let body = &bytes[header..];
-    let want = count.saturating_mul(width);
+    if let Some(limit) = gzip_limit {
+        check_declared(
+            &format!("the IDX header (shape {shape:?} of {name})"),
+            (want as u64).saturating_add(header as u64),
+            limit,
+            "its gzip data can expand to",
+        )?;
+    }
+    let body = read_up_to(r, want, "the IDX data")?;
     if body.len() != want {
         return Err(Error::msg(format!(
             "IDX file of {name} with shape {shape:?} needs {want} data bytes, found {} \
@@ -85,32 +114,42 @@ pub fn parse_idx(bytes: &[u8]) -> Result<HostArray> {
             body.len()
         )));
     }
-    let chunks = body.chunks_exact(width.max(1));
-    match bytes[2] {
-        0x08 => HostArray::from_bytes(DType::U8, shape, body.to_vec()),
-        0x09 => HostArray::from_vec(shape, chunks.map(|c| c[0] as i8 as i32).collect()),
+    if has_more(r).map_err(|e| Error::msg(e.to_string()))? {
+        return Err(Error::msg(format!(
+            "the IDX data continues past the {want} bytes its header declares for {name} of \
+             shape {shape:?} (a corrupt file, or a forged header)"
+        )));
+    }
+    decode(magic[2], shape, body)
+}
+
+/// The array of IDX element type `kind` from its big-endian data.
+fn decode(kind: u8, shape: Vec<usize>, body: Vec<u8>) -> Result<HostArray> {
+    match kind {
+        0x08 => HostArray::from_bytes(DType::U8, shape, body),
+        0x09 => HostArray::from_vec(shape, body.iter().map(|&b| b as i8 as i32).collect()),
         0x0B => HostArray::from_vec(
             shape,
-            chunks
+            body.chunks_exact(2)
                 .map(|c| i16::from_be_bytes([c[0], c[1]]) as i32)
                 .collect(),
         ),
         0x0C => HostArray::from_vec(
             shape,
-            chunks
-                .map(|c| i32::from_be_bytes(c.try_into().unwrap()))
+            body.chunks_exact(4)
+                .map(|c| i32::from_be_bytes([c[0], c[1], c[2], c[3]]))
                 .collect(),
         ),
         0x0D => HostArray::from_vec(
             shape,
-            chunks
-                .map(|c| f32::from_be_bytes(c.try_into().unwrap()))
+            body.chunks_exact(4)
+                .map(|c| f32::from_be_bytes([c[0], c[1], c[2], c[3]]))
                 .collect(),
         ),
         _ => HostArray::from_vec(
             shape,
-            chunks
-                .map(|c| f64::from_be_bytes(c.try_into().unwrap()))
+            body.chunks_exact(8)
+                .map(|c| f64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
                 .collect(),
         ),
     }

@@ -10,6 +10,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::host::HostArray;
 use crate::io::atomic::atomic_write_bytes;
+use crate::io::bounded::read_up_to;
 use crate::io::eqx::{LeafSpec, read_eqx, write_eqx};
 use crate::io::npy::numpy_name;
 use safetensors::tensor::{Dtype as StDtype, View};
@@ -274,7 +275,8 @@ pub fn parse_safetensors_header(
                 e.name,
                 numpy_name(e.dtype),
                 e.shape,
-                want.map_or("?".into(), |w| (end + w).to_string())
+                want.and_then(|w| end.checked_add(w))
+                    .map_or("?".into(), |w| w.to_string())
             )));
         }
         end = b;
@@ -304,20 +306,26 @@ fn read_checkpoint_from(r: &mut impl std::io::Read, len: u64) -> Result<Checkpoi
     r.read_exact(&mut n8)
         .map_err(|_| bad("shorter than its 8-byte header length".into()))?;
     let n = u64::from_le_bytes(n8);
-    if n > MAX_ST_HEADER || n > len - 8 {
+    if n > MAX_ST_HEADER || n > len.saturating_sub(8) {
         return Err(bad(format!(
             "header length {n} does not fit the file's {len} bytes (truncated, or another format)"
         )));
     }
-    let mut header = vec![0u8; n as usize];
-    r.read_exact(&mut header)
-        .map_err(|e| bad(format!("cannot read the header: {e}")))?;
+    let header = read_up_to(r, n as usize, "the safetensors header")?;
+    if header.len() as u64 != n {
+        return Err(bad("the file ends inside its header".into()));
+    }
     let (entries, metadata) = parse_safetensors_header(&header, len - 8 - n)?;
     let mut tensors = Vec::with_capacity(entries.len());
     for e in entries {
-        let mut data = vec![0u8; e.data_offsets.1 - e.data_offsets.0];
-        r.read_exact(&mut data)
-            .map_err(|err| bad(format!("tensor '{}': cannot read its data: {err}", e.name)))?;
+        let n = e.data_offsets.1 - e.data_offsets.0;
+        let data = read_up_to(r, n, &format!("tensor '{}'", e.name))?;
+        if data.len() != n {
+            return Err(bad(format!(
+                "tensor '{}': the file ends inside its data (truncated)",
+                e.name
+            )));
+        }
         if e.dtype == DType::Pred && data.iter().any(|&b| b > 1) {
             return Err(Error::msg(format!(
                 "tensor '{}': bool values must be bytes 0 or 1",

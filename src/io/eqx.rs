@@ -15,7 +15,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::host::HostArray;
 use crate::io::atomic::atomic_write;
-use crate::io::npy::{dtype_from_numpy_name, numpy_name, read_npy_record, write_npy_record};
+use crate::io::npy::{dtype_from_numpy_name, numpy_name, read_npy_record_within, write_npy_record};
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
@@ -243,7 +243,8 @@ pub fn read_eqx(path: &Path, skeleton: &[LeafSpec]) -> Result<Vec<(String, HostA
                 ),
             ));
         }
-        let a = read_npy_record(&mut r).map_err(|e| {
+        let left = len.saturating_sub(r.pos);
+        let a = read_npy_record_within(&mut r, left).map_err(|e| {
             Error::format(
                 path,
                 format!(
@@ -267,7 +268,7 @@ pub fn read_eqx(path: &Path, skeleton: &[LeafSpec]) -> Result<Vec<(String, HostA
         out.push((spec.path.clone(), a));
     }
     if r.pos != len {
-        let left = len - r.pos;
+        let left = len.saturating_sub(r.pos);
         let extra = count_records(&mut r, len);
         return Err(Error::format(
             path,
@@ -285,7 +286,8 @@ pub fn read_eqx(path: &Path, skeleton: &[LeafSpec]) -> Result<Vec<(String, HostA
 fn count_records(r: &mut Counting<BufReader<File>>, len: u64) -> String {
     let mut n = 0usize;
     while r.pos < len {
-        if read_npy_record(r).is_err() {
+        let left = len.saturating_sub(r.pos);
+        if read_npy_record_within(r, left).is_err() {
             return if n == 0 {
                 "not a .npy record".into()
             } else {
@@ -303,7 +305,8 @@ pub fn read_eqx_records(path: &Path) -> Result<Vec<HostArray>> {
     let (mut r, len) = open(path)?;
     let mut out = Vec::new();
     while r.pos < len {
-        let a = read_npy_record(&mut r).map_err(|e| {
+        let left = len.saturating_sub(r.pos);
+        let a = read_npy_record_within(&mut r, left).map_err(|e| {
             Error::format(
                 path,
                 format!("record {} (at byte offset {}): {e}", out.len(), r.pos),

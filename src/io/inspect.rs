@@ -3,9 +3,11 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::io::bounded::read_up_to;
 use crate::io::checkpoint::parse_safetensors_header;
 use crate::io::eqx::LeafSpec;
-use crate::io::npy::{NpyHeader, numpy_name, read_npy_header};
+use crate::io::npy::{NpyHeader, numpy_name, read_header_counted};
+use crate::io::npz::NpzArchive;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
@@ -39,7 +41,12 @@ pub struct TensorEntry {
 impl TensorEntry {
     /// The number of elements.
     pub fn numel(&self) -> usize {
-        self.shape.iter().product()
+        self.shape.iter().fold(1usize, |a, &d| a.saturating_mul(d))
+    }
+
+    /// The size of its data in bytes.
+    pub fn data_bytes(&self) -> usize {
+        self.numel().saturating_mul(self.dtype.size_in_bytes())
     }
 }
 
@@ -59,15 +66,16 @@ pub struct Report {
 impl Report {
     /// The total number of elements: the parameter count of a model file.
     pub fn numel(&self) -> usize {
-        self.tensors.iter().map(TensorEntry::numel).sum()
+        self.tensors
+            .iter()
+            .fold(0usize, |a, t| a.saturating_add(t.numel()))
     }
 
     /// The total size of the tensor data in bytes.
     pub fn data_bytes(&self) -> usize {
         self.tensors
             .iter()
-            .map(|t| t.numel() * t.dtype.size_in_bytes())
-            .sum()
+            .fold(0usize, |a, t| a.saturating_add(t.data_bytes()))
     }
 }
 
@@ -115,7 +123,7 @@ pub fn inspect(path: &Path, skeleton: Option<&[LeafSpec]>) -> Result<Report> {
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut magic = [0u8; 8];
-    let n = read_up_to(&mut file, &mut magic).map_err(|e| Error::io(path, e))?;
+    let n = read_prefix(&mut file, &mut magic).map_err(|e| Error::io(path, e))?;
     file.rewind().map_err(|e| Error::io(path, e))?;
     let is_eqx_name = path.extension().is_some_and(|e| e == "eqx");
     let (format, tensors, metadata) = if n >= 6 && &magic[..6] == b"\x93NUMPY" {
@@ -126,7 +134,7 @@ pub fn inspect(path: &Path, skeleton: Option<&[LeafSpec]>) -> Result<Report> {
                 BTreeMap::new(),
             )
         } else {
-            let h = read_npy_header(&mut BufReader::new(file)).map_err(|e| e.in_file(path))?;
+            let h = npy_entry(file, len).map_err(|e| e.in_file(path))?;
             let name = path
                 .file_stem()
                 .unwrap_or_default()
@@ -154,7 +162,7 @@ pub fn inspect(path: &Path, skeleton: Option<&[LeafSpec]>) -> Result<Report> {
     })
 }
 
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+fn read_prefix(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match r.read(&mut buf[n..])? {
@@ -173,6 +181,26 @@ fn entry(name: String, h: &NpyHeader) -> TensorEntry {
     }
 }
 
+/// The header of a `.npy` file of `len` bytes, checked to declare exactly the data it holds.
+fn npy_entry(file: File, len: u64) -> Result<NpyHeader> {
+    let (h, header_bytes) = read_header_counted(&mut BufReader::new(file))?;
+    let data = h.data_len()? as u64;
+    let held = len.saturating_sub(header_bytes);
+    if data != held {
+        let what = if data > held {
+            "truncated"
+        } else {
+            "unexpected bytes after the array data"
+        };
+        return Err(Error::msg(format!(
+            "broken .npy file ({what}): the header declares {} {:?} ({data} bytes of data) but \
+             the file holds {held} bytes after its header",
+            h.descr, h.shape
+        )));
+    }
+    Ok(h)
+}
+
 fn eqx_entries(file: File, len: u64, skeleton: Option<&[LeafSpec]>) -> Result<Vec<TensorEntry>> {
     let mut r = BufReader::new(file);
     let mut out = Vec::new();
@@ -183,18 +211,21 @@ fn eqx_entries(file: File, len: u64, skeleton: Option<&[LeafSpec]>) -> Result<Ve
     };
     while pos < len {
         let i = out.len();
-        let h = read_npy_header(&mut r)
-            .map_err(|e| Error::msg(format!("record {i} (at byte offset {pos}): {e}")))?;
-        let data = h.data_len()? as u64;
-        let here = r.stream_position().map_err(|e| Error::msg(e.to_string()))?;
-        if here + data > len {
-            return Err(Error::msg(format!(
-                "record {i}: truncated data ({data} bytes needed, {} left)",
-                len - here
-            )));
+        let at = |e: Error| Error::msg(format!("record {i} (at byte offset {pos}): {e}"));
+        let (h, header_bytes) = read_header_counted(&mut r).map_err(at)?;
+        let data = h.data_len().map_err(at)? as u64;
+        let here = pos.saturating_add(header_bytes);
+        let left = len.saturating_sub(here);
+        if data > left {
+            return Err(at(Error::msg(format!(
+                "truncated data: the header declares {} {:?} ({data} bytes), {left} bytes left \
+                 in the file",
+                h.descr, h.shape
+            ))));
         }
+        // `data <= left` fits an i64: the file is shorter than that.
         r.seek_relative(data as i64)
-            .map_err(|e| Error::msg(e.to_string()))?;
+            .map_err(|e| at(Error::msg(e.to_string())))?;
         pos = here + data;
         let name = path_of(i).ok_or_else(|| {
             Error::msg(format!(
@@ -232,41 +263,28 @@ fn eqx_entries(file: File, len: u64, skeleton: Option<&[LeafSpec]>) -> Result<Ve
 }
 
 fn npz_entries(path: &Path) -> Result<Vec<TensorEntry>> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut zip = zip::ZipArchive::new(BufReader::new(file))
-        .map_err(|e| Error::format(path, format!("not a readable .npz (zip) archive: {e}")))?;
-    let mut out = Vec::new();
-    for i in 0..zip.len() {
-        let mut m = zip
-            .by_index(i)
-            .map_err(|e| Error::format(path, format!("bad zip member {i}: {e}")))?;
-        if m.is_dir() {
-            continue;
-        }
-        let full = m
-            .name()
-            .map_err(|e| Error::format(path, format!("bad zip member {i}: {e}")))?
-            .to_string();
-        let h = read_npy_header(&mut m)
-            .map_err(|e| Error::format(path, format!("member '{full}': {e}")))?;
-        out.push(entry(full.strip_suffix(".npy").unwrap_or(&full).into(), &h));
-    }
-    Ok(out)
+    let headers = NpzArchive::open(path)?.headers()?;
+    Ok(headers
+        .into_iter()
+        .map(|(name, h)| entry(name, &h))
+        .collect())
 }
 
 type StEntries = (Vec<TensorEntry>, BTreeMap<String, String>);
 
 fn safetensors_entries(mut file: File, n: u64, len: u64) -> Result<StEntries> {
-    if n > 100_000_000 || n > len - 8 {
+    if n > 100_000_000 || n > len.saturating_sub(8) {
         return Err(Error::msg(
             "unrecognised file: not a safetensors checkpoint (bad header length), .eqx, .npy \
              or .npz file",
         ));
     }
-    let mut header = vec![0u8; n as usize];
     file.seek(std::io::SeekFrom::Start(8))
-        .and_then(|_| file.read_exact(&mut header))
         .map_err(|e| Error::msg(format!("cannot read the safetensors header: {e}")))?;
+    let header = read_up_to(&mut file, n as usize, "the safetensors header")?;
+    if header.len() as u64 != n {
+        return Err(Error::msg("truncated safetensors header"));
+    }
     let (entries, metadata) = parse_safetensors_header(&header, len - 8 - n)?;
     let tensors = entries
         .into_iter()

@@ -3,6 +3,7 @@
 //! Every writer goes through [`atomic_write`], so a crash never leaves a half-written file.
 
 pub mod atomic;
+pub mod bounded;
 pub mod checkpoint;
 pub mod eqx;
 pub mod export;
@@ -31,4 +32,4 @@ pub use npy::{
     NpyHeader, dtype_from_numpy_name, npy_descr, npy_header_bytes, numpy_name, read_npy,
     read_npy_header, read_npy_record, write_npy, write_npy_record,
 };
-pub use npz::{read_npz, write_npz};
+pub use npz::{NpzArchive, read_npz, write_npz};

@@ -11,6 +11,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::host::HostArray;
 use crate::io::atomic::atomic_write;
+use crate::io::bounded::{has_more, read_up_to};
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::path::Path;
@@ -24,8 +25,6 @@ const ARRAY_ALIGN: usize = 64;
 const GROWTH_AXIS_MAX_DIGITS: usize = 21;
 /// Longest header we accept (NumPy's own default limit is 10,000 bytes).
 const MAX_HEADER_LEN: usize = 1 << 20;
-/// Largest single up-front allocation for record data; more grows as data actually arrives.
-const MAX_PREALLOC: usize = 1 << 28;
 
 /// What the header of a `.npy` record says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,10 +101,9 @@ pub fn read_npy(path: &Path) -> Result<HostArray> {
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut r = BufReader::with_capacity(1 << 16, file);
     let a = read_record_limited(&mut r, Some(len)).map_err(|e| e.in_file(path))?;
-    let mut probe = [0u8; 1];
-    match r.read(&mut probe) {
-        Ok(0) => Ok(a),
-        Ok(_) => Err(Error::format(
+    match has_more(&mut r) {
+        Ok(false) => Ok(a),
+        Ok(true) => Err(Error::format(
             path,
             "unexpected bytes after the array data (a file of several concatenated records? \
              read it with read_npy_record, or as an .eqx file with its skeleton)",
@@ -123,8 +121,16 @@ pub fn write_npy(path: &Path, a: &HostArray) -> Result<()> {
 }
 
 /// Reads one `.npy` record (header and data) from `r`, leaving `r` just after its data.
+/// Memory grows only as data arrives; prefer [`read_npy_record_within`] when the size of the
+/// source is known.
 pub fn read_npy_record(r: &mut impl Read) -> Result<HostArray> {
     read_record_limited(r, None)
+}
+
+/// [`read_npy_record`] from a source holding at most `available` more bytes (the rest of a file,
+/// an archive member): a header declaring more data is refused before anything is read.
+pub fn read_npy_record_within(r: &mut impl Read, available: u64) -> Result<HostArray> {
+    read_record_limited(r, Some(available))
 }
 
 /// Writes `a` as one `.npy` record: the header `np.save` writes, then the data.
@@ -191,6 +197,11 @@ fn shape_repr(shape: &[usize]) -> String {
 
 /// Reads and parses a record's header, leaving `r` at the start of its data.
 pub fn read_npy_header(r: &mut impl Read) -> Result<NpyHeader> {
+    read_header_counted(r).map(|(h, _)| h)
+}
+
+/// [`read_npy_header`], and the number of bytes the header took (magic to final newline).
+pub fn read_header_counted(r: &mut impl Read) -> Result<(NpyHeader, u64)> {
     let mut pre = [0u8; 8];
     read_full(r, &mut pre, "the .npy magic and version")?;
     if &pre[..6] != NPY_MAGIC {
@@ -217,8 +228,12 @@ pub fn read_npy_header(r: &mut impl Read) -> Result<NpyHeader> {
             "bad .npy header: claims {hlen} header bytes (more than {MAX_HEADER_LEN})"
         )));
     }
-    let mut text = vec![0u8; hlen];
-    read_full(r, &mut text, "the .npy header")?;
+    let text = read_up_to(r, hlen, "the .npy header")?;
+    if text.len() < hlen {
+        return Err(Error::msg(
+            "truncated .npy record: the file ends inside the .npy header",
+        ));
+    }
     // Versions 1.0 and 2.0 are latin-1, 3.0 is UTF-8; a valid header is ASCII either way.
     let text: String = if version.0 == 3 {
         String::from_utf8(text)
@@ -226,31 +241,28 @@ pub fn read_npy_header(r: &mut impl Read) -> Result<NpyHeader> {
     } else {
         text.iter().map(|&b| b as char).collect()
     };
-    parse_header_dict(&text, version)
+    let header_bytes = (pre.len() + len_bytes + hlen) as u64;
+    parse_header_dict(&text, version).map(|h| (h, header_bytes))
 }
 
-fn read_record_limited(r: &mut impl Read, limit: Option<u64>) -> Result<HostArray> {
-    let h = read_npy_header(r)?;
+/// Reads one record of which at most `available` bytes (header and data) can follow, if known.
+fn read_record_limited(r: &mut impl Read, available: Option<u64>) -> Result<HostArray> {
+    let (h, header_bytes) = read_header_counted(r)?;
     let n = h.data_len()?;
-    if let Some(limit) = limit {
-        // Header length is at least 10 bytes; the exact remaining size is checked below too.
-        if n as u64 > limit {
-            return Err(truncated(&h, n, limit as usize));
+    if let Some(available) = available {
+        let left = available.saturating_sub(header_bytes);
+        if n as u64 > left {
+            return Err(truncated(&h, n, left));
         }
     }
-    let mut data = Vec::new();
-    data.try_reserve_exact(n.min(MAX_PREALLOC))
-        .map_err(|_| Error::msg(format!("cannot allocate {n} bytes for a .npy record")))?;
-    r.take(n as u64)
-        .read_to_end(&mut data)
-        .map_err(|e| Error::msg(format!("cannot read .npy data: {e}")))?;
+    let data = read_up_to(r, n, "the .npy data")?;
     if data.len() < n {
-        return Err(truncated(&h, n, data.len()));
+        return Err(truncated(&h, n, data.len() as u64));
     }
     decode_data(&h, data)
 }
 
-fn truncated(h: &NpyHeader, n: usize, got: usize) -> Error {
+fn truncated(h: &NpyHeader, n: usize, got: u64) -> Error {
     Error::msg(format!(
         "truncated .npy data: the header says {} {:?} ({n} bytes) but only {got} bytes follow",
         h.descr, h.shape
