@@ -322,3 +322,75 @@ fn a_checkpoint_with_an_impossible_step_is_refused_without_overflow() {
     assert!(err.contains("the checkpoint is damaged"), "{err}");
     assert!(!err.contains("9223372036854775806"), "{err}");
 }
+
+#[test]
+fn sampling_sizes_beyond_the_program_or_the_machine_are_refused_before_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let (code, err) = run(train_cmd(
+        &dir,
+        &[
+            "--set",
+            "train.steps=10",
+            "--set",
+            "train.steps_per_call=10",
+        ],
+    ));
+    assert_eq!(code, Some(0), "{err}");
+    let out = tmp.path().join("s.npy");
+    let data = tmp.path().join("x.npy");
+    sbgm_xla::io::write_npy(
+        &data,
+        &sbgm_xla::HostArray::from_vec(vec![2, 2], vec![0.1f32, 0.2, -0.3, 0.4]).unwrap(),
+    )
+    .unwrap();
+    let sample = |extra: &[&str]| {
+        let mut c = bin();
+        c.args([
+            "sample",
+            "--quiet",
+            "--checkpoint",
+            s(&dir),
+            "--out",
+            s(&out),
+        ])
+        .args(extra);
+        run(c)
+    };
+    for (extra, want) in [
+        (
+            &["--n", "4", "--sampler", "euler", "--steps", "4294967296"][..],
+            "steps = 4294967296 is beyond",
+        ),
+        (
+            &[
+                "--n",
+                "4",
+                "--sampler",
+                "tsit5",
+                "--max-steps",
+                "4294967296",
+            ],
+            "max_steps = 4294967296 is beyond",
+        ),
+        (&["--n", "1000000000000"], "sampling needs at least"),
+    ] {
+        let (code, err) = sample(extra);
+        assert_eq!(code, Some(1), "{extra:?}: {err}");
+        assert!(err.contains(want), "{extra:?}: {err}");
+        assert!(!out.exists());
+    }
+    let mut c = bin();
+    c.args([
+        "loglik",
+        "--quiet",
+        "--checkpoint",
+        s(&dir),
+        "--data",
+        s(&data),
+    ])
+    .args(["--max-steps", "4294967296"]);
+    let (code, err) = run(c);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("max_steps = 4294967296 is beyond"), "{err}");
+}
