@@ -27,7 +27,7 @@
 //! Tile configuration is per thread, so every call loads it and ends with `tilerelease`: XLA may
 //! call from any of its threads. Scratch buffers are per thread and reused across calls.
 //!
-//! Files: [`detect`] (may this process use AMX), `tiles` (tile type, configuration, scratch
+//! Files: `detect` (may this process use AMX), `tiles` (tile type, configuration, scratch
 //! buffers), `pack` (f32 views into bf16 tiles), `micro` (the `tdpbf16ps` kernels), `panel`
 //! (the single-threaded product and the loop over C both products share) and `parallel` (the
 //! product shared by several threads).

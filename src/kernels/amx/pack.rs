@@ -98,6 +98,19 @@ pub(super) struct TileRange {
     pub(super) ks: usize,
 }
 
+impl TileRange {
+    /// Strips `t_first..t_first + ntiles`, all `ks` steps of each.
+    pub(super) fn strips(t_first: usize, ntiles: usize, ks: usize) -> Self {
+        TileRange {
+            t_first,
+            ntiles,
+            s_first: 0,
+            nsteps: ks,
+            ks,
+        }
+    }
+}
+
 /// Packs the strips of 16 outer indices `t_first..t_first + ntiles` (tile indices) of `src`,
 /// over all `ks` steps of 32 k values, into `out[t * ks + s]`, zero beyond the operand:
 /// `kp_major == false` gives the A layout (row = outer index, 16 pairs along k), `true` the
@@ -119,13 +132,7 @@ pub(super) unsafe fn pack_strips(
     unsafe {
         pack_tiles(
             src,
-            TileRange {
-                t_first,
-                ntiles,
-                s_first: 0,
-                nsteps: ks,
-                ks,
-            },
+            TileRange::strips(t_first, ntiles, ks),
             kp_major,
             out.as_mut_ptr(),
         )

@@ -39,13 +39,7 @@ fn pack_jobs(src: &Src, nstrips: usize, ks: usize) -> Vec<TileRange> {
             .collect()
     } else {
         split(nstrips)
-            .map(|(t_first, ntiles)| TileRange {
-                t_first,
-                ntiles,
-                s_first: 0,
-                nsteps: ks,
-                ks,
-            })
+            .map(|(t_first, ntiles)| TileRange::strips(t_first, ntiles, ks))
             .collect()
     }
 }
