@@ -24,7 +24,8 @@ use crate::sample::{
 use anyhow::Context;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, ValueEnum};
-use std::path::PathBuf;
+use ndarray::ArrayD;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// `--solver`: the samplers that solve the probability-flow ODE, by their names.
@@ -158,6 +159,62 @@ impl LoglikArgs {
             ..LoglikConfig::default()
         }
     }
+
+    /// The dequantization of `--dequantize LEVELS` in the model's space: the levels span
+    /// `--levels-range`, else the data set's range from the config (unless
+    /// `--model-space`), else the range of the data `x`; `transform` maps data space to the
+    /// model's.
+    fn dequantize_in_model_space(
+        &self,
+        levels: usize,
+        x: &ArrayD<f32>,
+        value_range: Option<(f32, f32)>,
+        transform: Option<Transform>,
+    ) -> Dequantize {
+        let (lo, hi) = match (&self.levels_range, value_range) {
+            (Some(r), _) => (r[0], r[1]),
+            (None, Some((lo, hi))) if !self.model.model_space => (f64::from(lo), f64::from(hi)),
+            _ => {
+                let lo = x.iter().copied().fold(f32::INFINITY, f32::min);
+                let hi = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                (f64::from(lo), f64::from(hi))
+            }
+        };
+        let f = |v: f64| transform.map_or(v, |t| f64::from(t.forward(v as f32)));
+        let (lo, hi) = (f(lo), f(hi));
+        Dequantize {
+            levels,
+            lo: lo.min(hi),
+            hi: lo.max(hi),
+        }
+    }
+}
+
+/// The values of `--data` (`raw`, read from `path`) as `f32`, after checking that they are
+/// N >= 1 finite numbers of the model's sample shape `ds`.
+fn data_values(raw: &HostArray, ds: &[usize], path: &Path) -> anyhow::Result<ArrayD<f32>> {
+    let s = raw.shape();
+    if s.len() != ds.len() + 1 || s[1..] != ds[..] {
+        anyhow::bail!(
+            "--data {} has shape {s:?}; the model's samples are {ds:?}, so it must be (N, {})",
+            path.display(),
+            ds.iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if s[0] == 0 {
+        anyhow::bail!("--data {} holds no samples", path.display());
+    }
+    if raw.dtype() == crate::DType::Pred {
+        anyhow::bail!("--data must be numbers, got bool");
+    }
+    let x = cast_float(raw, crate::DType::F32)?.to_ndarray::<f32>()?;
+    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+        anyhow::bail!("--data has a non-finite value at flat index {i}");
+    }
+    Ok(x)
 }
 
 /// Runs `sbgm-xla loglik`.
@@ -171,28 +228,8 @@ pub fn loglik_cmd(args: &LoglikArgs) -> anyhow::Result<()> {
         eprintln!("{w}");
     }
     let ds = model.net.data_shape();
-    let s = raw.shape();
-    if s.len() != ds.len() + 1 || s[1..] != ds[..] {
-        anyhow::bail!(
-            "--data {} has shape {s:?}; the model's samples are {ds:?}, so it must be (N, {})",
-            args.data.display(),
-            ds.iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    if s[0] == 0 {
-        anyhow::bail!("--data {} holds no samples", args.data.display());
-    }
-    if raw.dtype() == crate::DType::Pred {
-        anyhow::bail!("--data must be numbers, got bool");
-    }
-    let n = s[0];
-    let x = cast_float(&raw, crate::DType::F32)?.to_ndarray::<f32>()?;
-    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-        anyhow::bail!("--data has a non-finite value at flat index {i}");
-    }
+    let x = data_values(&raw, &ds, &args.data)?;
+    let n = raw.shape()[0];
     // Into the model's space.
     let transform = if args.model.model_space {
         None
@@ -203,27 +240,9 @@ pub fn loglik_cmd(args: &LoglikArgs) -> anyhow::Result<()> {
         Some(t) => t.forward_array(&x),
         None => x.clone(),
     };
-    let dequantize = match args.dequantize {
-        None => None,
-        Some(levels) => {
-            let (lo, hi) = match (&args.levels_range, model.value_range) {
-                (Some(r), _) => (r[0], r[1]),
-                (None, Some((lo, hi))) if !args.model.model_space => (f64::from(lo), f64::from(hi)),
-                _ => {
-                    let lo = x.iter().copied().fold(f32::INFINITY, f32::min);
-                    let hi = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    (f64::from(lo), f64::from(hi))
-                }
-            };
-            let f = |v: f64| transform.map_or(v, |t| f64::from(t.forward(v as f32)));
-            let (lo, hi) = (f(lo), f(hi));
-            Some(Dequantize {
-                levels,
-                lo: lo.min(hi),
-                hi: lo.max(hi),
-            })
-        }
-    };
+    let dequantize = args
+        .dequantize
+        .map(|levels| args.dequantize_in_model_space(levels, &x, model.value_range, transform));
     let cfg = args.config(dequantize);
     cfg.validate(&sde)?;
     let cond = args.model.conditioning(&model, n)?;
