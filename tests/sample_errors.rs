@@ -91,7 +91,7 @@ fn bad_sampling_requests_give_clear_errors() {
         false,
     ));
     assert!(e.contains("t0 > 0"), "{e}");
-    let e = err(SamplerKind::parse("ddim"));
+    let e = err("ddim".parse::<SamplerKind>());
     assert!(e.contains("ddim") && e.contains("dpm2m"), "{e}");
     let e = toml::from_str::<SamplerConfig>("samplr = \"em\"")
         .unwrap_err()

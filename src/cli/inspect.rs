@@ -202,7 +202,7 @@ fn to_json(
         .collect();
     let mut v = serde_json::json!({
         "file": report.path.display().to_string(),
-        "format": format!("{:?}", report.format).to_lowercase(),
+        "format": report.format,
         "tensors": tensors,
         "n_tensors": report.tensors.len(),
         "n_elements": report.numel(),

@@ -22,53 +22,16 @@ use crate::sample::{
     Dequantize, LoglikConfig, NetScore, Probe, SamplerKind, TraceMethod, loglik, mean_stderr,
 };
 use anyhow::Context;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, ValueEnum};
-use std::path::PathBuf;
+use ndarray::ArrayD;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// The divergence estimators.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum MethodName {
-    /// The exact trace (one VJP per data dimension).
-    Exact,
-    /// Hutchinson's estimator with --probes random probes.
-    Hutchinson,
-}
-
-/// Hutchinson probe distributions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ProbeName {
-    /// Standard normal probes.
-    Gaussian,
-    /// Random signs.
-    Rademacher,
-}
-
-/// The ODE solvers of the likelihood.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum SolverName {
-    /// Euler (fixed steps).
-    Euler,
-    /// Heun (fixed steps).
-    Heun,
-    /// Classical RK4 (fixed steps).
-    Rk4,
-    /// Tsit5 (adaptive unless --steps).
-    Tsit5,
-    /// Dopri5 (adaptive unless --steps).
-    Dopri5,
-}
-
-impl SolverName {
-    fn kind(self) -> SamplerKind {
-        match self {
-            SolverName::Euler => SamplerKind::Euler,
-            SolverName::Heun => SamplerKind::Heun,
-            SolverName::Rk4 => SamplerKind::Rk4,
-            SolverName::Tsit5 => SamplerKind::Tsit5,
-            SolverName::Dopri5 => SamplerKind::Dopri5,
-        }
-    }
+/// `--solver`: the samplers that solve the probability-flow ODE, by their names.
+fn ode_solver_parser() -> impl TypedValueParser<Value = SamplerKind> {
+    PossibleValuesParser::new(SamplerKind::ode_solvers().filter_map(|k| k.to_possible_value()))
+        .try_map(|name| name.parse::<SamplerKind>())
 }
 
 /// Arguments of `sbgm-xla loglik`.
@@ -80,17 +43,17 @@ pub struct LoglikArgs {
     #[arg(long, value_name = "x.npy")]
     pub data: PathBuf,
     /// Exact trace or Hutchinson's estimator.
-    #[arg(long, value_enum, default_value_t = MethodName::Exact)]
-    pub method: MethodName,
+    #[arg(long, value_enum, default_value_t = TraceMethod::Exact)]
+    pub method: TraceMethod,
     /// Hutchinson probes per sample.
     #[arg(long, default_value_t = 1, value_name = "K")]
     pub probes: usize,
     /// Hutchinson probe distribution.
-    #[arg(long, value_enum, default_value_t = ProbeName::Gaussian)]
-    pub probe: ProbeName,
+    #[arg(long, value_enum, default_value_t = Probe::Gaussian)]
+    pub probe: Probe,
     /// The ODE solver.
-    #[arg(long, value_enum, default_value_t = SolverName::Tsit5)]
-    pub solver: SolverName,
+    #[arg(long, value_parser = ode_solver_parser(), default_value_t = SamplerKind::Tsit5)]
+    pub solver: SamplerKind,
     /// Fixed steps (default: adaptive for tsit5/dopri5, (t1 - t0) / dt otherwise).
     #[arg(long, value_name = "K")]
     pub steps: Option<usize>,
@@ -149,7 +112,7 @@ impl LoglikArgs {
                 )));
             }
         }
-        if self.method == MethodName::Hutchinson && self.probes == 0 {
+        if self.method == TraceMethod::Hutchinson && self.probes == 0 {
             return Err(Error::BadArgument(
                 "--probes must be at least 1 for Hutchinson's estimator".into(),
             ));
@@ -182,16 +145,10 @@ impl LoglikArgs {
 
     fn config(&self, dequantize: Option<Dequantize>) -> LoglikConfig {
         LoglikConfig {
-            method: match self.method {
-                MethodName::Exact => TraceMethod::Exact,
-                MethodName::Hutchinson => TraceMethod::Hutchinson,
-            },
+            method: self.method,
             probes: self.probes,
-            probe: match self.probe {
-                ProbeName::Gaussian => Probe::Gaussian,
-                ProbeName::Rademacher => Probe::Rademacher,
-            },
-            solver: self.solver.kind(),
+            probe: self.probe,
+            solver: self.solver,
             steps: self.steps,
             rtol: self.rtol,
             atol: self.atol,
@@ -202,6 +159,62 @@ impl LoglikArgs {
             ..LoglikConfig::default()
         }
     }
+
+    /// The dequantization of `--dequantize LEVELS` in the model's space: the levels span
+    /// `--levels-range`, else the data set's range from the config (unless
+    /// `--model-space`), else the range of the data `x`; `transform` maps data space to the
+    /// model's.
+    fn dequantize_in_model_space(
+        &self,
+        levels: usize,
+        x: &ArrayD<f32>,
+        value_range: Option<(f32, f32)>,
+        transform: Option<Transform>,
+    ) -> Dequantize {
+        let (lo, hi) = match (&self.levels_range, value_range) {
+            (Some(r), _) => (r[0], r[1]),
+            (None, Some((lo, hi))) if !self.model.model_space => (f64::from(lo), f64::from(hi)),
+            _ => {
+                let lo = x.iter().copied().fold(f32::INFINITY, f32::min);
+                let hi = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                (f64::from(lo), f64::from(hi))
+            }
+        };
+        let f = |v: f64| transform.map_or(v, |t| f64::from(t.forward(v as f32)));
+        let (lo, hi) = (f(lo), f(hi));
+        Dequantize {
+            levels,
+            lo: lo.min(hi),
+            hi: lo.max(hi),
+        }
+    }
+}
+
+/// The values of `--data` (`raw`, read from `path`) as `f32`, after checking that they are
+/// N >= 1 finite numbers of the model's sample shape `ds`.
+fn data_values(raw: &HostArray, ds: &[usize], path: &Path) -> anyhow::Result<ArrayD<f32>> {
+    let s = raw.shape();
+    if s.len() != ds.len() + 1 || s[1..] != ds[..] {
+        anyhow::bail!(
+            "--data {} has shape {s:?}; the model's samples are {ds:?}, so it must be (N, {})",
+            path.display(),
+            ds.iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if s[0] == 0 {
+        anyhow::bail!("--data {} holds no samples", path.display());
+    }
+    if raw.dtype() == crate::DType::Pred {
+        anyhow::bail!("--data must be numbers, got bool");
+    }
+    let x = cast_float(raw, crate::DType::F32)?.to_ndarray::<f32>()?;
+    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+        anyhow::bail!("--data has a non-finite value at flat index {i}");
+    }
+    Ok(x)
 }
 
 /// Runs `sbgm-xla loglik`.
@@ -215,28 +228,8 @@ pub fn loglik_cmd(args: &LoglikArgs) -> anyhow::Result<()> {
         eprintln!("{w}");
     }
     let ds = model.net.data_shape();
-    let s = raw.shape();
-    if s.len() != ds.len() + 1 || s[1..] != ds[..] {
-        anyhow::bail!(
-            "--data {} has shape {s:?}; the model's samples are {ds:?}, so it must be (N, {})",
-            args.data.display(),
-            ds.iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    if s[0] == 0 {
-        anyhow::bail!("--data {} holds no samples", args.data.display());
-    }
-    if raw.dtype() == crate::DType::Pred {
-        anyhow::bail!("--data must be numbers, got bool");
-    }
-    let n = s[0];
-    let x = cast_float(&raw, crate::DType::F32)?.to_ndarray::<f32>()?;
-    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-        anyhow::bail!("--data has a non-finite value at flat index {i}");
-    }
+    let x = data_values(&raw, &ds, &args.data)?;
+    let n = raw.shape()[0];
     // Into the model's space.
     let transform = if args.model.model_space {
         None
@@ -247,27 +240,9 @@ pub fn loglik_cmd(args: &LoglikArgs) -> anyhow::Result<()> {
         Some(t) => t.forward_array(&x),
         None => x.clone(),
     };
-    let dequantize = match args.dequantize {
-        None => None,
-        Some(levels) => {
-            let (lo, hi) = match (&args.levels_range, model.value_range) {
-                (Some(r), _) => (r[0], r[1]),
-                (None, Some((lo, hi))) if !args.model.model_space => (f64::from(lo), f64::from(hi)),
-                _ => {
-                    let lo = x.iter().copied().fold(f32::INFINITY, f32::min);
-                    let hi = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    (f64::from(lo), f64::from(hi))
-                }
-            };
-            let f = |v: f64| transform.map_or(v, |t| f64::from(t.forward(v as f32)));
-            let (lo, hi) = (f(lo), f(hi));
-            Some(Dequantize {
-                levels,
-                lo: lo.min(hi),
-                hi: lo.max(hi),
-            })
-        }
-    };
+    let dequantize = args
+        .dequantize
+        .map(|levels| args.dequantize_in_model_space(levels, &x, model.value_range, transform));
     let cfg = args.config(dequantize);
     cfg.validate(&sde)?;
     let cond = args.model.conditioning(&model, n)?;
@@ -327,7 +302,7 @@ pub fn loglik_cmd(args: &LoglikArgs) -> anyhow::Result<()> {
     outln!(
         "{n} samples, {:?} trace{}, {:?} solver: {secs:.2} s, NFE {} ({} steps)",
         args.method,
-        if args.method == MethodName::Hutchinson {
+        if args.method == TraceMethod::Hutchinson {
             format!(" ({} {:?} probes)", args.probes, args.probe)
         } else {
             String::new()
@@ -349,4 +324,48 @@ pub fn loglik_cmd(args: &LoglikArgs) -> anyhow::Result<()> {
         outln!("wrote {}", out.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: LoglikArgs,
+    }
+
+    fn parse(extra: &[&str]) -> std::result::Result<LoglikArgs, clap::Error> {
+        let base = ["loglik", "--checkpoint", "run", "--data", "x.npy"];
+        Cli::try_parse_from(base.iter().chain(extra)).map(|c| c.args)
+    }
+
+    #[test]
+    fn solver_takes_the_ode_samplers_by_name_and_refuses_the_others() {
+        let args = parse(&[]).expect("defaults parse");
+        assert_eq!(
+            (args.solver, args.method, args.probe),
+            (SamplerKind::Tsit5, TraceMethod::Exact, Probe::Gaussian)
+        );
+        for kind in SamplerKind::ode_solvers() {
+            let args = parse(&["--solver", &kind.to_string()]).expect("an ODE solver parses");
+            assert_eq!(args.solver, kind);
+        }
+        let args = parse(&["--method", "hutchinson", "--probe", "rademacher"]).expect("parses");
+        assert_eq!(
+            (args.method, args.probe),
+            (TraceMethod::Hutchinson, Probe::Rademacher)
+        );
+        for refused in ["em", "pc", "dpm2m", "ddim"] {
+            let e = parse(&["--solver", refused])
+                .expect_err("not an ODE solver")
+                .to_string();
+            assert!(
+                e.contains(refused) && e.contains("euler, heun, rk4, tsit5, dopri5"),
+                "{e}"
+            );
+        }
+    }
 }

@@ -19,46 +19,9 @@ use crate::io::npy::{read_npy, write_npy};
 use crate::io::{Checkpoint, save_checkpoint};
 use crate::sample::{HostCond, NetScore, Predictor, SamplerConfig, SamplerKind, sample};
 use anyhow::Context;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// The samplers, by their command-line names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum SamplerName {
-    /// Reverse-SDE Euler-Maruyama (sbgm's sampler).
-    Em,
-    /// Predictor-corrector (reverse-diffusion predictor, Langevin corrector).
-    Pc,
-    /// Probability-flow ODE, Euler.
-    Euler,
-    /// Probability-flow ODE, Heun.
-    Heun,
-    /// Probability-flow ODE, RK4.
-    Rk4,
-    /// Probability-flow ODE, Tsit5 (adaptive unless --steps).
-    Tsit5,
-    /// Probability-flow ODE, Dopri5 (adaptive unless --steps).
-    Dopri5,
-    /// DPM-Solver++(2M) (VP/SubVP; 10-20 steps).
-    Dpm2m,
-}
-
-impl SamplerName {
-    /// The library's sampler kind.
-    pub fn kind(self) -> SamplerKind {
-        match self {
-            SamplerName::Em => SamplerKind::Em,
-            SamplerName::Pc => SamplerKind::Pc,
-            SamplerName::Euler => SamplerKind::Euler,
-            SamplerName::Heun => SamplerKind::Heun,
-            SamplerName::Rk4 => SamplerKind::Rk4,
-            SamplerName::Tsit5 => SamplerKind::Tsit5,
-            SamplerName::Dopri5 => SamplerKind::Dopri5,
-            SamplerName::Dpm2m => SamplerKind::Dpm2m,
-        }
-    }
-}
 
 /// What the sampling and likelihood commands share: the checkpoint and its configuration.
 #[derive(Debug, Clone, Args)]
@@ -226,8 +189,8 @@ pub struct SampleArgs {
     #[arg(long, value_name = "N")]
     pub n: usize,
     /// The sampler.
-    #[arg(long, value_enum, default_value_t = SamplerName::Em)]
-    pub sampler: SamplerName,
+    #[arg(long, value_enum, default_value_t = SamplerKind::Em)]
+    pub sampler: SamplerKind,
     /// Steps of fixed-step samplers (default: (t1 - t0) / dt of the SDE); for tsit5/dopri5,
     /// fixed steps instead of adaptive ones.
     #[arg(long, value_name = "K")]
@@ -279,7 +242,7 @@ impl SampleArgs {
     /// The sampler settings.
     pub fn sampler_config(&self) -> SamplerConfig {
         SamplerConfig {
-            sampler: self.sampler.kind(),
+            sampler: self.sampler,
             steps: self.steps,
             rtol: self.rtol,
             atol: self.atol,
@@ -294,7 +257,7 @@ impl SampleArgs {
             guidance: self.guidance,
             batch: self.batch_size,
             matmul_precision: self.matmul_precision,
-            ..SamplerConfig::new(self.sampler.kind())
+            ..SamplerConfig::new(self.sampler)
         }
     }
 
@@ -445,7 +408,7 @@ pub fn sample_cmd(args: &SampleArgs) -> anyhow::Result<()> {
             let mut ck = Checkpoint::new();
             ck.insert("samples", x.clone())?;
             ck.set_meta("checkpoint", model.file.display().to_string());
-            ck.set_meta("sampler", format!("{:?}", args.sampler).to_lowercase());
+            ck.set_meta("sampler", args.sampler.to_string());
             ck.set_meta("sampler_config", serde_json::to_string(&cfg)?);
             ck.set_meta("seed", args.model.seed.to_string());
             ck.set_meta("nfe", s.counters.nfe.to_string());
@@ -459,7 +422,7 @@ pub fn sample_cmd(args: &SampleArgs) -> anyhow::Result<()> {
         "{} samples of shape {:?} with {} in {secs:.2} s (NFE {}, steps {}{}); {} space",
         args.n,
         model.net.data_shape(),
-        format!("{:?}", args.sampler).to_lowercase(),
+        args.sampler,
         s.counters.nfe,
         s.counters.steps,
         if s.counters.rejected > 0 {
@@ -479,11 +442,7 @@ pub fn sample_cmd(args: &SampleArgs) -> anyhow::Result<()> {
                 .zip(model.transform)
                 .map(|((lo, hi), t)| (t.forward(lo), t.forward(hi)))
         };
-        let title = format!(
-            "{} samples, {}",
-            args.n,
-            format!("{:?}", args.sampler).to_lowercase()
-        );
+        let title = format!("{} samples, {}", args.n, args.sampler);
         plot(p, &x, &title, range).with_context(|| format!("plotting {}", p.display()))?;
         outln!("wrote {}", p.display());
     }

@@ -14,8 +14,9 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 
-/// The kind of file inspected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The kind of file inspected (serialized in lowercase: `safetensors`, `eqx`, `npy`, `npz`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FileFormat {
     /// A safetensors checkpoint.
     Safetensors,

@@ -1,19 +1,26 @@
 //! `SamplerConfig` (which sampler, steps, tolerances, corrector, guidance, chunk size) and
 //! `LoglikConfig` (trace estimator, solver, dequantization), with validation.
 
+use std::fmt;
+use std::str::FromStr;
+
+use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::graph::MatmulPrecision;
 use crate::sde::Sde;
 
-/// The samplers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// The samplers. Their names (`em`, `pc`, `euler`, `heun`, `rk4`, `tsit5`, `dopri5`,
+/// `dpm2m`) are the same in TOML (serde), on the command line (clap), in
+/// [`Display`](fmt::Display) and in [`FromStr`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+#[value(rename_all = "lowercase")]
 pub enum SamplerKind {
-    /// Reverse-SDE Euler-Maruyama (sbgm's), noise-free last step.
+    /// Reverse-SDE Euler-Maruyama (sbgm's sampler), noise-free last step.
     Em,
-    /// Predictor-corrector (Song et al.): predictor + Langevin corrector.
+    /// Predictor-corrector (Song et al.): a predictor step, then Langevin corrector steps.
     Pc,
     /// Probability-flow ODE, forward Euler.
     Euler,
@@ -21,34 +28,15 @@ pub enum SamplerKind {
     Heun,
     /// Probability-flow ODE, classical RK4.
     Rk4,
-    /// Probability-flow ODE, Tsit5 (adaptive unless `steps` is set).
+    /// Probability-flow ODE, Tsit5 (adaptive unless steps are given).
     Tsit5,
-    /// Probability-flow ODE, Dopri5 (adaptive unless `steps` is set).
+    /// Probability-flow ODE, Dopri5 (adaptive unless steps are given).
     Dopri5,
-    /// DPM-Solver++(2M), multistep second order in log-SNR.
+    /// DPM-Solver++(2M), multistep second order in log-SNR (VP/SubVP; 10-20 steps).
     Dpm2m,
 }
 
 impl SamplerKind {
-    /// Parses a name (`em`, `pc`, `euler`, `heun`, `rk4`, `tsit5`, `dopri5`, `dpm2m`).
-    pub fn parse(s: &str) -> Result<SamplerKind> {
-        Ok(match s {
-            "em" => SamplerKind::Em,
-            "pc" => SamplerKind::Pc,
-            "euler" => SamplerKind::Euler,
-            "heun" => SamplerKind::Heun,
-            "rk4" => SamplerKind::Rk4,
-            "tsit5" => SamplerKind::Tsit5,
-            "dopri5" => SamplerKind::Dopri5,
-            "dpm2m" => SamplerKind::Dpm2m,
-            _ => {
-                return Err(Error::msg(format!(
-                    "unknown sampler {s:?}; choose one of em, pc, euler, heun, rk4, tsit5, dopri5, dpm2m"
-                )));
-            }
-        })
-    }
-
     /// Whether it integrates the probability-flow ODE with a Runge-Kutta method.
     pub fn is_ode(&self) -> bool {
         matches!(
@@ -59,6 +47,50 @@ impl SamplerKind {
                 | SamplerKind::Tsit5
                 | SamplerKind::Dopri5
         )
+    }
+
+    /// The Runge-Kutta samplers of the probability-flow ODE (the likelihood's solvers).
+    pub fn ode_solvers() -> impl Iterator<Item = SamplerKind> {
+        SamplerKind::value_variants()
+            .iter()
+            .copied()
+            .filter(SamplerKind::is_ode)
+    }
+}
+
+/// Writes the name a [`ValueEnum`] value has on the command line (and, for the enums here,
+/// in TOML).
+fn write_value_name<T: ValueEnum>(value: &T, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let name = value.to_possible_value().ok_or(fmt::Error)?;
+    f.write_str(name.get_name())
+}
+
+/// The names of some values, comma-separated, the last one after `last_sep`.
+fn name_list<T: fmt::Display>(values: impl IntoIterator<Item = T>, last_sep: &str) -> String {
+    let names: Vec<String> = values.into_iter().map(|v| v.to_string()).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{}{last_sep}{last}", rest.join(", ")),
+        _ => names.concat(),
+    }
+}
+
+impl fmt::Display for SamplerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_value_name(self, f)
+    }
+}
+
+impl FromStr for SamplerKind {
+    type Err = Error;
+
+    /// Parses a sampler's name; the error lists the names.
+    fn from_str(s: &str) -> Result<SamplerKind> {
+        <SamplerKind as ValueEnum>::from_str(s, false).map_err(|_| {
+            Error::msg(format!(
+                "unknown sampler {s:?}; choose one of {}",
+                name_list(SamplerKind::value_variants(), ", ")
+            ))
+        })
     }
 }
 
@@ -269,26 +301,42 @@ impl SamplerConfig {
     }
 }
 
-/// The divergence estimator of the likelihood ODE.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// The divergence estimator of the likelihood ODE (`exact`, `hutchinson` in TOML and on the
+/// command line).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+#[value(rename_all = "lowercase")]
 pub enum TraceMethod {
-    /// The exact trace: one VJP per dimension (batched).
+    /// The exact trace: one VJP per data dimension (batched).
     #[default]
     Exact,
-    /// Hutchinson's estimator with `probes` random probes held fixed along the solve.
+    /// Hutchinson's estimator: `probes` random probes per sample, fixed along the solve.
     Hutchinson,
 }
 
-/// Probe distribution of Hutchinson's estimator.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+impl fmt::Display for TraceMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_value_name(self, f)
+    }
+}
+
+/// Probe distribution of Hutchinson's estimator (`gaussian`, `rademacher` in TOML and on the
+/// command line).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+#[value(rename_all = "lowercase")]
 pub enum Probe {
-    /// Standard normal.
+    /// Standard normal probes.
     #[default]
     Gaussian,
-    /// ±1 with equal probability.
+    /// Random signs: ±1 with equal probability.
     Rademacher,
+}
+
+impl fmt::Display for Probe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_value_name(self, f)
+    }
 }
 
 /// Uniform dequantization of discrete data (as score_sde does for images): a value whose
@@ -396,7 +444,8 @@ impl LoglikConfig {
     pub fn validate(&self, sde: &Sde) -> Result<()> {
         if !self.solver.is_ode() {
             return Err(Error::msg(format!(
-                "the likelihood solver must be euler, heun, rk4, tsit5 or dopri5, got {:?}",
+                "the likelihood solver must be {}, got {}",
+                name_list(SamplerKind::ode_solvers(), " or "),
                 self.solver
             )));
         }
@@ -413,5 +462,84 @@ impl LoglikConfig {
             )));
         }
         self.solver_config().validate(sde)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::de::DeserializeOwned;
+
+    /// Each value's name is the same in serde (TOML), clap and `Display`, and parses back to
+    /// the value both ways; returns the names in declaration order.
+    fn names_agree<T>() -> Vec<String>
+    where
+        T: ValueEnum + Serialize + DeserializeOwned + fmt::Display + PartialEq + fmt::Debug,
+    {
+        let mut names = Vec::new();
+        for v in T::value_variants() {
+            let clap_name = v
+                .to_possible_value()
+                .expect("no skipped values")
+                .get_name()
+                .to_string();
+            let serde_name = serde_json::to_value(v).expect("a unit variant serializes");
+            assert_eq!(
+                serde_name,
+                serde_json::Value::String(clap_name.clone()),
+                "{v:?}"
+            );
+            assert_eq!(v.to_string(), clap_name, "{v:?}");
+            assert_eq!(&T::from_str(&clap_name, false).expect("clap parses"), v);
+            assert_eq!(
+                &serde_json::from_value::<T>(serde_name).expect("serde parses"),
+                v
+            );
+            names.push(clap_name);
+        }
+        names
+    }
+
+    #[test]
+    fn sampler_names_agree_in_serde_clap_and_display() {
+        let names = names_agree::<SamplerKind>();
+        let today = [
+            "em", "pc", "euler", "heun", "rk4", "tsit5", "dopri5", "dpm2m",
+        ];
+        assert_eq!(names, today);
+        for (name, kind) in names.iter().zip(SamplerKind::value_variants()) {
+            assert_eq!(&name.parse::<SamplerKind>().expect("FromStr parses"), kind);
+            let toml_text = format!("sampler = \"{name}\"");
+            let cfg: SamplerConfig = toml::from_str(&toml_text).expect("TOML parses");
+            assert_eq!(cfg.sampler, *kind);
+            let back = toml::to_string(&cfg).expect("TOML writes");
+            assert!(back.contains(&toml_text), "{back}");
+        }
+        let e = "ddim".parse::<SamplerKind>().unwrap_err().to_string();
+        assert!(
+            e.contains("\"ddim\"") && e.contains(&today.join(", ")),
+            "{e}"
+        );
+        let e = toml::from_str::<SamplerConfig>("sampler = \"ddim\"").unwrap_err();
+        assert!(e.to_string().contains("dpm2m"), "{e}");
+    }
+
+    #[test]
+    fn loglik_names_agree_in_serde_clap_and_display() {
+        assert_eq!(names_agree::<TraceMethod>(), ["exact", "hutchinson"]);
+        assert_eq!(names_agree::<Probe>(), ["gaussian", "rademacher"]);
+        let ode: Vec<String> = SamplerKind::ode_solvers().map(|k| k.to_string()).collect();
+        assert_eq!(ode, ["euler", "heun", "rk4", "tsit5", "dopri5"]);
+        assert_eq!(
+            name_list(SamplerKind::ode_solvers(), " or "),
+            "euler, heun, rk4, tsit5 or dopri5"
+        );
+        let cfg: LoglikConfig =
+            toml::from_str("method = \"hutchinson\"\nprobe = \"rademacher\"\nsolver = \"rk4\"")
+                .expect("TOML parses");
+        assert_eq!(
+            (cfg.method, cfg.probe, cfg.solver),
+            (TraceMethod::Hutchinson, Probe::Rademacher, SamplerKind::Rk4)
+        );
     }
 }

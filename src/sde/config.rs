@@ -141,9 +141,10 @@ impl SdeConfig {
         ];
         for (k, v, used_by) in keys {
             if v.is_some() && used_by != name {
+                // The TOML spelling: serde's, quoted as in TOML.
+                let spelled = serde_json::to_string(&used_by).unwrap_or_default();
                 return Err(Error::msg(format!(
-                    "[sde] {k} is only used by the {used_by:?} schedule, but the schedule is {name:?}; remove {k} or set schedule = \"{}\"",
-                    format!("{used_by:?}").to_lowercase()
+                    "[sde] {k} is only used by the {used_by:?} schedule, but the schedule is {name:?}; remove {k} or set schedule = {spelled}"
                 )));
             }
         }
