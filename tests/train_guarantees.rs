@@ -104,6 +104,22 @@ fn finish(mut child: Child) -> (Option<i32>, String) {
     }
 }
 
+/// A finished 10-step run in `root/run`.
+fn trained_run(root: &Path) -> std::path::PathBuf {
+    let dir = root.join("run");
+    let (code, err) = run(train_cmd(
+        &dir,
+        &[
+            "--set",
+            "train.steps=10",
+            "--set",
+            "train.steps_per_call=10",
+        ],
+    ));
+    assert_eq!(code, Some(0), "{err}");
+    dir
+}
+
 /// The step a stop message names ("... at step N; ...").
 fn stopped_step(err: &str) -> u64 {
     let tail = &err[err.find("at step ").expect(err) + 8..];
@@ -302,17 +318,7 @@ fn sizes_beyond_the_machine_or_the_program_are_refused_before_anything_is_create
 #[test]
 fn a_checkpoint_with_an_impossible_step_is_refused_without_overflow() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("run");
-    let (code, err) = run(train_cmd(
-        &dir,
-        &[
-            "--set",
-            "train.steps=10",
-            "--set",
-            "train.steps_per_call=10",
-        ],
-    ));
-    assert_eq!(code, Some(0), "{err}");
+    let dir = trained_run(tmp.path());
     let ck = dir.join("checkpoint.safetensors");
     let mut c = sbgm_xla::io::load_checkpoint(&ck).unwrap();
     c.set_meta("step", u64::MAX.to_string());
@@ -326,17 +332,7 @@ fn a_checkpoint_with_an_impossible_step_is_refused_without_overflow() {
 #[test]
 fn sampling_sizes_beyond_the_program_or_the_machine_are_refused_before_work() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("run");
-    let (code, err) = run(train_cmd(
-        &dir,
-        &[
-            "--set",
-            "train.steps=10",
-            "--set",
-            "train.steps_per_call=10",
-        ],
-    ));
-    assert_eq!(code, Some(0), "{err}");
+    let dir = trained_run(tmp.path());
     let out = tmp.path().join("s.npy");
     let data = tmp.path().join("x.npy");
     sbgm_xla::io::write_npy(
