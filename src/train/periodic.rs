@@ -133,12 +133,7 @@ impl SamplePlots {
                 .unwrap_or_else(|| crate::plot::finite_range(&to_data(&setup.data.train)));
             (None, Some(range))
         } else {
-            let src = if setup.data.holdout.is_empty() {
-                &setup.data.train
-            } else {
-                &setup.data.holdout
-            };
-            (Some(to_data(&src.take(n))), None)
+            (Some(to_data(&setup.reference_rows().take(n))), None)
         };
         Ok(Some(SamplePlots {
             sampler,

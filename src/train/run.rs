@@ -340,14 +340,14 @@ impl<'a> Training<'a> {
         let total = t.steps;
         if let Some(ev) = &self.p.eval
             && t.eval_every > 0
-            && (step % t.eval_every == 0 || step == total)
+            && (step.is_multiple_of(t.eval_every) || step == total)
         {
             let l = ev.loss(&self.p.engine)?;
             self.history.log_eval(step, l)?;
             self.last_eval = Some(l);
         }
         if let Some(plots) = &self.p.plots
-            && (step % t.sample_every == 0 || step == total)
+            && (step.is_multiple_of(t.sample_every) || step == total)
         {
             plots.plot(
                 self.p.setup,
@@ -356,8 +356,8 @@ impl<'a> Training<'a> {
                 step,
             )?;
         }
-        let ckpt_due =
-            (t.checkpoint_every > 0 && step % t.checkpoint_every == 0) || step == self.stop_at;
+        let ckpt_due = (t.checkpoint_every > 0 && step.is_multiple_of(t.checkpoint_every))
+            || step == self.stop_at;
         self.interrupted = interrupt::requested();
         if ckpt_due || self.interrupted.is_some() {
             self.p

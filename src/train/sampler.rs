@@ -92,11 +92,7 @@ pub fn compile_em_sampler(
 /// training set's when there is no held-out set), repeated to `n` rows.
 pub fn sampler_arguments(setup: &Setup, n: usize, seed: u64) -> Result<Vec<HostArray>> {
     let mut args = vec![feed::key_array([seed, SAMPLER_KEY])];
-    let src = if setup.data.holdout.is_empty() {
-        &setup.data.train
-    } else {
-        &setup.data.holdout
-    };
+    let src = setup.reference_rows();
     let rows: Vec<usize> = (0..n).map(|i| i % src.len()).collect();
     let c = src.select(&rows)?;
     if setup.net.q_shape().is_some() {

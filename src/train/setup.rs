@@ -184,6 +184,16 @@ impl Setup {
             .collect()
     }
 
+    /// The rows that condition the run's samples and are drawn beside them: the held-out
+    /// set, or the training set when there is none.
+    pub fn reference_rows(&self) -> &Dataset {
+        if self.data.holdout.is_empty() {
+            &self.data.train
+        } else {
+            &self.data.holdout
+        }
+    }
+
     /// The sizes of a run of this setup on `devices` devices, for its memory check.
     pub fn size(&self, devices: usize, devices_in_host_memory: bool) -> RunSize<'_> {
         let layout = self.layout(devices);
