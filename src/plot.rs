@@ -1,5 +1,6 @@
-//! PNG plots: 2-D scatter plots (samples vs data), image grids, line plots (linear or
-//! logarithmic axes) and loss curves. Files are written atomically (a temporary file renamed into place).
+//! PNG plots: 2-D scatter plots (samples vs data), image grids, plots of samples (either,
+//! by their shape), line plots (linear or logarithmic axes) and loss curves. Files are
+//! written atomically (a temporary file renamed into place).
 //!
 //! Text is drawn with an embedded font, a subset of DejaVu Sans (printable ASCII and a few
 //! symbols, 13 KB, Bitstream Vera license with public-domain DejaVu changes; see
@@ -248,6 +249,52 @@ pub fn image_grid_png(
         }
     }
     write_png(path, &buf, w as u32, h as u32)
+}
+
+/// Whether [`samples_png`] draws samples whose one sample has shape `data_shape`: 2-D points
+/// or `(C, H, W)` images with C = 1 or 3.
+pub fn can_plot_samples(data_shape: &[usize]) -> bool {
+    matches!(data_shape, [2] | [1 | 3, _, _])
+}
+
+/// The smallest and largest finite values of `a`, or `(0, 1)` when there are no two
+/// different ones: the value range of an image grid when none is known.
+pub fn finite_range(a: &ArrayD<f32>) -> (f32, f32) {
+    let finite = || a.iter().copied().filter(|v| v.is_finite());
+    let lo = finite().fold(f32::INFINITY, f32::min);
+    let hi = finite().fold(f32::NEG_INFINITY, f32::max);
+    if lo < hi { (lo, hi) } else { (0.0, 1.0) }
+}
+
+/// Plots samples `(N, data shape…)` (see [`can_plot_samples`]): a scatter plot titled
+/// `title` of 2-D points over the `reference` points (e.g. the data) when given, or a square
+/// grid of images with values mapped from `range` (default: [`finite_range`] of the samples).
+pub fn samples_png(
+    path: &Path,
+    samples: &ArrayD<f32>,
+    title: &str,
+    reference: Option<&ArrayD<f32>>,
+    range: Option<(f32, f32)>,
+) -> Result<()> {
+    let shape = samples.shape();
+    if shape.is_empty() || !can_plot_samples(&shape[1..]) {
+        return Err(Error::BadArgument(format!(
+            "cannot plot samples of shape {:?}: plots are for 2-D points or (C, H, W) images \
+             with 1 or 3 channels",
+            shape.get(1..).unwrap_or_default()
+        )));
+    }
+    if shape.len() == 2 {
+        let mut series = Vec::with_capacity(2);
+        if let Some(r) = reference {
+            series.push(("data", r));
+        }
+        series.push(("samples", samples));
+        return scatter_png(path, title, &series);
+    }
+    let range = range.unwrap_or_else(|| finite_range(samples));
+    let ncols = (shape[0] as f64).sqrt().ceil().max(1.0) as usize;
+    image_grid_png(path, samples, ncols, range)
 }
 
 /// One curve of [`lines_png`]: `y` against `x` (equal lengths), drawn as a line in the next

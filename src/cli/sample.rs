@@ -334,34 +334,14 @@ fn to_data_space(
     }
 }
 
-/// Plots samples: a scatter plot of 2-D points, a grid of (C, H, W) images.
+/// Plots samples: a scatter plot of 2-D points, a grid of (C, H, W) images
+/// ([`crate::plot::samples_png`]).
 fn plot(path: &Path, x: &HostArray, title: &str, range: Option<(f32, f32)>) -> Result<()> {
     let a = cast_float(x, crate::DType::F32)?.to_ndarray::<f32>()?;
-    match x.shape() {
-        [_, 2] => crate::plot::scatter_png(path, title, &[("samples", &a)]),
-        [n, c, _, _] if *c == 1 || *c == 3 => {
-            let range = range.unwrap_or_else(|| {
-                let lo = a
-                    .iter()
-                    .copied()
-                    .filter(|v| v.is_finite())
-                    .fold(f32::INFINITY, f32::min);
-                let hi = a
-                    .iter()
-                    .copied()
-                    .filter(|v| v.is_finite())
-                    .fold(f32::NEG_INFINITY, f32::max);
-                if lo < hi { (lo, hi) } else { (0.0, 1.0) }
-            });
-            let ncols = (*n as f64).sqrt().ceil().max(1.0) as usize;
-            crate::plot::image_grid_png(path, &a, ncols, range)
-        }
-        s => Err(Error::BadArgument(format!(
-            "--png: cannot plot samples of shape {:?}: plots are for 2-D points or (C, H, W) \
-             images with 1 or 3 channels",
-            &s[1..]
-        ))),
-    }
+    crate::plot::samples_png(path, &a, title, None, range).map_err(|e| match e {
+        Error::BadArgument(m) => Error::BadArgument(format!("--png: {m}")),
+        e => e,
+    })
 }
 
 /// Runs `sbgm-xla sample`.

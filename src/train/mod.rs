@@ -9,7 +9,11 @@
 //! - [`config`]: the TOML config (`[sde]`, `[model]`, `[data]`, `[train]`);
 //! - [`step`]: the compiled K-step training program (SPMD data parallel);
 //! - [`engine`]: that program on a PJRT client with the state resident on the devices;
+//! - [`setup`]: what a run builds from its config (data, model, SDE, optimizer, state);
 //! - [`run`](mod@run): the training run behind `sbgm-xla train` (checkpoints, resume);
+//! - [`metrics`]: `metrics.jsonl` and the loss curve;
+//! - [`periodic`]: the held-out loss and the sample plots of a run;
+//! - [`sampler`]: the sampler of those plots (at the training's matmul precision);
 //! - [`run_dir`]: the run directory (locked, taken over after an early stop);
 //! - [`budget`]: the memory a run needs, checked before it is allocated;
 //! - [`interrupt`]: Ctrl-C and SIGTERM.
@@ -21,12 +25,15 @@ pub mod engine;
 pub mod feed;
 pub mod interrupt;
 pub mod loss;
+pub mod metrics;
 pub mod opt_bridge;
 pub mod optim;
+pub mod periodic;
 pub mod run;
 pub mod run_dir;
 pub mod sampler;
 pub mod schedule;
+pub mod setup;
 pub mod state;
 pub mod step;
 

@@ -1,26 +1,40 @@
-//! The sampler program of the periodic sample plots: [`crate::sample::em::euler_maruyama`]
-//! (the reverse SDE from the prior at `t1` down to `t0`) on a model's parameters, in one
-//! executable.
+//! The sampler of a training run: [`crate::sample::em::euler_maruyama`] (the reverse SDE from
+//! the prior at `t1` down to `t0`) on a model's parameters, in one executable whose products
+//! multiply at `train.matmul_precision`, as the training step's do. The periodic sample plots
+//! and [`em_samples`] run it.
 
 use crate::dtype::DType;
-use crate::error::Result;
-use crate::graph::{Graph, Module, Tensor};
+use crate::error::{Error, Result};
+use crate::graph::{Graph, MatmulPrecision, Module, Tensor};
+use crate::host::HostArray;
 use crate::nn::{Params, ScoreNet};
+use crate::pjrt::{Client, CompileOptions, Executable, Program};
 use crate::sample::em::euler_maruyama;
 use crate::sample::net::BoundNet;
 use crate::sample::score::Cond as SampleCond;
 use crate::sde::Sde;
+use crate::train::feed;
+use crate::train::setup::Setup;
 
-/// Builds the sampler. Arguments: the model's array leaves `params.<leaf>`…, `key`
-/// (`u64[2]`), then `q` `(S, …)` and `a` `(S, P)` when the model takes them. Result:
-/// `samples` `(S, data shape…)`. The last step adds no noise.
+/// The second word of the sampler's random key (the first is the seed).
+pub(crate) const SAMPLER_KEY: u64 = 0x5A3F;
+
+/// Builds the sampler; its `f32` products multiply at `precision`, the bf16 ones in the host
+/// kernel `host_matmul` when one is given ([`Graph::set_host_bf16_matmul`]). Arguments: the
+/// model's array leaves `params.<leaf>`…, `key` (`u64[2]`), then `q` `(S, …)` and `a`
+/// `(S, P)` when the model takes them. Result: `samples` `(S, data shape…)`. The last step
+/// adds no noise.
 pub fn build_em_sampler(
     net: &dyn ScoreNet,
     sde: &Sde,
     n_samples: usize,
     steps: usize,
+    precision: MatmulPrecision,
+    host_matmul: Option<&'static str>,
 ) -> Result<Module> {
     let g = Graph::new();
+    g.set_matmul_precision(precision);
+    g.set_host_bf16_matmul(host_matmul);
     let params = Params::declare(&g, &net.skeleton(), "params.")?;
     let key = g.parameter("key", &[2], DType::U64)?;
     let q = match net.q_shape() {
@@ -42,4 +56,129 @@ pub fn build_em_sampler(
     let samples = euler_maruyama(&bound, sde, steps, &dims, DType::F32, &key, &cond)?;
     let samples: &Tensor = &samples;
     g.build("em_sampler", &[("samples", samples)])
+}
+
+/// The sampler of `setup`'s model and SDE for `n` samples in `steps` steps, its products
+/// at `train.matmul_precision` (bf16 ones in the host kernel where `client` has it).
+pub fn em_sampler_module(setup: &Setup, client: &Client, n: usize, steps: usize) -> Result<Module> {
+    let precision = setup.config.train.matmul_precision;
+    build_em_sampler(
+        setup.net.as_ref(),
+        &setup.sde,
+        n,
+        steps,
+        precision,
+        crate::kernels::for_precision(client, precision),
+    )
+}
+
+/// Compiles [`em_sampler_module`].
+pub fn compile_em_sampler(
+    setup: &Setup,
+    client: &Client,
+    n: usize,
+    steps: usize,
+) -> Result<Executable> {
+    let module = em_sampler_module(setup, client, n, steps)?;
+    crate::exec::compile(
+        client,
+        &Program::text(module.text),
+        &CompileOptions::default(),
+    )
+}
+
+/// The sampler's arguments after the parameters: the key from `seed`, then the conditioning
+/// of `n` samples (`q`, `a`, those the model takes): the held-out set's first rows (the
+/// training set's when there is no held-out set), repeated to `n` rows.
+pub fn sampler_arguments(setup: &Setup, n: usize, seed: u64) -> Result<Vec<HostArray>> {
+    let mut args = vec![feed::key_array([seed, SAMPLER_KEY])];
+    let src = setup.reference_rows();
+    let rows: Vec<usize> = (0..n).map(|i| i % src.len()).collect();
+    let c = src.select(&rows)?;
+    if setup.net.q_shape().is_some() {
+        args.push(c.q_host().ok_or_else(|| Error::msg("the data has no q"))?);
+    }
+    if setup.net.a_dim().is_some() {
+        args.push(c.a_host().ok_or_else(|| Error::msg("the data has no a"))?);
+    }
+    Ok(args)
+}
+
+/// Draws `n` samples (in model space) with the Euler-Maruyama sampler (`steps` steps, key
+/// from `seed`, products at `train.matmul_precision`) from the model with parameter arrays
+/// `arrays`; conditional models take the conditioning of the held-out set's first rows.
+pub fn em_samples(
+    setup: &Setup,
+    client: &Client,
+    arrays: &[(String, HostArray)],
+    n: usize,
+    steps: usize,
+    seed: u64,
+) -> Result<ndarray::ArrayD<f32>> {
+    let exe = compile_em_sampler(setup, client, n, steps)?;
+    let mut args: Vec<HostArray> = arrays.iter().map(|(_, a)| a.clone()).collect();
+    args.extend(sampler_arguments(setup, n, seed)?);
+    let out = exe.run_host(&args)?;
+    out[0].to_ndarray()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::ModelConfig;
+
+    /// The sampler of 32 samples of a small MLP on 2-D data at `precision`, as StableHLO
+    /// text (products of 32 rows are wide enough for the host kernel).
+    fn sampler_text(precision: MatmulPrecision, host: Option<&'static str>) -> String {
+        let model: ModelConfig =
+            toml::from_str("kind = \"mlp\"\nwidth_size = 64\ndepth = 2").unwrap();
+        let model = model.with_data(&[2], None, None).unwrap();
+        let net = model.build().unwrap();
+        let sde = crate::sde::SdeConfig::default().build().unwrap();
+        build_em_sampler(net.as_ref(), &sde, 32, 3, precision, host)
+            .unwrap()
+            .text
+    }
+
+    #[test]
+    fn the_sampler_multiplies_at_the_training_precision() {
+        let f32_text = sampler_text(MatmulPrecision::F32, None);
+        assert!(!f32_text.contains("bf16"), "{f32_text}");
+        let bf16_text = sampler_text(MatmulPrecision::Bf16, None);
+        assert!(
+            bf16_text.contains("bf16"),
+            "no bf16 products in:\n{bf16_text}"
+        );
+        let host = sampler_text(MatmulPrecision::Bf16, Some(crate::kernels::BF16_MATMUL));
+        assert!(
+            host.contains(&format!("custom_call @{}", crate::kernels::BF16_MATMUL)),
+            "no host-kernel call in:\n{host}"
+        );
+    }
+
+    /// The plots' sampler of a run whose config says `matmul_precision = "<precision>"`.
+    fn run_sampler_text(precision: &str) -> String {
+        let config = crate::train::Config::from_toml_str(
+            &format!(
+                "[sde]\nsde = \"VP\"\n[model]\nkind = \"mlp\"\nwidth_size = 64\ndepth = 2\n\
+                 [data]\ndataset = \"moons\"\nn = 256\n[train]\nmatmul_precision = \"{precision}\"\n"
+            ),
+            &[] as &[&str],
+        )
+        .unwrap();
+        let setup = Setup::new(&config).unwrap();
+        let client = Client::cpu().unwrap();
+        em_sampler_module(&setup, &client, 32, 3).unwrap().text
+    }
+
+    #[test]
+    fn the_runs_sample_plots_follow_train_matmul_precision() {
+        let f32_text = run_sampler_text("f32");
+        assert!(!f32_text.contains("bf16"), "{f32_text}");
+        let bf16_text = run_sampler_text("bf16");
+        assert!(
+            bf16_text.contains("bf16"),
+            "no bf16 products in:\n{bf16_text}"
+        );
+    }
 }
