@@ -116,6 +116,16 @@ fn corrupted_programs_fail_cleanly() {
     let mut rng = Rng(0x005e_ed0f_5b6d);
     for (case, _) in CASES {
         for name in FILES {
+            // The unmutated file runs: the harness itself is sound.
+            let control = work.path().join(format!("{case}-control-{name}"));
+            std::fs::create_dir(&control).unwrap();
+            let o = run(case, &hlo(&format!("{case}/{name}")), &control);
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{case}/{name} unmutated: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
             let bytes = std::fs::read(hlo(&format!("{case}/{name}"))).unwrap();
             for (i, (what, b)) in mutants(&bytes, &mut rng, 3).into_iter().enumerate() {
                 let path = work.path().join(format!("{case}-{i}-{name}"));
@@ -131,8 +141,13 @@ fn corrupted_programs_fail_cleanly() {
             let work = work.path();
             s.spawn(move || {
                 for (case, what, path) in half {
-                    let dir = work.join(path.file_name().unwrap());
-                    assert_clean(what, &run(case, path, &dir));
+                    let dir = work.join(format!("{}.d", path.file_name().unwrap().display()));
+                    std::fs::create_dir(&dir).unwrap();
+                    let o = run(case, path, &dir);
+                    assert_clean(what, &o);
+                    // The failure must be about the program, not the test's set-up.
+                    let err = String::from_utf8_lossy(&o.stderr);
+                    assert!(!err.contains("--out-dir"), "{what}: {err}");
                 }
             });
         }

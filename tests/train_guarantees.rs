@@ -390,3 +390,54 @@ fn sampling_sizes_beyond_the_program_or_the_machine_are_refused_before_work() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("max_steps = 4294967296 is beyond"), "{err}");
 }
+
+#[test]
+fn ctrl_c_while_compiling_writes_nothing_and_the_same_command_starts_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    // A UNet: its step compiles for seconds, and the lock is taken before compiling.
+    let unet = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/digits_unet.toml");
+    let args = [
+        "train",
+        "--config",
+        unet,
+        "--run-dir",
+        s(&dir),
+        "--quiet",
+        "--set",
+        "train.steps=4",
+        "--set",
+        "train.steps_per_call=2",
+        "--set",
+        "train.sample_every=0",
+        "--set",
+        "train.eval_every=0",
+    ];
+    let env = [("SBGM_XLA_COMPILE_CACHE", "off")];
+    let child = bin()
+        .args(args)
+        .envs(env)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !dir.join(".sbgm-xla.lock").exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the run never locked its directory"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    signal(&child, libc::SIGINT);
+    let (code, err) = finish(child);
+    assert_eq!(code, Some(130), "{err}");
+    assert!(err.contains("nothing was trained yet"), "{err}");
+    for f in ["checkpoint.safetensors", "config.toml", "metrics.jsonl"] {
+        assert!(!dir.join(f).exists(), "{f} was written: {err}");
+    }
+    let mut again = bin();
+    again.args(args).envs(env);
+    let (code, err) = run(again);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(dir.join("checkpoint.safetensors").is_file());
+}

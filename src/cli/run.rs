@@ -202,8 +202,8 @@ pub fn custom_call_targets(program: &Program) -> Option<Vec<String>> {
 /// custom calls names them and says why.
 pub fn compile_checked(client: &Client, program: &Program) -> Result<Executable> {
     check_stablehlo_version(client, program)?;
-    crate::exec::compile(client, program, &CompileOptions::default()).map_err(|e| {
-        match custom_call_targets(program) {
+    on_large_stack(|| crate::exec::compile(client, program, &CompileOptions::default())).map_err(
+        |e| match custom_call_targets(program) {
             Some(targets) if matches!(e, Error::Compile { .. }) => {
                 let which = if targets.is_empty() {
                     String::new()
@@ -219,7 +219,23 @@ pub fn compile_checked(client: &Client, program: &Program) -> Result<Executable>
                 ))
             }
             _ => e,
-        }
+        },
+    )
+}
+
+/// Runs `f` on a thread with a 512 MiB stack (reserved address space, used only as needed):
+/// the plugin's MLIR parser recurses with the nesting of the program, and a deeply nested or
+/// corrupt file would overflow the main thread's 8 MiB.
+fn on_large_stack<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    std::thread::scope(|s| {
+        let handle = std::thread::Builder::new()
+            .name("sbgm-xla-compile".into())
+            .stack_size(512 << 20)
+            .spawn_scoped(s, f)
+            .map_err(|e| Error::msg(format!("cannot start a thread to compile on: {e}")))?;
+        handle
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
     })
 }
 
@@ -236,8 +252,8 @@ pub const DEFAULT_COMPILE_TIMEOUT_S: u64 = 600;
 /// also send the compiler into a loop, so the child gets `$SBGM_XLA_COMPILE_TIMEOUT` seconds
 /// (and dies with this process). The child compiles through the persistent compile cache
 /// ([`crate::exec::persistent`]), so the compile that follows here usually loads its result. A
-/// clean compile error in the child returns `Ok`: the compile here reports it with the usual
-/// explanations.
+/// clean compile error in the child is returned as the child worded it (with the usual
+/// explanations); this process never compiles a file the child could not.
 pub fn compile_isolated(args: &RunArgs) -> anyhow::Result<()> {
     let limit = std::env::var(COMPILE_TIMEOUT_ENV)
         .ok()
@@ -296,8 +312,16 @@ pub fn compile_isolated(args: &RunArgs) -> anyhow::Result<()> {
             args.file.display()
         );
     };
-    if status.success() || status.code() == Some(1) {
+    if status.success() {
         return Ok(());
+    }
+    let text = String::from_utf8_lossy(&stderr);
+    if status.code() == Some(1)
+        && let Some(at) = text.find("error: ")
+    {
+        // A clean compile error: the child's message, with its explanations. This process
+        // does not compile the file again (a corrupt file may still crash a second parse).
+        anyhow::bail!("{}", text[at + "error: ".len()..].trim_end());
     }
     let said: Vec<&str> = std::str::from_utf8(&stderr)
         .unwrap_or_default()
