@@ -10,8 +10,10 @@ use crate::error::{Error, Result};
 use crate::graph::{Rng, Shape, Tensor};
 use crate::host::HostArray;
 use crate::io::{LeafKind, load_checkpoint};
+use crate::memory::bytes_of;
 use crate::nn::{ApplyMode, Params, ScoreNet};
 use crate::sde::Sde;
+use crate::train::TrainConfig;
 use crate::train::budget::{self, RunSize};
 use crate::train::config::{Config, Feed, LabelsAs};
 use crate::train::loss::LossWeight;
@@ -84,19 +86,7 @@ impl Setup {
             .filter(|s| s.kind == LeafKind::Array)
             .map(|s| (s.path.clone(), Shape::new(s.shape.clone(), s.dtype)))
             .collect();
-        RunSize {
-            train: &config.train,
-            param_bytes: budget::param_bytes(
-                param_shapes
-                    .iter()
-                    .map(|(_, s)| (&s.dims[..], s.dtype.size_in_bytes())),
-            ),
-            row_elems: row_elems(&data.train),
-            device_data_bytes: 0,
-            devices: 0,
-            devices_in_host_memory: false,
-        }
-        .check()?;
+        run_size(&config.train, &param_shapes, &data.train, 0, 0, false).check()?;
         let opt = build_optimizer(&config.train.optim, &param_shapes)?;
         Ok(Setup {
             config: config.clone(),
@@ -198,21 +188,19 @@ impl Setup {
     pub fn size(&self, devices: usize, devices_in_host_memory: bool) -> RunSize<'_> {
         let layout = self.layout(devices);
         let device_data_bytes = match layout.feed {
-            FeedLayout::Device { rows } => (rows * row_elems(&self.data.train) * 4) as u64,
+            FeedLayout::Device { rows } => {
+                bytes_of([rows, row_elems(&self.data.train)], 4).unwrap_or(u64::MAX)
+            }
             FeedLayout::Host => 0,
         };
-        RunSize {
-            train: &self.config.train,
-            param_bytes: budget::param_bytes(
-                self.param_shapes
-                    .iter()
-                    .map(|(_, s)| (&s.dims[..], s.dtype.size_in_bytes())),
-            ),
-            row_elems: row_elems(&self.data.train),
+        run_size(
+            &self.config.train,
+            &self.param_shapes,
+            &self.data.train,
             device_data_bytes,
             devices,
             devices_in_host_memory,
-        }
+        )
     }
 
     /// The step layout for `devices` devices and the data feed.
@@ -286,6 +274,29 @@ impl Setup {
             update: &update,
         };
         f(&obj, &opt)
+    }
+}
+
+/// The sizes of a run of `train` on a model with `param_shapes` over `ds`.
+fn run_size<'a>(
+    train: &'a TrainConfig,
+    param_shapes: &[(String, Shape)],
+    ds: &Dataset,
+    device_data_bytes: u64,
+    devices: usize,
+    devices_in_host_memory: bool,
+) -> RunSize<'a> {
+    RunSize {
+        train,
+        param_bytes: budget::param_bytes(
+            param_shapes
+                .iter()
+                .map(|(_, s)| (&s.dims[..], s.dtype.size_in_bytes())),
+        ),
+        row_elems: row_elems(ds),
+        device_data_bytes,
+        devices,
+        devices_in_host_memory,
     }
 }
 
