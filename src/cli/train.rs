@@ -16,7 +16,10 @@ pub struct TrainArgs {
     /// left out to continue with the run's own config.
     #[arg(long, value_name = "FILE.toml")]
     pub config: Option<PathBuf>,
-    /// The run directory (default: runs/<config name>); an existing one needs --resume.
+    /// The run directory (default: runs/<config name>), locked while the run lasts; one that
+    /// holds a checkpoint needs --resume, one that stopped before its first checkpoint is
+    /// reused. Ctrl-C or SIGTERM saves a checkpoint and exits with 130 or 143; a second Ctrl-C
+    /// stops at once.
     #[arg(long, value_name = "DIR")]
     pub run_dir: Option<PathBuf>,
     /// Continue the run in --run-dir from its checkpoint.
