@@ -23,7 +23,7 @@ pub enum Error {
     #[error("{function} failed ({code}): {message}")]
     Pjrt {
         function: &'static str,
-        code: crate::pjrt::ErrorCode,
+        code: ErrorCode,
         message: String,
     },
     /// No PJRT plugin could be found (the message says where we looked and how to install one).
@@ -86,6 +86,16 @@ pub enum Error {
     #[error("cannot differentiate through {op}: {msg}")]
     NotDifferentiable { op: &'static str, msg: String },
 
+    // ---- configuration (TOML sections, model and sampler settings) ----
+    /// A configuration value that is missing, of the wrong type, out of range or not one of
+    /// the allowed values: names the section and key, what is wrong, and the fix.
+    #[error("[{section}] {key}: {msg}")]
+    Config {
+        section: String,
+        key: String,
+        msg: String,
+    },
+
     // ---- anything else, with a message that names the problem and the fix ----
     /// A message that names the problem and, where there is one, the fix.
     #[error("{0}")]
@@ -112,6 +122,37 @@ impl Error {
     }
 }
 
+// ---- configuration ----
+impl Error {
+    /// A bad value for `key` in the config section `section` (e.g. `model`, `train`).
+    pub fn config(
+        section: impl Into<String>,
+        key: impl Into<String>,
+        msg: impl Into<String>,
+    ) -> Self {
+        Error::Config {
+            section: section.into(),
+            key: key.into(),
+            msg: msg.into(),
+        }
+    }
+
+    /// `key` in `section` set to `got`, which is not one of `allowed`.
+    pub fn config_choice(
+        section: impl Into<String>,
+        key: impl Into<String>,
+        got: &str,
+        allowed: &[&str],
+    ) -> Self {
+        let allowed: Vec<String> = allowed.iter().map(|a| format!("\"{a}\"")).collect();
+        Error::config(
+            section,
+            key,
+            format!("\"{got}\" is not one of {}", allowed.join(", ")),
+        )
+    }
+}
+
 // ---- file formats (io) ----
 impl Error {
     /// A format error in the file at `path`.
@@ -131,6 +172,75 @@ impl Error {
                 msg,
             },
             other => other,
+        }
+    }
+}
+
+/// A PJRT status code (the C API's `PJRT_Error_Code`), kept here so that this module
+/// depends on nothing above it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    Cancelled,
+    Unknown,
+    InvalidArgument,
+    DeadlineExceeded,
+    NotFound,
+    AlreadyExists,
+    PermissionDenied,
+    ResourceExhausted,
+    FailedPrecondition,
+    Aborted,
+    OutOfRange,
+    Unimplemented,
+    Internal,
+    Unavailable,
+    DataLoss,
+    Unauthenticated,
+    /// A code this build does not know.
+    Other(i32),
+}
+
+impl ErrorCode {
+    /// The code for the C API's integer `PJRT_Error_Code`.
+    pub fn from_raw(code: i32) -> Self {
+        use ErrorCode::*;
+        match code {
+            1 => Cancelled,
+            2 => Unknown,
+            3 => InvalidArgument,
+            4 => DeadlineExceeded,
+            5 => NotFound,
+            6 => AlreadyExists,
+            7 => PermissionDenied,
+            8 => ResourceExhausted,
+            9 => FailedPrecondition,
+            10 => Aborted,
+            11 => OutOfRange,
+            12 => Unimplemented,
+            13 => Internal,
+            14 => Unavailable,
+            15 => DataLoss,
+            16 => Unauthenticated,
+            c => Other(c),
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ErrorCode::Other(c) => write!(f, "code {c}"),
+            c => {
+                // InvalidArgument -> INVALID_ARGUMENT, as the C API spells the codes.
+                let mut out = String::new();
+                for (i, ch) in format!("{c:?}").chars().enumerate() {
+                    if ch.is_ascii_uppercase() && i > 0 {
+                        out.push('_');
+                    }
+                    out.push(ch.to_ascii_uppercase());
+                }
+                f.write_str(&out)
+            }
         }
     }
 }

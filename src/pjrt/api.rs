@@ -7,76 +7,11 @@ use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::ffi::c_char;
 use std::fmt;
+
+pub use crate::error::ErrorCode;
 use std::mem::offset_of;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
-
-/// A PJRT error code (`PJRT_Error_Code`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ErrorCode {
-    Cancelled,
-    Unknown,
-    InvalidArgument,
-    DeadlineExceeded,
-    NotFound,
-    AlreadyExists,
-    PermissionDenied,
-    ResourceExhausted,
-    FailedPrecondition,
-    Aborted,
-    OutOfRange,
-    Unimplemented,
-    Internal,
-    Unavailable,
-    DataLoss,
-    Unauthenticated,
-    /// A code this build does not know.
-    Other(i32),
-}
-
-impl ErrorCode {
-    fn from_raw(code: sys::PJRT_Error_Code) -> Self {
-        use ErrorCode::*;
-        match code {
-            1 => Cancelled,
-            2 => Unknown,
-            3 => InvalidArgument,
-            4 => DeadlineExceeded,
-            5 => NotFound,
-            6 => AlreadyExists,
-            7 => PermissionDenied,
-            8 => ResourceExhausted,
-            9 => FailedPrecondition,
-            10 => Aborted,
-            11 => OutOfRange,
-            12 => Unimplemented,
-            13 => Internal,
-            14 => Unavailable,
-            15 => DataLoss,
-            16 => Unauthenticated,
-            c => Other(c),
-        }
-    }
-}
-
-impl fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ErrorCode::Other(c) => write!(f, "code {c}"),
-            c => {
-                // InvalidArgument -> INVALID_ARGUMENT, as the C API spells the codes.
-                let mut out = String::new();
-                for (i, ch) in format!("{c:?}").chars().enumerate() {
-                    if ch.is_ascii_uppercase() && i > 0 {
-                        out.push('_');
-                    }
-                    out.push(ch.to_ascii_uppercase());
-                }
-                f.write_str(&out)
-            }
-        }
-    }
-}
 
 /// A named value: a plugin attribute or a client-create option (`PJRT_NamedValue`).
 #[derive(Clone, Debug, PartialEq)]
