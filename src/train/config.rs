@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::DataSpec;
 use crate::error::{Error, Result};
 use crate::graph::MatmulPrecision;
+use crate::train::optim::OptimConfig;
 
 /// The whole training config.
 ///
@@ -28,9 +29,6 @@ pub struct Config {
     /// The training loop (`[train]`).
     pub train: TrainConfig,
 }
-
-/// The optimizer keys of `[train]` (`optimizer`, `lr`, `use_ema`, `ema_rate`, ...).
-pub type OptimSection = crate::train::optim::OptimConfig;
 
 /// Where training batches come from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +75,9 @@ pub enum LabelsAs {
 /// optimizer = "adamw"      # and the other keys of OptimConfig: lr, use_ema, ema_rate, ...
 /// lr = 1e-3
 /// ```
+///
+/// (`Option` fields are written without `skip_serializing_if`: TOML leaves out `None` by
+/// itself, and [`TrainConfig::keys`] lists every key of a serialized default.)
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
@@ -108,7 +109,7 @@ pub struct TrainConfig {
     #[serde(default = "d_ckpt")]
     pub checkpoint_every: u64,
     /// Data-parallel devices (default: every addressable device).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub devices: Option<usize>,
     /// Minibatches per step whose gradients are averaged (1: no accumulation).
     #[serde(default = "d_one")]
@@ -130,9 +131,10 @@ pub struct TrainConfig {
     /// `feed = "auto"` keeps the training set on the device up to this many MiB.
     #[serde(default = "d_device_mb")]
     pub device_data_mb: usize,
-    /// The optimizer, its schedule and the EMA (keys of [`OptimSection`] in `[train]`).
-    #[serde(skip)]
-    pub optim: OptimSection,
+    /// The optimizer, its schedule and the EMA (the keys of [`OptimConfig`], written in
+    /// `[train]` itself).
+    #[serde(flatten)]
+    pub optim: OptimConfig,
 }
 
 fn d_batch() -> usize {
@@ -173,58 +175,120 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    /// Checks the values, naming the key and what is allowed.
+    /// Reads a `[train]` table (the loop's keys and the optimizer's) and validates it; an
+    /// error names the key, and for an unknown key lists the known ones.
+    pub fn from_table(table: toml::Table) -> Result<TrainConfig> {
+        let parse = |t: toml::Table| toml::Value::Table(t).try_into::<TrainConfig>();
+        let train = parse(table.clone()).map_err(|e| {
+            // serde reports a flattened (optimizer) key's error without the key: find the key
+            // that fails on its own, and report its error.
+            let failing = table.iter().find_map(|(k, v)| {
+                let alone = toml::Table::from_iter([(k.clone(), v.clone())]);
+                parse(alone).err().map(|e| (k, e))
+            });
+            match failing {
+                Some((key, e)) => {
+                    let mut msg = tidy(&e);
+                    if msg.starts_with("unknown field") {
+                        msg.push_str(&format!(
+                            "; the keys are {}",
+                            TrainConfig::keys().join(", ")
+                        ));
+                    }
+                    Error::config("train", key.as_str(), msg)
+                }
+                None => Error::msg(format!("[train]: {}", tidy(&e))),
+            }
+        })?;
+        train.validate()?;
+        Ok(train)
+    }
+
+    /// Every key of `[train]`, the optimizer's included, sorted.
+    pub fn keys() -> Vec<String> {
+        match serde_json::to_value(TrainConfig::default()) {
+            Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Checks the values (the optimizer's too), naming the key and what is allowed.
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(Error::msg(format!("[train] {m}")));
+        let bad = |key: &str, m: String| Err(Error::config("train", key, m));
         if self.batch_size == 0 {
-            return bad("batch_size = 0: use at least 1 (sbgm's configs use 256)".into());
+            return bad(
+                "batch_size",
+                "batch_size = 0 is too small; use at least 1 (sbgm's configs use 256)".into(),
+            );
         }
         let max_steps = crate::train::run::MAX_STEPS;
         if self.steps == 0 || self.steps > max_steps {
-            return bad(format!(
-                "steps = {}: use 1 to {max_steps} (the compiled program counts steps in 32 bits)",
-                self.steps
-            ));
+            return bad(
+                "steps",
+                format!(
+                    "{} is out of range; use 1 to {max_steps} (the compiled program counts \
+                     steps in 32 bits)",
+                    self.steps
+                ),
+            );
         }
         if self.batch_size > i32::MAX as usize {
-            return bad(format!(
-                "batch_size = {}: use at most {} (sbgm's configs use 256)",
-                self.batch_size,
-                i32::MAX
-            ));
+            return bad(
+                "batch_size",
+                format!(
+                    "{} is too large; use at most {} (sbgm's configs use 256)",
+                    self.batch_size,
+                    i32::MAX
+                ),
+            );
         }
         if self.steps_per_call == 0 || self.steps_per_call as u64 > max_steps {
-            return bad(format!(
-                "steps_per_call = {}: use 1 to {max_steps} (e.g. 100)",
-                self.steps_per_call
-            ));
+            return bad(
+                "steps_per_call",
+                format!(
+                    "{} is out of range; use 1 to {max_steps} (e.g. 100)",
+                    self.steps_per_call
+                ),
+            );
         }
         if self.accumulate == 0 {
-            return bad("accumulate = 0: use 1 for no gradient accumulation".into());
+            return bad(
+                "accumulate",
+                "0 is too small; use 1 for no gradient accumulation".into(),
+            );
         }
         if !self.batch_size.is_multiple_of(self.accumulate) {
-            return bad(format!(
-                "batch_size = {} is not divisible by accumulate = {}: pick a batch size that \
-                 is a multiple of the number of minibatches",
-                self.batch_size, self.accumulate
-            ));
+            return bad(
+                "accumulate",
+                format!(
+                    "batch_size = {} is not divisible by accumulate = {}: pick a batch size \
+                     that is a multiple of the number of minibatches",
+                    self.batch_size, self.accumulate
+                ),
+            );
         }
         if !(self.cond_dropout.is_finite() && (0.0..1.0).contains(&self.cond_dropout)) {
-            return bad(format!(
-                "cond_dropout = {} must lie in [0, 1)",
-                self.cond_dropout
-            ));
+            return bad(
+                "cond_dropout",
+                format!("{} must lie in [0, 1)", self.cond_dropout),
+            );
         }
         if self.devices == Some(0) {
-            return bad("devices = 0: use at least 1, or leave it out for all devices".into());
+            return bad(
+                "devices",
+                "0 is too few; use at least 1, or leave it out for all devices".into(),
+            );
         }
         if self.sample_size == 0 {
-            return bad("sample_size = 0: use at least 1".into());
+            return bad("sample_size", "0 is too small; use at least 1".into());
         }
         if self.sample_steps == 0 {
-            return bad("sample_steps = 0: use at least 1 (e.g. 100)".into());
+            return bad(
+                "sample_steps",
+                "0 is too small; use at least 1 (e.g. 100)".into(),
+            );
         }
-        Ok(())
+        self.optim.validate()
     }
 }
 
@@ -233,7 +297,7 @@ impl Config {
     pub fn from_file(path: &Path, overrides: &[String]) -> Result<Config> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         Config::from_toml_str(&text, overrides).map_err(|e| match e {
-            Error::Msg(m) => Error::msg(format!("{}: {m}", path.display())),
+            Error::Msg(_) | Error::Config { .. } => Error::msg(format!("{}: {e}", path.display())),
             other => other,
         })
     }
@@ -288,21 +352,7 @@ impl Config {
         let toml::Value::Table(train_t) = section("train")? else {
             unreachable!("checked to be a table")
         };
-        let (optim, rest) = OptimSection::split_from(&train_t)?;
-        let mut train: TrainConfig =
-            toml::Value::Table(rest)
-                .try_into()
-                .map_err(|e: toml::de::Error| {
-                    let mut m = format!("[train]: {}", tidy(&e));
-                    if m.contains("unknown field") {
-                        m.push_str(&format!(
-                            "\n  or an optimizer key: {}",
-                            OptimSection::FIELDS.join(", ")
-                        ));
-                    }
-                    Error::msg(m)
-                })?;
-        train.optim = optim;
+        let train = TrainConfig::from_table(train_t)?;
         let cfg = Config {
             sde,
             model,
@@ -317,32 +367,22 @@ impl Config {
     pub fn validate(&self) -> Result<()> {
         self.sde.build()?;
         self.data.validate()?;
-        self.train.validate()?;
-        self.train.optim.validate()?;
-        Ok(())
+        self.train.validate()
     }
 
-    /// The config as a TOML table (optimizer keys inside `[train]`).
+    /// The config as a TOML table.
     pub fn to_table(&self) -> Result<toml::Table> {
         let err = |e: toml::ser::Error| Error::msg(format!("cannot write the config: {e}"));
-        let tab = |v: toml::Value| match v {
-            toml::Value::Table(t) => t,
-            _ => toml::Table::new(),
-        };
-        let mut train = tab(toml::Value::try_from(&self.train).map_err(err)?);
-        train.extend(tab(toml::Value::try_from(&self.train.optim).map_err(err)?));
-        let mut t = toml::Table::new();
-        t.insert("sde".into(), toml::Value::try_from(&self.sde).map_err(err)?);
-        t.insert(
-            "model".into(),
-            toml::Value::try_from(&self.model).map_err(err)?,
-        );
-        t.insert(
-            "data".into(),
-            toml::Value::try_from(&self.data).map_err(err)?,
-        );
-        t.insert("train".into(), toml::Value::Table(train));
-        Ok(t)
+        let sections = [
+            ("sde", toml::Value::try_from(&self.sde)),
+            ("model", toml::Value::try_from(&self.model)),
+            ("data", toml::Value::try_from(&self.data)),
+            ("train", toml::Value::try_from(&self.train)),
+        ];
+        sections
+            .into_iter()
+            .map(|(name, v)| Ok((name.to_string(), v.map_err(err)?)))
+            .collect()
     }
 
     /// The config as TOML text (stored in checkpoints; parses back to the same config).

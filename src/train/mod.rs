@@ -1,7 +1,7 @@
 //! Training: denoising score-matching loss, optimizers, the compiled training step and loop.
 //!
-//! - [`optim`]: Adam, AdamW, AdaBelief (optax semantics), global-norm clipping and the
-//!   optimizer's config ([`OptimConfig`]);
+//! - [`optim`]: Adam, AdamW, AdaBelief (optax semantics), global-norm clipping, the
+//!   optimizer's `[train]` keys ([`OptimConfig`]) and the optimizer bound to a model;
 //! - [`schedule`]: learning-rate schedules;
 //! - [`ema`]: the EMA of the parameters (sbgm's `apply_ema`);
 //! - [`loss`]: sbgm's denoising score-matching loss, stratified time sampling and
@@ -26,7 +26,6 @@ pub mod feed;
 pub mod interrupt;
 pub mod loss;
 pub mod metrics;
-pub mod opt_bridge;
 pub mod optim;
 pub mod periodic;
 pub mod run;
@@ -42,9 +41,9 @@ pub use ema::{DEFAULT_EMA_RATE, EMA_PREFIX, ema_name, ema_update};
 pub use engine::Engine;
 pub use loss::{DsmTerms, LossWeight, drop_conditioning, dsm_loss, dsm_terms, sample_time};
 pub use optim::{
-    OptStep, OptimConfig, Optimizer, OptimizerKind, STATE_PREFIX, ScheduleKind, TensorSpec,
-    clip_by_global_norm, global_norm,
+    BoundOptimizer, OptStep, OptimConfig, Optimizer, OptimizerKind, STATE_PREFIX, ScheduleKind,
+    TensorSpec, clip_by_global_norm, global_norm,
 };
 pub use run::{RunOptions, RunSummary, Setup, run};
-pub use schedule::Schedule;
+pub use schedule::{Schedule, WarmupCosine};
 pub use state::TrainState;

@@ -17,7 +17,7 @@ use crate::train::TrainConfig;
 use crate::train::budget::{self, RunSize};
 use crate::train::config::{Config, Feed, LabelsAs};
 use crate::train::loss::LossWeight;
-use crate::train::opt_bridge::{BuiltOptimizer, build_optimizer};
+use crate::train::optim::BoundOptimizer;
 use crate::train::state::{ModelInfo, TrainState};
 use crate::train::step::{Cond, FeedLayout, Objective, StepLayout, UpdateRule};
 
@@ -34,7 +34,7 @@ pub struct Setup {
     /// The SDE.
     pub sde: Sde,
     /// The optimizer.
-    pub opt: BuiltOptimizer,
+    pub opt: BoundOptimizer,
     /// Array leaves of the model (names and types), in skeleton order.
     pub param_shapes: Vec<(String, Shape)>,
 }
@@ -87,7 +87,7 @@ impl Setup {
             .map(|s| (s.path.clone(), Shape::new(s.shape.clone(), s.dtype)))
             .collect();
         run_size(&config.train, &param_shapes, &data.train, 0, 0, false).check()?;
-        let opt = build_optimizer(&config.train.optim, &param_shapes)?;
+        let opt = config.train.optim.bind(&param_shapes)?;
         Ok(Setup {
             config: config.clone(),
             data,

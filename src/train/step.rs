@@ -48,7 +48,7 @@ pub struct Objective<'a> {
     pub weight: &'a LossWeight,
 }
 
-/// An optimizer as graph code (see [`crate::train::opt_bridge`]).
+/// An optimizer as graph code (see [`crate::train::optim::BoundOptimizer`]).
 pub struct UpdateRule<'a> {
     /// Its state leaves (names and types), in order.
     pub state: Vec<(String, Shape)>,
