@@ -192,31 +192,44 @@ impl DataSpec {
     pub fn validate(&self) -> Result<()> {
         let kind = self.dataset;
         let name = kind.name();
-        let bad = |m: String| Err(Error::msg(format!("[data] dataset = \"{name}\": {m}")));
+        let bad = |key: &str, m: String| Err(Error::config("data", key, m));
         if !(self.holdout.is_finite() && (0.0..1.0).contains(&self.holdout)) {
-            return bad(format!(
-                "holdout = {} must lie in [0, 1) (the held-out fraction, e.g. 0.1)",
-                self.holdout
-            ));
+            return bad(
+                "holdout",
+                format!(
+                    "{} must lie in [0, 1) (the held-out fraction, e.g. 0.1)",
+                    self.holdout
+                ),
+            );
         }
         if self.n == Some(0) {
-            return bad("n = 0: ask for at least one sample".into());
+            return bad(
+                "n",
+                "n = 0 asks for no samples; ask for at least one".into(),
+            );
         }
         match (kind, &self.path) {
             (DatasetKind::Mnist | DatasetKind::File, None) => {
-                return bad(format!(
-                    "needs `path` ({})",
-                    if kind == DatasetKind::Mnist {
-                        "a directory with MNIST's IDX files, or an images IDX file"
-                    } else {
-                        "a .npy, .npz or .safetensors file"
-                    }
-                ));
+                return bad(
+                    "path",
+                    format!(
+                        "dataset = \"{name}\" needs it ({})",
+                        if kind == DatasetKind::Mnist {
+                            "a directory with MNIST's IDX files, or an images IDX file"
+                        } else {
+                            "a .npy, .npz or .safetensors file"
+                        }
+                    ),
+                );
             }
             (DatasetKind::Mnist | DatasetKind::File, Some(_)) => {}
             (_, Some(_)) => {
                 return bad(
-                    "`path` is only used with dataset = \"mnist\" or \"file\"; remove it".into(),
+                    "path",
+                    format!(
+                        "is only used with dataset = \"mnist\" or \"file\", not \"{name}\"; \
+                         remove it"
+                    ),
                 );
             }
             (_, None) => {}
@@ -224,28 +237,45 @@ impl DataSpec {
         if let Some(noise) = self.noise {
             if kind.default_noise().is_none() {
                 return bad(
-                    "`noise` is not used by this data set (only by moons, circles, swiss_roll \
-                     and 8gaussians); remove it"
-                        .into(),
+                    "noise",
+                    format!(
+                        "is not used by dataset = \"{name}\" (only by moons, circles, \
+                         swiss_roll and 8gaussians); remove it"
+                    ),
                 );
             }
             if !(noise.is_finite() && noise >= 0.0) {
-                return bad(format!("noise = {noise} must be a standard deviation >= 0"));
+                return bad(
+                    "noise",
+                    format!("{noise} must be a standard deviation >= 0"),
+                );
             }
         }
         if let Some(f) = self.factor {
             if kind != DatasetKind::Circles {
-                return bad("`factor` is only used by circles; remove it".into());
+                return bad(
+                    "factor",
+                    format!("is only used by circles, not dataset = \"{name}\"; remove it"),
+                );
             }
             if !(f > 0.0 && f < 1.0) {
-                return bad(format!("factor = {f} must lie in (0, 1)"));
+                return bad("factor", format!("{f} must lie in (0, 1)"));
             }
         }
         if self.mnist_split.is_some() && kind != DatasetKind::Mnist {
-            return bad("`mnist_split` is only used with dataset = \"mnist\"; remove it".into());
+            return bad(
+                "mnist_split",
+                format!("is only used with dataset = \"mnist\", not \"{name}\"; remove it"),
+            );
         }
         if self.keys.is_some() && kind != DatasetKind::File {
-            return bad("[data.keys] is only used with dataset = \"file\"; remove it".into());
+            return bad(
+                "keys",
+                format!(
+                    "[data.keys] is only used with dataset = \"file\", not \"{name}\"; \
+                     remove it"
+                ),
+            );
         }
         Ok(())
     }

@@ -246,55 +246,76 @@ impl SamplerConfig {
 
     /// Checks the settings against each other and the SDE.
     pub fn validate(&self, sde: &Sde) -> Result<()> {
+        let bad = |key: &str, m: String| Err(Error::config("sampler", key, m));
         if self.steps == Some(0) {
-            return Err(Error::msg("sampler steps must be at least 1"));
+            return bad(
+                "steps",
+                "0 is too few; sampler steps must be at least 1".into(),
+            );
         }
         for (name, v) in [("steps", self.steps), ("max_steps", Some(self.max_steps))] {
             if let Some(v) = v.filter(|v| *v > MAX_SOLVER_STEPS) {
-                return Err(Error::msg(format!(
-                    "{name} = {v} is beyond the {MAX_SOLVER_STEPS} steps a solve may take \
-                     (sbgm uses about 1000); lower it"
-                )));
+                return bad(
+                    name,
+                    format!(
+                        "{name} = {v} is beyond the {MAX_SOLVER_STEPS} steps a solve may take \
+                         (sbgm uses about 1000); lower it"
+                    ),
+                );
             }
         }
         for (n, v) in [("rtol", self.rtol), ("atol", self.atol)] {
             if !(v.is_finite() && v >= 0.0) {
-                return Err(Error::msg(format!(
-                    "{n} = {v} must be a finite number >= 0 (a tolerance cannot be negative)"
-                )));
+                return bad(
+                    n,
+                    format!(
+                        "{n} = {v} must be a finite number >= 0 (a tolerance cannot be negative)"
+                    ),
+                );
             }
         }
         if self.is_adaptive() && self.rtol == 0.0 && self.atol == 0.0 {
-            return Err(Error::msg(
-                "rtol and atol are both 0; set at least one above 0",
-            ));
+            return bad(
+                "rtol, atol",
+                "rtol and atol are both 0; set at least one above 0".into(),
+            );
         }
         if let Some(d) = self.dt0
             && !(d.is_finite() && d > 0.0)
         {
-            return Err(Error::msg(format!("dt0 = {d} must be > 0")));
+            return bad("dt0", format!("dt0 = {d} must be > 0"));
         }
         if self.max_steps == 0 {
-            return Err(Error::msg("max_steps must be at least 1"));
+            return bad(
+                "max_steps",
+                "0 is too few; max_steps must be at least 1".into(),
+            );
         }
         if !(self.snr.is_finite() && self.snr > 0.0) {
-            return Err(Error::msg(format!("snr = {} must be > 0", self.snr)));
+            return bad("snr", format!("snr = {} must be > 0", self.snr));
         }
         if let Some(w) = self.guidance
             && !w.is_finite()
         {
-            return Err(Error::msg(format!("guidance scale w = {w} must be finite")));
+            return bad("guidance", format!("guidance scale w = {w} must be finite"));
         }
         if self.batch == 0 {
-            return Err(Error::msg("batch (samples per call) must be at least 1"));
+            return bad(
+                "batch",
+                "0 is too few; batch (samples per call) must be at least 1".into(),
+            );
         }
         if self.sampler == SamplerKind::Dpm2m {
             let (_, s0) = sde.marginal_f64(sde.t0);
             if s0 <= 0.0 {
-                return Err(Error::msg(format!(
-                    "dpm2m needs a positive noise level at t0 (log-SNR is infinite at std = 0); set t0 > 0 in [sde] (got t0 = {})",
-                    sde.t0
-                )));
+                return bad(
+                    "sampler",
+                    format!(
+                        "dpm2m needs a positive noise level at t0 (log-SNR is infinite at std = \
+                         0); set t0 > 0 in [sde] (got t0 = {})",
+                        sde.t0
+                    ),
+                );
             }
         }
         Ok(())
@@ -442,24 +463,34 @@ impl LoglikConfig {
 
     /// Checks the settings.
     pub fn validate(&self, sde: &Sde) -> Result<()> {
+        let bad = |key: &str, m: String| Err(Error::config("loglik", key, m));
         if !self.solver.is_ode() {
-            return Err(Error::msg(format!(
-                "the likelihood solver must be {}, got {}",
-                name_list(SamplerKind::ode_solvers(), " or "),
-                self.solver
-            )));
+            return bad(
+                "solver",
+                format!(
+                    "the likelihood solver must be {}, got {}",
+                    name_list(SamplerKind::ode_solvers(), " or "),
+                    self.solver
+                ),
+            );
         }
         if self.method == TraceMethod::Hutchinson && self.probes == 0 {
-            return Err(Error::msg("Hutchinson's estimator needs at least 1 probe"));
+            return bad(
+                "probes",
+                "Hutchinson's estimator needs at least 1 probe".into(),
+            );
         }
         if let Some(d) = self.dequantize
             && (d.levels < 2
                 || !matches!(d.hi.partial_cmp(&d.lo), Some(std::cmp::Ordering::Greater)))
         {
-            return Err(Error::msg(format!(
-                "dequantize: need levels >= 2 and hi > lo, got levels = {}, lo = {}, hi = {}",
-                d.levels, d.lo, d.hi
-            )));
+            return bad(
+                "dequantize",
+                format!(
+                    "need levels >= 2 and hi > lo, got levels = {}, lo = {}, hi = {}",
+                    d.levels, d.lo, d.hi
+                ),
+            );
         }
         self.solver_config().validate(sde)
     }
