@@ -48,6 +48,22 @@ fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {
 }
 
 /// Encodes an RGB buffer as PNG and writes it atomically.
+/// Draws the legend of `chart` in its upper right corner.
+fn draw_legend<'a, DB, CT>(chart: &mut ChartContext<'a, DB, CT>, path: &Path) -> Result<()>
+where
+    DB: DrawingBackend + 'a,
+    CT: CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.5))
+        .label_font(("sans-serif", 15))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(|e| plot_err(path, e))
+}
+
 fn write_png(path: &Path, rgb: &[u8], w: u32, h: u32) -> Result<()> {
     let mut bytes = Vec::new();
     PngEncoder::new(&mut bytes)
@@ -160,14 +176,7 @@ pub fn scatter_png(path: &Path, title: &str, series: &[(&str, &ArrayD<f32>)]) ->
                 .label(name.as_str())
                 .legend(move |(x, y)| Circle::new((x + 8, y), 4, colour.filled()));
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.5))
-            .label_font(("sans-serif", 15))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(|e| plot_err(path, e))?;
+        draw_legend(&mut chart, path)?;
         root.present().map_err(|e| plot_err(path, e))?;
     }
     write_png(path, &buf, w, h)
@@ -434,59 +443,7 @@ pub fn lines_png(path: &Path, plot: &LinePlot<'_>, lines: &[Line<'_>]) -> Result
     if lines.is_empty() && plot.hlines.is_empty() {
         return Err(Error::msg("lines_png: no curves to plot"));
     }
-    let axis_check = |label: &str, axis: &str, log: bool, k: usize, v: f64| -> Result<()> {
-        if log && v <= 0.0 {
-            return Err(Error::msg(format!(
-                "lines_png: `{label}` has {axis} = {v} (point {k}), which a logarithmic \
-                 {axis} axis cannot show; drop the point or use a linear {axis} axis"
-            )));
-        }
-        Ok(())
-    };
-    let mut curves: Vec<Drawn> = Vec::with_capacity(lines.len());
-    let (mut xlo, mut xhi) = (f64::INFINITY, f64::NEG_INFINITY);
-    let (mut ylo, mut yhi) = (f64::INFINITY, f64::NEG_INFINITY);
-    for l in lines {
-        if l.x.len() != l.y.len() {
-            return Err(Error::msg(format!(
-                "lines_png: `{}` has {} x values but {} y values",
-                l.label,
-                l.x.len(),
-                l.y.len()
-            )));
-        }
-        let mut pts = Vec::with_capacity(l.x.len());
-        for (k, (&x, &y)) in l.x.iter().zip(l.y).enumerate() {
-            if !(x.is_finite() && y.is_finite()) {
-                continue;
-            }
-            axis_check(l.label, "x", plot.log_x, k, x)?;
-            axis_check(l.label, "y", plot.log_y, k, y)?;
-            (xlo, xhi) = (xlo.min(x), xhi.max(x));
-            (ylo, yhi) = (ylo.min(y), yhi.max(y));
-            pts.push((x, y));
-        }
-        let name = if pts.is_empty() {
-            format!("{} (no finite points)", l.label)
-        } else {
-            l.label.to_string()
-        };
-        curves.push((name, pts, l.markers));
-    }
-    if xlo > xhi {
-        return Err(Error::msg(
-            "lines_png: no point with finite x and y to plot",
-        ));
-    }
-    for &(label, v) in plot.hlines {
-        if !v.is_finite() {
-            return Err(Error::msg(format!(
-                "lines_png: reference line `{label}` is at y = {v}; it must be finite"
-            )));
-        }
-        axis_check(label, "y", plot.log_y, 0, v)?;
-        (ylo, yhi) = (ylo.min(v), yhi.max(v));
-    }
+    let (curves, (xlo, xhi), (ylo, yhi)) = collect_curves(plot, lines)?;
     let (x0, x1) = axis_range(xlo, xhi, plot.log_x);
     let (y0, y1) = axis_range(ylo, yhi, plot.log_y);
     let mut buf = vec![255u8; (w as usize) * (h as usize) * 3];
@@ -552,14 +509,7 @@ pub fn lines_png(path: &Path, plot: &LinePlot<'_>, lines: &[Line<'_>]) -> Result
                                 + PathElement::new(vec![(13, 0), (20, 0)], colour.stroke_width(2))
                         });
                 }
-                chart
-                    .configure_series_labels()
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(BLACK.mix(0.5))
-                    .label_font(("sans-serif", 15))
-                    .position(SeriesLabelPosition::UpperRight)
-                    .draw()
-                    .map_err(|e| plot_err(path, e))?;
+                draw_legend(&mut chart, path)?;
             }};
         }
         let logx = || (x0..x1).log_scale().with_key_points(log_ticks(x0, x1));
@@ -573,6 +523,68 @@ pub fn lines_png(path: &Path, plot: &LinePlot<'_>, lines: &[Line<'_>]) -> Result
         root.present().map_err(|e| plot_err(path, e))?;
     }
     write_png(path, &buf, w, h)
+}
+
+/// The finite points of each line (renamed when it has none) and the x and y ranges of the
+/// points and reference lines; a point a logarithmic axis cannot show is an error.
+fn collect_curves(
+    plot: &LinePlot<'_>,
+    lines: &[Line<'_>],
+) -> Result<(Vec<Drawn>, (f64, f64), (f64, f64))> {
+    let axis_check = |label: &str, axis: &str, log: bool, k: usize, v: f64| -> Result<()> {
+        if log && v <= 0.0 {
+            return Err(Error::msg(format!(
+                "lines_png: `{label}` has {axis} = {v} (point {k}), which a logarithmic \
+                 {axis} axis cannot show; drop the point or use a linear {axis} axis"
+            )));
+        }
+        Ok(())
+    };
+    let mut curves: Vec<Drawn> = Vec::with_capacity(lines.len());
+    let (mut xlo, mut xhi) = (f64::INFINITY, f64::NEG_INFINITY);
+    let (mut ylo, mut yhi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for l in lines {
+        if l.x.len() != l.y.len() {
+            return Err(Error::msg(format!(
+                "lines_png: `{}` has {} x values but {} y values",
+                l.label,
+                l.x.len(),
+                l.y.len()
+            )));
+        }
+        let mut pts = Vec::with_capacity(l.x.len());
+        for (k, (&x, &y)) in l.x.iter().zip(l.y).enumerate() {
+            if !(x.is_finite() && y.is_finite()) {
+                continue;
+            }
+            axis_check(l.label, "x", plot.log_x, k, x)?;
+            axis_check(l.label, "y", plot.log_y, k, y)?;
+            (xlo, xhi) = (xlo.min(x), xhi.max(x));
+            (ylo, yhi) = (ylo.min(y), yhi.max(y));
+            pts.push((x, y));
+        }
+        let name = if pts.is_empty() {
+            format!("{} (no finite points)", l.label)
+        } else {
+            l.label.to_string()
+        };
+        curves.push((name, pts, l.markers));
+    }
+    if xlo > xhi {
+        return Err(Error::msg(
+            "lines_png: no point with finite x and y to plot",
+        ));
+    }
+    for &(label, v) in plot.hlines {
+        if !v.is_finite() {
+            return Err(Error::msg(format!(
+                "lines_png: reference line `{label}` is at y = {v}; it must be finite"
+            )));
+        }
+        axis_check(label, "y", plot.log_y, 0, v)?;
+        (ylo, yhi) = (ylo.min(v), yhi.max(v));
+    }
+    Ok((curves, (xlo, xhi), (ylo, yhi)))
 }
 
 /// A loss curve: `losses` against `steps` (log-scaled y when every finite value is

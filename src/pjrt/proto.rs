@@ -264,39 +264,30 @@ mod tests {
     /// adds and the fields we leave at their defaults).
     #[test]
     fn compile_options_match_the_bytes_jax_writes() {
-        let spmd = BuildOptions {
-            num_replicas: 1,
-            num_partitions: 4,
-            use_spmd_partitioning: true,
-            use_shardy_partitioner: false,
-            device_assignment: Some(vec![vec![0, 1, 2, 3]]),
+        let options = |replicas, partitions, spmd, shardy, assignment| BuildOptions {
+            num_replicas: replicas,
+            num_partitions: partitions,
+            use_spmd_partitioning: spmd,
+            use_shardy_partitioner: shardy,
+            device_assignment: assignment,
         };
-        // JAX: ... 2001 2804 3001 4a18 0801 1004 1a030a0100 1a030a0101 1a030a0102 1a030a0103
-        assert_eq!(
-            hex(&compile_options(&spmd)),
-            "1a202001280430014a18080110041a030a01001a030a01011a030a01021a030a0103"
-        );
-        let replicas = BuildOptions {
-            num_replicas: 2,
-            num_partitions: 1,
-            use_spmd_partitioning: false,
-            use_shardy_partitioner: true,
-            device_assignment: Some(vec![vec![0], vec![1]]),
-        };
-        // JAX: ... 2002 2801 4a0a 0802 1001 1a04 0a020001 ... 9801 01
-        assert_eq!(
-            hex(&compile_options(&replicas)),
-            "1a13200228014a0a080210011a040a020001980101"
-        );
-        // The minimal options of the PJRT notes: `1a 04 20 01 28 01`.
-        let minimal = BuildOptions {
-            num_replicas: 1,
-            num_partitions: 1,
-            use_spmd_partitioning: false,
-            use_shardy_partitioner: false,
-            device_assignment: None,
-        };
-        assert_eq!(hex(&compile_options(&minimal)), "1a0420012801");
+        let cases = [
+            // JAX: ... 2001 2804 3001 4a18 0801 1004 1a030a0100 1a030a0101 1a030a0102 1a030a0103
+            (
+                options(1, 4, true, false, Some(vec![vec![0, 1, 2, 3]])),
+                "1a202001280430014a18080110041a030a01001a030a01011a030a01021a030a0103",
+            ),
+            // JAX: ... 2002 2801 4a0a 0802 1001 1a04 0a020001 ... 9801 01
+            (
+                options(2, 1, false, true, Some(vec![vec![0], vec![1]])),
+                "1a13200228014a0a080210011a040a020001980101",
+            ),
+            // The minimal options of the PJRT notes: `1a 04 20 01 28 01`.
+            (options(1, 1, false, false, None), "1a0420012801"),
+        ];
+        for (opts, want) in cases {
+            assert_eq!(hex(&compile_options(&opts)), want);
+        }
     }
 
     #[test]

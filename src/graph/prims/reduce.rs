@@ -5,7 +5,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::emit::{Emitter, fn_type, ilist};
 use crate::graph::op::{Op, ReduceOp, WindowSpec};
-use crate::graph::prims::layout::float_lit;
+use crate::graph::prims::literal::float_lit;
 use crate::graph::shape::{Shape, axis};
 use crate::graph::tensor::Tensor;
 
