@@ -218,7 +218,7 @@ impl TrainConfig {
         if self.batch_size == 0 {
             return bad(
                 "batch_size",
-                "batch_size = 0 is too small; use at least 1 (sbgm's configs use 256)".into(),
+                "batch_size = 0: use at least 1 (sbgm's configs use 256)".into(),
             );
         }
         let max_steps = crate::train::run::MAX_STEPS;
@@ -226,8 +226,8 @@ impl TrainConfig {
             return bad(
                 "steps",
                 format!(
-                    "{} is out of range; use 1 to {max_steps} (the compiled program counts \
-                     steps in 32 bits)",
+                    "steps = {}: use 1 to {max_steps} (the compiled program counts steps in 32 \
+                     bits)",
                     self.steps
                 ),
             );
@@ -236,7 +236,7 @@ impl TrainConfig {
             return bad(
                 "batch_size",
                 format!(
-                    "{} is too large; use at most {} (sbgm's configs use 256)",
+                    "batch_size = {}: use at most {} (sbgm's configs use 256)",
                     self.batch_size,
                     i32::MAX
                 ),
@@ -246,7 +246,7 @@ impl TrainConfig {
             return bad(
                 "steps_per_call",
                 format!(
-                    "{} is out of range; use 1 to {max_steps} (e.g. 100)",
+                    "steps_per_call = {}: use 1 to {max_steps} (e.g. 100)",
                     self.steps_per_call
                 ),
             );
@@ -254,7 +254,7 @@ impl TrainConfig {
         if self.accumulate == 0 {
             return bad(
                 "accumulate",
-                "0 is too small; use 1 for no gradient accumulation".into(),
+                "accumulate = 0: use 1 for no gradient accumulation".into(),
             );
         }
         if !self.batch_size.is_multiple_of(self.accumulate) {
@@ -270,22 +270,22 @@ impl TrainConfig {
         if !(self.cond_dropout.is_finite() && (0.0..1.0).contains(&self.cond_dropout)) {
             return bad(
                 "cond_dropout",
-                format!("{} must lie in [0, 1)", self.cond_dropout),
+                format!("cond_dropout = {} must lie in [0, 1)", self.cond_dropout),
             );
         }
         if self.devices == Some(0) {
             return bad(
                 "devices",
-                "0 is too few; use at least 1, or leave it out for all devices".into(),
+                "devices = 0: use at least 1, or leave it out for all devices".into(),
             );
         }
         if self.sample_size == 0 {
-            return bad("sample_size", "0 is too small; use at least 1".into());
+            return bad("sample_size", "sample_size = 0: use at least 1".into());
         }
         if self.sample_steps == 0 {
             return bad(
                 "sample_steps",
-                "0 is too small; use at least 1 (e.g. 100)".into(),
+                "sample_steps = 0: use at least 1 (e.g. 100)".into(),
             );
         }
         self.optim.validate()

@@ -164,15 +164,7 @@ impl OptimConfig {
             ));
         }
         if self.weight_decay.is_some() && self.optimizer != OptimizerKind::AdamW {
-            return Err(Error::config(
-                "train",
-                "weight_decay",
-                format!(
-                    "applies to optimizer = \"adamw\" only, but optimizer = \"{}\"; remove \
-                     weight_decay or use adamw",
-                    self.optimizer.name()
-                ),
-            ));
+            return Err(self.optimizer.weight_decay_misuse());
         }
         let defaults = Optimizer::new(self.optimizer, self.lr);
         let opt = Optimizer {

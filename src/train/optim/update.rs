@@ -68,6 +68,19 @@ impl OptimizerKind {
             OptimizerKind::AdaBelief => "adabelief",
         }
     }
+
+    /// The error for a weight decay given to this update rule (only AdamW has one).
+    pub(crate) fn weight_decay_misuse(self) -> Error {
+        Error::config(
+            "train",
+            "weight_decay",
+            format!(
+                "applies to optimizer = \"adamw\" only, but optimizer = \"{}\"; remove \
+                 weight_decay or use adamw",
+                self.name()
+            ),
+        )
+    }
 }
 
 /// An optimizer: update rule, hyperparameters, learning-rate schedule and optional global-norm
@@ -190,15 +203,7 @@ impl Optimizer {
             }
         }
         if self.weight_decay != 0.0 && self.kind != OptimizerKind::AdamW {
-            return Err(Error::config(
-                "train",
-                "weight_decay",
-                format!(
-                    "applies to optimizer = \"adamw\" only, but optimizer = \"{}\"; remove \
-                     weight_decay or use adamw",
-                    self.kind.name()
-                ),
-            ));
+            return Err(self.kind.weight_decay_misuse());
         }
         match self.clip_norm {
             Some(c) if !(c.is_finite() && c > 0.0) => {
