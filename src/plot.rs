@@ -443,7 +443,11 @@ pub fn lines_png(path: &Path, plot: &LinePlot<'_>, lines: &[Line<'_>]) -> Result
     if lines.is_empty() && plot.hlines.is_empty() {
         return Err(Error::msg("lines_png: no curves to plot"));
     }
-    let (curves, (xlo, xhi), (ylo, yhi)) = collect_curves(plot, lines)?;
+    let Curves {
+        drawn: curves,
+        x: (xlo, xhi),
+        y: (ylo, yhi),
+    } = collect_curves(plot, lines)?;
     let (x0, x1) = axis_range(xlo, xhi, plot.log_x);
     let (y0, y1) = axis_range(ylo, yhi, plot.log_y);
     let mut buf = vec![255u8; (w as usize) * (h as usize) * 3];
@@ -525,12 +529,19 @@ pub fn lines_png(path: &Path, plot: &LinePlot<'_>, lines: &[Line<'_>]) -> Result
     write_png(path, &buf, w, h)
 }
 
+/// The curves of a line plot and the ranges of what it shows.
+struct Curves {
+    /// Each line's label and finite points, and whether it has markers.
+    drawn: Vec<Drawn>,
+    /// The x range (min, max).
+    x: (f64, f64),
+    /// The y range (min, max), the reference lines included.
+    y: (f64, f64),
+}
+
 /// The finite points of each line (renamed when it has none) and the x and y ranges of the
 /// points and reference lines; a point a logarithmic axis cannot show is an error.
-fn collect_curves(
-    plot: &LinePlot<'_>,
-    lines: &[Line<'_>],
-) -> Result<(Vec<Drawn>, (f64, f64), (f64, f64))> {
+fn collect_curves(plot: &LinePlot<'_>, lines: &[Line<'_>]) -> Result<Curves> {
     let axis_check = |label: &str, axis: &str, log: bool, k: usize, v: f64| -> Result<()> {
         if log && v <= 0.0 {
             return Err(Error::msg(format!(
@@ -584,7 +595,11 @@ fn collect_curves(
         axis_check(label, "y", plot.log_y, 0, v)?;
         (ylo, yhi) = (ylo.min(v), yhi.max(v));
     }
-    Ok((curves, (xlo, xhi), (ylo, yhi)))
+    Ok(Curves {
+        drawn: curves,
+        x: (xlo, xhi),
+        y: (ylo, yhi),
+    })
 }
 
 /// A loss curve: `losses` against `steps` (log-scaled y when every finite value is
