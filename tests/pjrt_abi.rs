@@ -1,4 +1,4 @@
-//! Checks our `repr(C)` PJRT definitions (`src/pjrt/sys.rs`) against the C header of PJRT
+//! Checks our `repr(C)` PJRT definitions (`src/pjrt/sys/`) against the C header of PJRT
 //! C API 0.81: struct sizes, `*_STRUCT_SIZE` values and every field offset, as gcc computes them.
 //!
 //! The header ships in the `xla-cpu-pjrt` 0.0.1 wheel; it is looked up in `$SBGM_XLA_PJRT_HEADER`,
