@@ -18,6 +18,7 @@
 
 mod dataset;
 pub mod digits;
+pub mod fields;
 pub mod files;
 pub mod idx;
 pub mod metrics;
