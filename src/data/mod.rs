@@ -32,5 +32,6 @@ pub use files::{ArrayKeys, load_arrays};
 pub use idx::{MnistSplit, mnist, read_idx};
 pub use scale::{Scaling, Transform};
 pub use spec::{
-    DEFAULT_CIRCLES_FACTOR, DEFAULT_HOLDOUT, DEFAULT_N, DataSpec, DatasetKind, PreparedData,
+    DEFAULT_CIRCLES_FACTOR, DEFAULT_HOLDOUT, DEFAULT_N, DEFAULT_N_FIELDS, DEFAULT_N_PIX, DataSpec,
+    DatasetKind, PreparedData,
 };

@@ -5,7 +5,7 @@ use super::dataset::Dataset;
 use super::files::{ArrayKeys, load_arrays};
 use super::idx::{MnistSplit, mnist};
 use super::scale::{Scaling, Transform};
-use super::{digits, toy};
+use super::{digits, fields, toy};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -32,11 +32,14 @@ pub enum DatasetKind {
     /// Arrays from the `.npy`, `.npz` or `.safetensors` file at `path`,
     /// [`super::files::load_arrays`].
     File,
+    /// sbgm's field task, [`super::fields::grfs`]: x a log-normal field, q the Gaussian field
+    /// from the same noise, a = (A, B) of the power spectrum `A·k^(−B)`.
+    Grfs,
 }
 
 impl DatasetKind {
     /// The names accepted in a config.
-    pub const NAMES: [&'static str; 8] = [
+    pub const NAMES: [&'static str; 9] = [
         "moons",
         "circles",
         "swiss_roll",
@@ -45,6 +48,7 @@ impl DatasetKind {
         "digits",
         "mnist",
         "file",
+        "grfs",
     ];
 
     /// The config name.
@@ -58,6 +62,7 @@ impl DatasetKind {
             DatasetKind::Digits => "digits",
             DatasetKind::Mnist => "mnist",
             DatasetKind::File => "file",
+            DatasetKind::Grfs => "grfs",
         }
     }
 
@@ -89,6 +94,10 @@ impl DatasetKind {
 pub const DEFAULT_N: usize = 40_000;
 /// The default held-out fraction.
 pub const DEFAULT_HOLDOUT: f64 = 0.1;
+/// The default grid side of generated fields (`grfs`).
+pub const DEFAULT_N_PIX: usize = 32;
+/// The default number of generated field pairs (sbgm's `grfs(n_fields=10_000)`).
+pub const DEFAULT_N_FIELDS: usize = 10_000;
 /// The default inner radius of `circles`.
 pub const DEFAULT_CIRCLES_FACTOR: f64 = 0.5;
 
@@ -100,7 +109,7 @@ fn default_holdout() -> f64 {
 ///
 /// ```toml
 /// [data]
-/// dataset = "moons"     # moons | circles | swiss_roll | 8gaussians | checkerboard | digits | mnist | file
+/// dataset = "moons"     # moons | circles | swiss_roll | 8gaussians | checkerboard | digits | mnist | file | grfs
 /// n = 40000             # generated sets: points; files: keep the first n (default: all)
 /// noise = 0.05          # generated sets with noise (default per set)
 /// scaling = "auto"      # auto | none | scaler | normer
@@ -110,6 +119,8 @@ fn default_holdout() -> f64 {
 /// # mnist_split = "train"   # or "test"
 /// # factor = 0.5        # circles: inner radius
 /// # [data.keys]         # file: array names (x, q, a, labels)
+/// # n_pix = 32          # grfs: grid side
+/// # n_fields = 10000    # grfs: field pairs
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -145,6 +156,12 @@ pub struct DataSpec {
     /// `file`: the names of the arrays.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<ArrayKeys>,
+    /// `grfs`: the grid side (default [`DEFAULT_N_PIX`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_pix: Option<usize>,
+    /// `grfs`: how many field pairs (default [`DEFAULT_N_FIELDS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_fields: Option<usize>,
 }
 
 /// A loaded data set: training and held-out splits (both scaled) and the scaling, whose
@@ -173,6 +190,8 @@ impl DataSpec {
             seed: 0,
             mnist_split: None,
             keys: None,
+            n_pix: None,
+            n_fields: None,
         }
     }
 
@@ -244,6 +263,11 @@ impl DataSpec {
         if self.mnist_split.is_some() && kind != DatasetKind::Mnist {
             return bad("`mnist_split` is only used with dataset = \"mnist\"; remove it".into());
         }
+        if (self.n_pix.is_some() || self.n_fields.is_some()) && kind != DatasetKind::Grfs {
+            return bad(
+                "`n_pix` and `n_fields` are only used with dataset = \"grfs\"; remove them".into(),
+            );
+        }
         if self.keys.is_some() && kind != DatasetKind::File {
             return bad("[data.keys] is only used with dataset = \"file\"; remove it".into());
         }
@@ -268,6 +292,22 @@ impl DataSpec {
                     "lower data.n (sbgm's toy sets use 10 000 to 100 000 samples)",
                 )?;
         }
+        let (n_pix, n_fields) = (
+            self.n_pix.unwrap_or(DEFAULT_N_PIX),
+            self.n_fields.unwrap_or(DEFAULT_N_FIELDS),
+        );
+        if self.dataset == DatasetKind::Grfs {
+            // Two f32 fields per pair, generated, standardised, split and scaled.
+            crate::memory::Budget::new()
+                .add(
+                    format!("{n_fields} pairs of {n_pix}x{n_pix} fields and their copies"),
+                    crate::memory::bytes_of([n_fields, n_pix, n_pix], 2 * 4 * 4),
+                )
+                .check(
+                    &format!("[data] n_fields = {n_fields}, n_pix = {n_pix}"),
+                    "lower data.n_fields or data.n_pix (sbgm uses 10 000 fields of 32x32)",
+                )?;
+        }
         let ds = match self.dataset {
             DatasetKind::Moons => toy::moons(n_gen, noise, seed)?,
             DatasetKind::Circles => toy::circles(
@@ -288,6 +328,12 @@ impl DataSpec {
                 self.path.as_ref().expect("validated"),
                 &self.keys.clone().unwrap_or_default(),
             )?,
+            DatasetKind::Grfs => {
+                let set = fields::grfs(n_pix, n_fields, seed)?;
+                Dataset::new("grfs", set.lognormal.into_dyn())?
+                    .with_q(set.gaussian.into_dyn())?
+                    .with_a(set.params.into_dyn())?
+            }
         };
         Ok(match self.n {
             Some(n) if !self.dataset.is_generated() => ds.take(n),
