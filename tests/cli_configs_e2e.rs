@@ -7,7 +7,7 @@
 //! checkpoint's `[data]` is never loaded; an older checkpoint without them needs `--config`).
 
 use sbgm_xla::HostArray;
-use sbgm_xla::data::Transform;
+use sbgm_xla::data::{DatasetKind, Transform};
 use sbgm_xla::io::npy::{read_npy, write_npy};
 use sbgm_xla::io::{load_checkpoint, save_checkpoint};
 use sbgm_xla::train::Config;
@@ -47,6 +47,15 @@ fn small_model(kind: &str) -> &'static [&'static str] {
         ],
         "dit" => &["model.embed_dim=8", "model.depth=1", "model.n_heads=1"],
         k => panic!("no small settings for model kind '{k}': add them to small_model()"),
+    }
+}
+
+/// The small file in the real format that stands in for a data set users keep on disk (a new
+/// on-disk data set needs its line here).
+fn on_disk_fixture(dataset: DatasetKind) -> Option<&'static str> {
+    match dataset {
+        DatasetKind::Cifar10 => Some("tests/fixtures/data/cifar-10-python.tar.gz"),
+        _ => None,
     }
 }
 
@@ -109,6 +118,10 @@ impl Case {
             .chain(small_model(kind.model.kind()))
             .map(|o| o.to_string())
             .collect();
+        if let Some(file) = on_disk_fixture(kind.data.dataset) {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+            overrides.push(format!("data.path={:?}", path.to_string_lossy()));
+        }
         if let Some(l) = labels_as {
             overrides.push(format!("train.labels_as=\"{l}\""));
         }
@@ -169,11 +182,26 @@ impl Case {
             &HostArray::from_vec(vec![N, 1], vec![0f32, 1., 0.][..N].to_vec()).unwrap(),
         )
         .unwrap();
-        let cond: Vec<&str> = match cfg.train.labels_as {
+        let mut cond: Vec<&str> = match cfg.train.labels_as {
             LabelsAs::None => vec![],
             LabelsAs::Q => vec!["--q", s(&cond_file)],
             LabelsAs::A => vec!["--a", s(&cond_file)],
         };
+        // a data set's own conditioning (a field q, parameters a): the first held-out rows
+        let (q_file, a_file) = (out("q.npy"), out("a.npy"));
+        for (flag, file, array) in [
+            ("--q", &q_file, data.holdout.q()),
+            ("--a", &a_file, data.holdout.a()),
+        ] {
+            if let Some(array) = array {
+                let rows = array.slice_axis(ndarray::Axis(0), ndarray::Slice::from(..N));
+                let host =
+                    HostArray::from_vec(rows.shape().to_vec(), rows.iter().copied().collect())
+                        .unwrap();
+                write_npy(file, &host).unwrap();
+                cond.extend([flag, s(file)]);
+            }
+        }
         let model_flags = |ck: &Path, extra: &[&str]| -> Vec<String> {
             let mut v: Vec<String> = ["--checkpoint", s(ck)].map(String::from).to_vec();
             v.extend(cond.iter().chain(extra).map(|a| a.to_string()));

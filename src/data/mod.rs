@@ -16,6 +16,7 @@
 //! # Ok::<(), sbgm_xla::Error>(())
 //! ```
 
+pub mod cifar;
 mod dataset;
 pub mod digits;
 pub mod fields;

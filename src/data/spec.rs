@@ -1,6 +1,7 @@
 //! The `[data]` section of a training config: which data set, how many samples, noise,
 //! scaling, held-out fraction and seed; validated, then loaded into a [`PreparedData`].
 
+use super::cifar::{CifarSplit, cifar10};
 use super::dataset::Dataset;
 use super::files::{ArrayKeys, load_arrays};
 use super::idx::{MnistSplit, mnist};
@@ -35,11 +36,14 @@ pub enum DatasetKind {
     /// sbgm's field task, [`super::fields::grfs`]: x a log-normal field, q the Gaussian field
     /// from the same noise, a = (A, B) of the power spectrum `A·k^(−B)`.
     Grfs,
+    /// CIFAR-10 at `path`, [`super::cifar::cifar10`]: trains on `data_batch_*`, holds out
+    /// `test_batch`.
+    Cifar10,
 }
 
 impl DatasetKind {
     /// The names accepted in a config.
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 10] = [
         "moons",
         "circles",
         "swiss_roll",
@@ -49,6 +53,7 @@ impl DatasetKind {
         "mnist",
         "file",
         "grfs",
+        "cifar10",
     ];
 
     /// The config name.
@@ -63,6 +68,7 @@ impl DatasetKind {
             DatasetKind::Mnist => "mnist",
             DatasetKind::File => "file",
             DatasetKind::Grfs => "grfs",
+            DatasetKind::Cifar10 => "cifar10",
         }
     }
 
@@ -109,13 +115,13 @@ fn default_holdout() -> f64 {
 ///
 /// ```toml
 /// [data]
-/// dataset = "moons"     # moons | circles | swiss_roll | 8gaussians | checkerboard | digits | mnist | file | grfs
+/// dataset = "moons"     # moons | circles | swiss_roll | 8gaussians | checkerboard | digits | mnist | file | grfs | cifar10
 /// n = 40000             # generated sets: points; files: keep the first n (default: all)
 /// noise = 0.05          # generated sets with noise (default per set)
 /// scaling = "auto"      # auto | none | scaler | normer
 /// holdout = 0.1         # held-out fraction in [0, 1)
 /// seed = 0              # generation and split
-/// # path = "data.npz"   # mnist (directory or images file) and file
+/// # path = "data.npz"   # mnist (directory or images file), cifar10 (archive or directory) and file
 /// # mnist_split = "train"   # or "test"
 /// # factor = 0.5        # circles: inner radius
 /// # [data.keys]         # file: array names (x, q, a, labels)
@@ -144,7 +150,8 @@ pub struct DataSpec {
     /// How to scale the samples; fitted on the training split only.
     #[serde(default)]
     pub scaling: Scaling,
-    /// The held-out fraction in `[0, 1)` (default [`DEFAULT_HOLDOUT`]).
+    /// The held-out fraction in `[0, 1)` (default [`DEFAULT_HOLDOUT`]); `cifar10` holds out its
+    /// test split instead.
     #[serde(default = "default_holdout")]
     pub holdout: f64,
     /// Seed of the generation and of the split.
@@ -222,20 +229,23 @@ impl DataSpec {
             return bad("n = 0: ask for at least one sample".into());
         }
         match (kind, &self.path) {
-            (DatasetKind::Mnist | DatasetKind::File, None) => {
+            (DatasetKind::Mnist | DatasetKind::File | DatasetKind::Cifar10, None) => {
                 return bad(format!(
                     "needs `path` ({})",
-                    if kind == DatasetKind::Mnist {
-                        "a directory with MNIST's IDX files, or an images IDX file"
-                    } else {
-                        "a .npy, .npz or .safetensors file"
+                    match kind {
+                        DatasetKind::Mnist =>
+                            "a directory with MNIST's IDX files, or an images IDX file",
+                        DatasetKind::Cifar10 =>
+                            "cifar-10-python.tar.gz, cifar-10-binary.tar.gz or their extracted directory",
+                        _ => "a .npy, .npz or .safetensors file",
                     }
                 ));
             }
-            (DatasetKind::Mnist | DatasetKind::File, Some(_)) => {}
+            (DatasetKind::Mnist | DatasetKind::File | DatasetKind::Cifar10, Some(_)) => {}
             (_, Some(_)) => {
                 return bad(
-                    "`path` is only used with dataset = \"mnist\" or \"file\"; remove it".into(),
+                    "`path` is only used with dataset = \"mnist\", \"cifar10\" or \"file\"; remove it"
+                        .into(),
                 );
             }
             (_, None) => {}
@@ -328,6 +338,9 @@ impl DataSpec {
                 self.path.as_ref().expect("validated"),
                 &self.keys.clone().unwrap_or_default(),
             )?,
+            DatasetKind::Cifar10 => {
+                cifar10(self.path.as_ref().expect("validated"), CifarSplit::Train)?
+            }
             DatasetKind::Grfs => {
                 let set = fields::grfs(n_pix, n_fields, seed)?;
                 Dataset::new("grfs", set.lognormal.into_dyn())?
@@ -345,7 +358,13 @@ impl DataSpec {
     /// scaling on the training split and applies it to both.
     pub fn load(&self) -> Result<PreparedData> {
         let raw = self.raw()?;
-        let (train, holdout) = raw.split(self.holdout, self.seed)?;
+        let (train, holdout) = match self.dataset {
+            DatasetKind::Cifar10 => (
+                raw.shuffled(self.seed),
+                cifar10(self.path.as_ref().expect("validated"), CifarSplit::Test)?,
+            ),
+            _ => raw.split(self.holdout, self.seed)?,
+        };
         let transform = self.scaling.fit(train.x(), train.value_range())?;
         Ok(PreparedData {
             train: train.map_x(&transform),
