@@ -50,12 +50,22 @@ fn small_model(kind: &str) -> &'static [&'static str] {
     }
 }
 
-/// The small file in the real format that stands in for a data set users keep on disk (a new
-/// on-disk data set needs its line here).
-fn on_disk_fixture(dataset: DatasetKind) -> Option<&'static str> {
+/// Overrides that make a data set small: users' on-disk sets are replaced by small files in
+/// the real format, generated images are smaller (a new data set that needs either has its
+/// line here).
+fn small_data(dataset: DatasetKind) -> Vec<String> {
+    let fixture = |f: &str| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/data")
+            .join(f);
+        format!("data.path={:?}", path.to_string_lossy())
+    };
     match dataset {
-        DatasetKind::Cifar10 => Some("tests/fixtures/data/cifar-10-python.tar.gz"),
-        _ => None,
+        DatasetKind::Cifar10 => vec![fixture("cifar-10-python.tar.gz")],
+        DatasetKind::Flowers102 => vec![fixture(""), "data.n_pix=16".into()],
+        DatasetKind::Images => vec![fixture("imagefolder"), "data.n_pix=16".into()],
+        DatasetKind::Grfs => vec!["data.n_fields=512".into(), "data.n_pix=16".into()],
+        _ => vec![],
     }
 }
 
@@ -118,10 +128,7 @@ impl Case {
             .chain(small_model(kind.model.kind()))
             .map(|o| o.to_string())
             .collect();
-        if let Some(file) = on_disk_fixture(kind.data.dataset) {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
-            overrides.push(format!("data.path={:?}", path.to_string_lossy()));
-        }
+        overrides.extend(small_data(kind.data.dataset));
         if let Some(l) = labels_as {
             overrides.push(format!("train.labels_as=\"{l}\""));
         }

@@ -113,3 +113,98 @@ fn corrupt_or_missing_files_are_clean_errors() {
         .to_string();
     assert!(e.contains("tar archive"), "{e}");
 }
+
+fn expected_images(key: &str) -> Vec<f64> {
+    read_npz(&fixture("images-expected.npz"))
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .unwrap()
+        .1
+        .to_f64_vec()
+}
+
+/// Decoded and resized pixels against torchvision's `Resize((8, 8))` (PIL bilinear), within
+/// what two JPEG decoders and two antialiasing filters differ by.
+fn close_to_torchvision(got: &[f32], want: &[f64], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    let mean: f64 = got
+        .iter()
+        .zip(want)
+        .map(|(&g, &w)| (g as f64 - w).abs())
+        .sum::<f64>()
+        / want.len() as f64;
+    let max = got
+        .iter()
+        .zip(want)
+        .map(|(&g, &w)| (g as f64 - w).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        mean < 0.75 && max < 4.0,
+        "{what}: mean |diff| {mean:.2}, max {max:.1} (of 255)"
+    );
+}
+
+#[test]
+fn image_folders_and_flowers102_load_resized_like_torchvision() {
+    use sbgm_xla::data::images::{FlowersSplit, flowers102, image_folder};
+    let ds = image_folder(fixture("imagefolder"), 8).unwrap();
+    assert_eq!(
+        ds.x().shape(),
+        &[7, 3, 8, 8],
+        "PNG, JPEG and greyscale files; notes.txt skipped"
+    );
+    close_to_torchvision(
+        ds.x().as_slice().unwrap(),
+        &expected_images("folder_x"),
+        "folder",
+    );
+    let labels: Vec<f64> = ds.labels().unwrap().iter().map(|&l| l as f64).collect();
+    assert_eq!(
+        labels,
+        expected_images("folder_labels"),
+        "classes are the sorted folder names"
+    );
+    assert_eq!(ds.num_classes(), Some(3));
+    for (split, key) in [
+        (FlowersSplit::Train, "train"),
+        (FlowersSplit::Val, "val"),
+        (FlowersSplit::Test, "test"),
+    ] {
+        // Given the parent directory (torchvision's root), as sbgm does.
+        let ds = flowers102(fixture(""), split, 8).unwrap();
+        close_to_torchvision(
+            ds.x().as_slice().unwrap(),
+            &expected_images(&format!("flowers_{key}_x")),
+            key,
+        );
+        let labels: Vec<f64> = ds.labels().unwrap().iter().map(|&l| l as f64).collect();
+        assert_eq!(
+            labels,
+            expected_images(&format!("flowers_{key}_labels")),
+            "{key}"
+        );
+        assert_eq!(ds.num_classes(), Some(102));
+    }
+    // Errors that name the file.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("a")).unwrap();
+    std::fs::write(dir.path().join("a").join("x.png"), b"not a png").unwrap();
+    let e = image_folder(dir.path(), 8).unwrap_err().to_string();
+    assert!(
+        e.contains("x.png") && e.contains("not a readable PNG or JPEG"),
+        "{e}"
+    );
+    let e = image_folder(dir.path().join("a"), 8)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no images in"), "{e}");
+    let e = image_folder(fixture("imagefolder"), 0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("[data] n_pix"), "{e}");
+    let e = flowers102(dir.path(), FlowersSplit::Train, 8)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("imagelabels.mat"), "{e}");
+}

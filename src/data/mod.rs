@@ -22,6 +22,7 @@ pub mod digits;
 pub mod fields;
 pub mod files;
 pub mod idx;
+pub mod images;
 pub mod metrics;
 mod rng;
 mod scale;

@@ -5,6 +5,7 @@ use super::cifar::{CifarSplit, cifar10};
 use super::dataset::Dataset;
 use super::files::{ArrayKeys, load_arrays};
 use super::idx::{MnistSplit, mnist};
+use super::images::{FlowersSplit, flowers102, image_folder};
 use super::scale::{Scaling, Transform};
 use super::{digits, fields, toy};
 use crate::error::{Error, Result};
@@ -39,11 +40,17 @@ pub enum DatasetKind {
     /// CIFAR-10 at `path`, [`super::cifar::cifar10`]: trains on `data_batch_*`, holds out
     /// `test_batch`.
     Cifar10,
+    /// An image folder at `path` (one subfolder per class), [`super::images::image_folder`],
+    /// resized to `n_pix`.
+    Images,
+    /// Flowers102 at `path`, [`super::images::flowers102`], resized to `n_pix`: trains on the
+    /// train split, holds out the val split (as sbgm).
+    Flowers102,
 }
 
 impl DatasetKind {
     /// The names accepted in a config.
-    pub const NAMES: [&'static str; 10] = [
+    pub const NAMES: [&'static str; 12] = [
         "moons",
         "circles",
         "swiss_roll",
@@ -54,6 +61,8 @@ impl DatasetKind {
         "file",
         "grfs",
         "cifar10",
+        "images",
+        "flowers102",
     ];
 
     /// The config name.
@@ -69,6 +78,8 @@ impl DatasetKind {
             DatasetKind::File => "file",
             DatasetKind::Grfs => "grfs",
             DatasetKind::Cifar10 => "cifar10",
+            DatasetKind::Images => "images",
+            DatasetKind::Flowers102 => "flowers102",
         }
     }
 
@@ -115,7 +126,7 @@ fn default_holdout() -> f64 {
 ///
 /// ```toml
 /// [data]
-/// dataset = "moons"     # moons | circles | swiss_roll | 8gaussians | checkerboard | digits | mnist | file | grfs | cifar10
+/// dataset = "moons"     # moons | circles | swiss_roll | 8gaussians | checkerboard | digits | mnist | file | grfs | cifar10 | images | flowers102
 /// n = 40000             # generated sets: points; files: keep the first n (default: all)
 /// noise = 0.05          # generated sets with noise (default per set)
 /// scaling = "auto"      # auto | none | scaler | normer
@@ -125,7 +136,7 @@ fn default_holdout() -> f64 {
 /// # mnist_split = "train"   # or "test"
 /// # factor = 0.5        # circles: inner radius
 /// # [data.keys]         # file: array names (x, q, a, labels)
-/// # n_pix = 32          # grfs: grid side
+/// # n_pix = 32          # grfs: grid side; images, flowers102: resized side
 /// # n_fields = 10000    # grfs: field pairs
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -163,7 +174,8 @@ pub struct DataSpec {
     /// `file`: the names of the arrays.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<ArrayKeys>,
-    /// `grfs`: the grid side (default [`DEFAULT_N_PIX`]).
+    /// `grfs`: the grid side; `images`, `flowers102`: the side images are resized to (default
+    /// [`DEFAULT_N_PIX`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n_pix: Option<usize>,
     /// `grfs`: how many field pairs (default [`DEFAULT_N_FIELDS`]).
@@ -229,22 +241,40 @@ impl DataSpec {
             return bad("n = 0: ask for at least one sample".into());
         }
         match (kind, &self.path) {
-            (DatasetKind::Mnist | DatasetKind::File | DatasetKind::Cifar10, None) => {
+            (
+                DatasetKind::Mnist
+                | DatasetKind::File
+                | DatasetKind::Cifar10
+                | DatasetKind::Images
+                | DatasetKind::Flowers102,
+                None,
+            ) => {
                 return bad(format!(
                     "needs `path` ({})",
                     match kind {
                         DatasetKind::Mnist =>
                             "a directory with MNIST's IDX files, or an images IDX file",
+                        DatasetKind::Images =>
+                            "a directory with one subfolder of PNG/JPEG files per class",
+                        DatasetKind::Flowers102 =>
+                            "torchvision's flowers-102 directory (jpg/, imagelabels.mat, setid.mat) or its parent",
                         DatasetKind::Cifar10 =>
                             "cifar-10-python.tar.gz, cifar-10-binary.tar.gz or their extracted directory",
                         _ => "a .npy, .npz or .safetensors file",
                     }
                 ));
             }
-            (DatasetKind::Mnist | DatasetKind::File | DatasetKind::Cifar10, Some(_)) => {}
+            (
+                DatasetKind::Mnist
+                | DatasetKind::File
+                | DatasetKind::Cifar10
+                | DatasetKind::Images
+                | DatasetKind::Flowers102,
+                Some(_),
+            ) => {}
             (_, Some(_)) => {
                 return bad(
-                    "`path` is only used with dataset = \"mnist\", \"cifar10\" or \"file\"; remove it"
+                    "`path` is only used with the data sets read from disk (mnist, cifar10, images, flowers102, file); remove it"
                         .into(),
                 );
             }
@@ -273,10 +303,16 @@ impl DataSpec {
         if self.mnist_split.is_some() && kind != DatasetKind::Mnist {
             return bad("`mnist_split` is only used with dataset = \"mnist\"; remove it".into());
         }
-        if (self.n_pix.is_some() || self.n_fields.is_some()) && kind != DatasetKind::Grfs {
-            return bad(
-                "`n_pix` and `n_fields` are only used with dataset = \"grfs\"; remove them".into(),
-            );
+        if self.n_fields.is_some() && kind != DatasetKind::Grfs {
+            return bad("`n_fields` is only used with dataset = \"grfs\"; remove it".into());
+        }
+        if self.n_pix.is_some()
+            && !matches!(
+                kind,
+                DatasetKind::Grfs | DatasetKind::Images | DatasetKind::Flowers102
+            )
+        {
+            return bad("`n_pix` is only used with grfs, images and flowers102; remove it".into());
         }
         if self.keys.is_some() && kind != DatasetKind::File {
             return bad("[data.keys] is only used with dataset = \"file\"; remove it".into());
@@ -341,6 +377,12 @@ impl DataSpec {
             DatasetKind::Cifar10 => {
                 cifar10(self.path.as_ref().expect("validated"), CifarSplit::Train)?
             }
+            DatasetKind::Images => image_folder(self.path.as_ref().expect("validated"), n_pix)?,
+            DatasetKind::Flowers102 => flowers102(
+                self.path.as_ref().expect("validated"),
+                FlowersSplit::Train,
+                n_pix,
+            )?,
             DatasetKind::Grfs => {
                 let set = fields::grfs(n_pix, n_fields, seed)?;
                 Dataset::new("grfs", set.lognormal.into_dyn())?
@@ -362,6 +404,14 @@ impl DataSpec {
             DatasetKind::Cifar10 => (
                 raw.shuffled(self.seed),
                 cifar10(self.path.as_ref().expect("validated"), CifarSplit::Test)?,
+            ),
+            DatasetKind::Flowers102 => (
+                raw.shuffled(self.seed),
+                flowers102(
+                    self.path.as_ref().expect("validated"),
+                    FlowersSplit::Val,
+                    self.n_pix.unwrap_or(DEFAULT_N_PIX),
+                )?,
             ),
             _ => raw.split(self.holdout, self.seed)?,
         };
