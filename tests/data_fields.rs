@@ -253,3 +253,68 @@ fn grfs_is_sbgms_data_set_and_deterministic() {
         assert!(e.contains(&format!("[data] {key}")), "{e}");
     }
 }
+
+/// Quijote-style fields from files through the `[data]` section: `(N, H, W)` fields gain a
+/// channel, the CSV table (with a header) becomes `a`, the second field set `q`; bad tables
+/// are errors naming the row.
+#[test]
+fn fields_from_files_with_a_parameter_table() {
+    use sbgm_xla::HostArray;
+    use sbgm_xla::data::DataSpec;
+    use sbgm_xla::io::npy::write_npy;
+    let dir = tempfile::tempdir().unwrap();
+    let p = |f: &str| dir.path().join(f);
+    let x: Vec<f32> = (0..5 * 4 * 4).map(|i| i as f32).collect();
+    write_npy(
+        &p("x.npy"),
+        &HostArray::from_vec(vec![5, 4, 4], x.clone()).unwrap(),
+    )
+    .unwrap();
+    write_npy(
+        &p("q.npy"),
+        &HostArray::from_vec(vec![5, 1, 4, 4], x.iter().map(|v| -v).collect()).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        p("p.csv"),
+        "omega_m, sigma_8\n0.3, 0.8\n0.25,0.9\n0.35,0.7\n0.3,0.85\n0.2,0.75\n",
+    )
+    .unwrap();
+    let toml = |params: &str| {
+        format!(
+            "dataset = \"fields\"\npath = {:?}\nparams = {:?}\nq_path = {:?}\nholdout = 0.0\nscaling = \"none\"",
+            p("x.npy"),
+            p(params),
+            p("q.npy")
+        )
+    };
+    let raw = DataSpec::from_toml(&toml("p.csv")).unwrap().raw().unwrap();
+    assert_eq!(raw.x().shape(), &[5, 1, 4, 4]);
+    assert_eq!(raw.x().iter().copied().collect::<Vec<_>>(), x);
+    assert_eq!(raw.q().unwrap().shape(), &[5, 1, 4, 4]);
+    assert_eq!(raw.q().unwrap()[[1, 0, 0, 0]], -16.0);
+    let a = raw.a().unwrap();
+    assert_eq!(a.shape(), &[5, 2]);
+    assert_eq!((a[[1, 0]], a[[4, 1]]), (0.25, 0.75));
+    std::fs::write(p("bad.csv"), "0.3,0.8\n0.25,x\n").unwrap();
+    let e = DataSpec::from_toml(&toml("bad.csv"))
+        .unwrap()
+        .raw()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bad.csv") && e.contains("row 2"), "{e}");
+    std::fs::write(p("short.csv"), "0.3,0.8\n0.25,0.9\n").unwrap();
+    let e = DataSpec::from_toml(&toml("short.csv"))
+        .unwrap()
+        .raw()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("short.csv"),
+        "a table with 2 rows for 5 fields: {e}"
+    );
+    let e = DataSpec::from_toml("dataset = \"moons\"\nparams = \"p.csv\"")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`params`"), "{e}");
+}

@@ -3,7 +3,7 @@
 
 use super::cifar::{CifarSplit, cifar10};
 use super::dataset::Dataset;
-use super::files::{ArrayKeys, load_arrays};
+use super::files::{self, ArrayKeys, load_arrays};
 use super::idx::{MnistSplit, mnist};
 use super::images::{FlowersSplit, flowers102, image_folder};
 use super::scale::{Scaling, Transform};
@@ -46,11 +46,14 @@ pub enum DatasetKind {
     /// Flowers102 at `path`, [`super::images::flowers102`], resized to `n_pix`: trains on the
     /// train split, holds out the val split (as sbgm).
     Flowers102,
+    /// Fields from files (Quijote-style), [`super::files::load_fields`]: `path` the fields,
+    /// `params` their parameter table (as a), `q_path` a second field set (as q).
+    Fields,
 }
 
 impl DatasetKind {
     /// The names accepted in a config.
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 13] = [
         "moons",
         "circles",
         "swiss_roll",
@@ -63,6 +66,7 @@ impl DatasetKind {
         "cifar10",
         "images",
         "flowers102",
+        "fields",
     ];
 
     /// The config name.
@@ -80,6 +84,7 @@ impl DatasetKind {
             DatasetKind::Cifar10 => "cifar10",
             DatasetKind::Images => "images",
             DatasetKind::Flowers102 => "flowers102",
+            DatasetKind::Fields => "fields",
         }
     }
 
@@ -126,7 +131,7 @@ fn default_holdout() -> f64 {
 ///
 /// ```toml
 /// [data]
-/// dataset = "moons"     # moons | circles | swiss_roll | 8gaussians | checkerboard | digits | mnist | file | grfs | cifar10 | images | flowers102
+/// dataset = "moons"     # moons | circles | swiss_roll | 8gaussians | checkerboard | digits | mnist | file | grfs | cifar10 | images | flowers102 | fields
 /// n = 40000             # generated sets: points; files: keep the first n (default: all)
 /// noise = 0.05          # generated sets with noise (default per set)
 /// scaling = "auto"      # auto | none | scaler | normer
@@ -138,6 +143,8 @@ fn default_holdout() -> f64 {
 /// # [data.keys]         # file: array names (x, q, a, labels)
 /// # n_pix = 32          # grfs: grid side; images, flowers102: resized side
 /// # n_fields = 10000    # grfs: field pairs
+/// # params = "p.csv"    # fields: parameter table (.csv or .npy), one row per field, as a
+/// # q_path = "q.npy"    # fields: a second field set to condition on, as q
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -181,6 +188,12 @@ pub struct DataSpec {
     /// `grfs`: how many field pairs (default [`DEFAULT_N_FIELDS`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n_fields: Option<usize>,
+    /// `fields`: the parameter table (`.csv` or `.npy`, one row per field), used as `a`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<PathBuf>,
+    /// `fields`: a second field set (`.npy`), used as `q`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q_path: Option<PathBuf>,
 }
 
 /// A loaded data set: training and held-out splits (both scaled) and the scaling, whose
@@ -211,6 +224,8 @@ impl DataSpec {
             keys: None,
             n_pix: None,
             n_fields: None,
+            params: None,
+            q_path: None,
         }
     }
 
@@ -246,7 +261,8 @@ impl DataSpec {
                 | DatasetKind::File
                 | DatasetKind::Cifar10
                 | DatasetKind::Images
-                | DatasetKind::Flowers102,
+                | DatasetKind::Flowers102
+                | DatasetKind::Fields,
                 None,
             ) => {
                 return bad(format!(
@@ -258,6 +274,7 @@ impl DataSpec {
                             "a directory with one subfolder of PNG/JPEG files per class",
                         DatasetKind::Flowers102 =>
                             "torchvision's flowers-102 directory (jpg/, imagelabels.mat, setid.mat) or its parent",
+                        DatasetKind::Fields => "a .npy of fields (N, H, W) or (N, C, H, W)",
                         DatasetKind::Cifar10 =>
                             "cifar-10-python.tar.gz, cifar-10-binary.tar.gz or their extracted directory",
                         _ => "a .npy, .npz or .safetensors file",
@@ -269,12 +286,13 @@ impl DataSpec {
                 | DatasetKind::File
                 | DatasetKind::Cifar10
                 | DatasetKind::Images
-                | DatasetKind::Flowers102,
+                | DatasetKind::Flowers102
+                | DatasetKind::Fields,
                 Some(_),
             ) => {}
             (_, Some(_)) => {
                 return bad(
-                    "`path` is only used with the data sets read from disk (mnist, cifar10, images, flowers102, file); remove it"
+                    "`path` is only used with the data sets read from disk (mnist, cifar10, images, flowers102, fields, file); remove it"
                         .into(),
                 );
             }
@@ -313,6 +331,11 @@ impl DataSpec {
             )
         {
             return bad("`n_pix` is only used with grfs, images and flowers102; remove it".into());
+        }
+        if (self.params.is_some() || self.q_path.is_some()) && kind != DatasetKind::Fields {
+            return bad(
+                "`params` and `q_path` are only used with dataset = \"fields\"; remove them".into(),
+            );
         }
         if self.keys.is_some() && kind != DatasetKind::File {
             return bad("[data.keys] is only used with dataset = \"file\"; remove it".into());
@@ -382,6 +405,11 @@ impl DataSpec {
                 self.path.as_ref().expect("validated"),
                 FlowersSplit::Train,
                 n_pix,
+            )?,
+            DatasetKind::Fields => files::load_fields(
+                self.path.as_ref().expect("validated"),
+                self.params.as_deref(),
+                self.q_path.as_deref(),
             )?,
             DatasetKind::Grfs => {
                 let set = fields::grfs(n_pix, n_fields, seed)?;
