@@ -318,3 +318,56 @@ fn fields_from_files_with_a_parameter_table() {
         .to_string();
     assert!(e.contains("`params`"), "{e}");
 }
+
+/// The field metrics against closed forms: the spectrum ratio of a set with itself is 1 and
+/// of a doubled set 4; r(k) is 1 for identical fields, about 0 for independent ones and
+/// sqrt(1/2) against the same field plus independent noise of equal power; a histogram of
+/// normal draws is the normal density.
+#[test]
+fn field_metrics_match_closed_forms() {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, StandardNormal};
+    use sbgm_xla::data::fields::metrics::{compare_spectra, cross_correlation, histogram};
+    let n = 16;
+    let fields: Vec<f32> = realise(n, law(1.5, 2.5), 64)
+        .into_iter()
+        .flat_map(|(g, _)| g.into_iter().map(|v| v as f32))
+        .collect();
+    let same = compare_spectra(&fields, &fields, n).unwrap();
+    assert!(same.max_relative_error() < 1e-12, "{:?}", same.ratio);
+    let doubled: Vec<f32> = fields.iter().map(|v| 2.0 * v).collect();
+    let c = compare_spectra(&doubled, &fields, n).unwrap();
+    assert!(
+        c.ratio.iter().all(|r| (r - 4.0).abs() < 1e-9),
+        "{:?}",
+        c.ratio
+    );
+    assert_eq!(c.k.len(), n / 2);
+
+    let (_, r) = cross_correlation(&fields, &fields, n).unwrap();
+    assert!(r.iter().all(|r| (r - 1.0).abs() < 1e-12), "{r:?}");
+    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(5);
+    let mut white = |count: usize| -> Vec<f32> {
+        (0..count)
+            .map(|_| StandardNormal.sample(&mut rng))
+            .collect()
+    };
+    let (a, b) = (white(400 * n * n), white(400 * n * n));
+    let (_, r0) = cross_correlation(&a, &b, n).unwrap();
+    assert!(r0.iter().all(|r| r.abs() < 0.08), "independent: {r0:?}");
+    let noisy: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
+    let (_, rh) = cross_correlation(&noisy, &a, n).unwrap();
+    assert!(
+        rh.iter().all(|r| (r - 0.5f64.sqrt()).abs() < 0.05),
+        "half the power: {rh:?}"
+    );
+
+    let (centres, density) = histogram(&a, -4.0, 4.0, 40).unwrap();
+    let at0 = density[centres.iter().position(|c| c.abs() < 0.11).unwrap()];
+    assert!(
+        (at0 - 1.0 / (2.0 * std::f64::consts::PI).sqrt()).abs() < 0.02,
+        "{at0}"
+    );
+    assert!(cross_correlation(&a[..n * n], &b[..2 * n * n], n).is_err());
+    assert!(compare_spectra(&a[..7], &b, n).is_err());
+}

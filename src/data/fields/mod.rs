@@ -16,10 +16,11 @@
 //! ```
 
 mod fft;
+pub mod metrics;
 mod spectrum;
 
 pub use fft::Fft2;
-pub use spectrum::{FieldSpectra, PowerLaw, binned_power, wavenumbers};
+pub use spectrum::{FieldSpectra, PowerLaw, binned_cross_power, binned_power, wavenumbers};
 
 use ndarray::{Array2, Array4, Axis};
 use rand::RngExt;

@@ -132,29 +132,51 @@ impl FieldSpectra {
 /// `|δ̂(k)|² / n⁴`, the estimator of `P(k)` for fields made as [`super::gaussian_and_lognormal`]
 /// makes them. Bins without modes are left out.
 pub fn binned_power(field: &[f64], n: usize, fft: &mut Fft2) -> Result<(Vec<f64>, Vec<f64>)> {
-    if field.len() != n * n {
+    binned_cross_power(field, field, n, fft)
+}
+
+/// The cross power `Re(â(k) b̂*(k)) / n⁴` of two real `n × n` fields in the bins of
+/// [`binned_power`].
+pub fn binned_cross_power(
+    a: &[f64],
+    b: &[f64],
+    n: usize,
+    fft: &mut Fft2,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    if a.len() != n * n || b.len() != n * n || fft.n() != n {
         return Err(Error::msg(format!(
-            "binned power: a {n}×{n} field has {} values, got {}",
+            "binned power: {n}×{n} fields have {} values, got {} and {} (transform of side {})",
             n * n,
-            field.len()
+            a.len(),
+            b.len(),
+            fft.n()
         )));
     }
-    let mut f: Vec<Complex64> = field.iter().map(|&v| Complex64::new(v, 0.0)).collect();
-    fft.forward(&mut f);
+    let transform = |f: &[f64], fft: &mut Fft2| {
+        let mut c: Vec<Complex64> = f.iter().map(|&v| Complex64::new(v, 0.0)).collect();
+        fft.forward(&mut c);
+        c
+    };
+    let fa = transform(a, fft);
+    let fb = if std::ptr::eq(a, b) {
+        fa.clone()
+    } else {
+        transform(b, fft)
+    };
     let k = wavenumbers(n);
     let bins = n / 2;
     let (mut ksum, mut psum, mut count) = (vec![0.0; bins], vec![0.0; bins], vec![0usize; bins]);
     let norm = ((n * n) as f64).powi(2);
-    for (m, c) in f.iter().enumerate() {
+    for m in 0..n * n {
         let kk = k[m] / (2.0 * std::f64::consts::PI);
         if kk < 0.5 {
             continue;
         }
-        let b = (kk - 0.5).floor() as usize;
-        if b < bins {
-            ksum[b] += k[m];
-            psum[b] += c.norm_sqr() / norm;
-            count[b] += 1;
+        let bin = (kk - 0.5).floor() as usize;
+        if bin < bins {
+            ksum[bin] += k[m];
+            psum[bin] += (fa[m] * fb[m].conj()).re / norm;
+            count[bin] += 1;
         }
     }
     Ok((0..bins)
