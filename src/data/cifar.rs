@@ -180,7 +180,7 @@ fn read_archive_batches(archive: &Path, split: CifarSplit) -> Result<Vec<(String
 /// Records of the binary version: a label byte, then 3072 pixel bytes.
 fn parse_binary(bytes: &[u8]) -> Result<(Vec<u8>, Vec<i32>)> {
     const RECORD: usize = 1 + IMAGE_BYTES;
-    if bytes.is_empty() || bytes.len() % RECORD != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD) {
         return Err(Error::msg(format!(
             "a CIFAR-10 binary batch is a whole number of {RECORD}-byte records, got {} bytes",
             bytes.len()

@@ -31,7 +31,7 @@ impl SpectrumComparison {
 /// Fields as `n × n` slices of a flat array of `count · n²` values (any channel axis of size 1
 /// flattened away).
 fn fields(values: &[f32], n: usize, what: &str) -> Result<Vec<Vec<f64>>> {
-    if n < 2 || values.is_empty() || values.len() % (n * n) != 0 {
+    if n < 2 || values.is_empty() || !values.len().is_multiple_of(n * n) {
         return Err(Error::msg(format!(
             "{what}: {} values are not a whole number of {n}×{n} fields",
             values.len()
