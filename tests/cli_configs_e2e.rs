@@ -7,7 +7,7 @@
 //! checkpoint's `[data]` is never loaded; an older checkpoint without them needs `--config`).
 
 use sbgm_xla::HostArray;
-use sbgm_xla::data::Transform;
+use sbgm_xla::data::{DatasetKind, Transform};
 use sbgm_xla::io::npy::{read_npy, write_npy};
 use sbgm_xla::io::{load_checkpoint, save_checkpoint};
 use sbgm_xla::train::Config;
@@ -47,6 +47,25 @@ fn small_model(kind: &str) -> &'static [&'static str] {
         ],
         "dit" => &["model.embed_dim=8", "model.depth=1", "model.n_heads=1"],
         k => panic!("no small settings for model kind '{k}': add them to small_model()"),
+    }
+}
+
+/// Overrides that make a data set small: users' on-disk sets are replaced by small files in
+/// the real format, generated images are smaller (a new data set that needs either has its
+/// line here).
+fn small_data(dataset: DatasetKind) -> Vec<String> {
+    let fixture = |f: &str| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/data")
+            .join(f);
+        format!("data.path={:?}", path.to_string_lossy())
+    };
+    match dataset {
+        DatasetKind::Cifar10 => vec![fixture("cifar-10-python.tar.gz")],
+        DatasetKind::Flowers102 => vec![fixture(""), "data.n_pix=16".into()],
+        DatasetKind::Images => vec![fixture("imagefolder"), "data.n_pix=16".into()],
+        DatasetKind::Grfs => vec!["data.n_fields=512".into(), "data.n_pix=16".into()],
+        _ => vec![],
     }
 }
 
@@ -109,6 +128,7 @@ impl Case {
             .chain(small_model(kind.model.kind()))
             .map(|o| o.to_string())
             .collect();
+        overrides.extend(small_data(kind.data.dataset));
         if let Some(l) = labels_as {
             overrides.push(format!("train.labels_as=\"{l}\""));
         }
@@ -169,11 +189,26 @@ impl Case {
             &HostArray::from_vec(vec![N, 1], vec![0f32, 1., 0.][..N].to_vec()).unwrap(),
         )
         .unwrap();
-        let cond: Vec<&str> = match cfg.train.labels_as {
+        let mut cond: Vec<&str> = match cfg.train.labels_as {
             LabelsAs::None => vec![],
             LabelsAs::Q => vec!["--q", s(&cond_file)],
             LabelsAs::A => vec!["--a", s(&cond_file)],
         };
+        // a data set's own conditioning (a field q, parameters a): the first held-out rows
+        let (q_file, a_file) = (out("q.npy"), out("a.npy"));
+        for (flag, file, array) in [
+            ("--q", &q_file, data.holdout.q()),
+            ("--a", &a_file, data.holdout.a()),
+        ] {
+            if let Some(array) = array {
+                let rows = array.slice_axis(ndarray::Axis(0), ndarray::Slice::from(..N));
+                let host =
+                    HostArray::from_vec(rows.shape().to_vec(), rows.iter().copied().collect())
+                        .unwrap();
+                write_npy(file, &host).unwrap();
+                cond.extend([flag, s(file)]);
+            }
+        }
         let model_flags = |ck: &Path, extra: &[&str]| -> Vec<String> {
             let mut v: Vec<String> = ["--checkpoint", s(ck)].map(String::from).to_vec();
             v.extend(cond.iter().chain(extra).map(|a| a.to_string()));

@@ -236,3 +236,116 @@ fn from_source(name: &str, src: &dyn ArraySource, keys: &ArrayKeys) -> Result<Da
     }
     Ok(ds)
 }
+
+/// Fields from files, Quijote-style: the fields `x` from a `.npy` of shape `(N, H, W)` (one
+/// channel) or `(N, C, H, W)`, the parameters `a` from a table with one row per field (`.npy`
+/// `(N, P)` or `(N,)`, or `.csv` with an optional header row), and optionally a second field
+/// set `q` (`.npy`, same layouts) to condition on.
+pub fn load_fields(x: &Path, params: Option<&Path>, q: Option<&Path>) -> Result<Dataset> {
+    let name = x
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "fields".into());
+    let mut ds = Dataset::new(name, field_array(x)?).map_err(|e| e.in_file(x))?;
+    if let Some(q) = q {
+        ds = ds.with_q(field_array(q)?).map_err(|e| e.in_file(q))?;
+    }
+    if let Some(p) = params {
+        let ext = p
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase());
+        let table = match ext.as_deref() {
+            Some("csv") => read_csv_table(p)?,
+            Some("npy") => to_f32(&crate::io::read_npy(p)?).map_err(|e| e.in_file(p))?,
+            _ => {
+                return Err(Error::msg(format!(
+                    "{}: a parameter table is a .npy (N, P) or a .csv with one row per field",
+                    p.display()
+                )));
+            }
+        };
+        let table = if table.ndim() == 1 {
+            let n = table.len();
+            table
+                .into_shape_with_order(IxDyn(&[n, 1]))
+                .map_err(|e| Error::msg(e.to_string()))?
+        } else {
+            table
+        };
+        ds = ds.with_a(table).map_err(|e| e.in_file(p))?;
+    }
+    Ok(ds)
+}
+
+/// A `.npy` field set as `(N, C, H, W)` (a `(N, H, W)` set gets one channel).
+fn field_array(path: &Path) -> Result<ArrayD<f32>> {
+    if path
+        .extension()
+        .is_none_or(|e| !e.eq_ignore_ascii_case("npy"))
+    {
+        return Err(Error::msg(format!(
+            "{}: fields are read from a .npy file of shape (N, H, W) or (N, C, H, W)",
+            path.display()
+        )));
+    }
+    let a = to_f32(&crate::io::read_npy(path)?).map_err(|e| e.in_file(path))?;
+    match a.ndim() {
+        3 => {
+            let s = a.shape().to_vec();
+            a.into_shape_with_order(IxDyn(&[s[0], 1, s[1], s[2]]))
+                .map_err(|e| Error::msg(e.to_string()))
+        }
+        4 => Ok(a),
+        _ => Err(Error::format(
+            path,
+            format!(
+                "fields must have shape (N, H, W) or (N, C, H, W), got {:?}",
+                a.shape()
+            ),
+        )),
+    }
+}
+
+/// A numeric CSV table (comma-separated, an optional non-numeric header row) as `(N, P)`.
+fn read_csv_table(path: &Path) -> Result<ArrayD<f32>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .map_err(|e| Error::format(path, format!("cannot read the CSV table ({e})")))?;
+    let (mut values, mut rows, mut width) = (Vec::new(), 0usize, None);
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| Error::format(path, format!("CSV: {e}")))?;
+        let parsed: std::result::Result<Vec<f32>, _> =
+            record.iter().map(|f| f.parse::<f32>()).collect();
+        let row = match parsed {
+            Ok(r) => r,
+            Err(_) if i == 0 => continue, // a header row
+            Err(_) => {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "row {} has a value that is not a number: {:?}",
+                        i + 1,
+                        record
+                    ),
+                ));
+            }
+        };
+        if *width.get_or_insert(row.len()) != row.len() {
+            return Err(Error::format(
+                path,
+                format!(
+                    "row {} has {} columns, the first row {}",
+                    i + 1,
+                    row.len(),
+                    width.unwrap_or(0)
+                ),
+            ));
+        }
+        values.extend(row);
+        rows += 1;
+    }
+    let width = width.ok_or_else(|| Error::format(path, "the CSV table has no rows"))?;
+    ArrayD::from_shape_vec(IxDyn(&[rows, width]), values).map_err(|e| Error::msg(e.to_string()))
+}

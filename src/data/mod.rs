@@ -16,10 +16,13 @@
 //! # Ok::<(), sbgm_xla::Error>(())
 //! ```
 
+pub mod cifar;
 mod dataset;
 pub mod digits;
+pub mod fields;
 pub mod files;
 pub mod idx;
+pub mod images;
 pub mod metrics;
 mod rng;
 mod scale;
@@ -31,5 +34,6 @@ pub use files::{ArrayKeys, load_arrays};
 pub use idx::{MnistSplit, mnist, read_idx};
 pub use scale::{Scaling, Transform};
 pub use spec::{
-    DEFAULT_CIRCLES_FACTOR, DEFAULT_HOLDOUT, DEFAULT_N, DataSpec, DatasetKind, PreparedData,
+    DEFAULT_CIRCLES_FACTOR, DEFAULT_HOLDOUT, DEFAULT_N, DEFAULT_N_FIELDS, DEFAULT_N_PIX, DataSpec,
+    DatasetKind, PreparedData,
 };

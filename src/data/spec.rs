@@ -1,11 +1,13 @@
 //! The `[data]` section of a training config: which data set, how many samples, noise,
 //! scaling, held-out fraction and seed; validated, then loaded into a [`PreparedData`].
 
+use super::cifar::{CifarSplit, cifar10};
 use super::dataset::Dataset;
-use super::files::{ArrayKeys, load_arrays};
+use super::files::{self, ArrayKeys, load_arrays};
 use super::idx::{MnistSplit, mnist};
+use super::images::{FlowersSplit, flowers102, image_folder};
 use super::scale::{Scaling, Transform};
-use super::{digits, toy};
+use super::{digits, fields, toy};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -32,11 +34,26 @@ pub enum DatasetKind {
     /// Arrays from the `.npy`, `.npz` or `.safetensors` file at `path`,
     /// [`super::files::load_arrays`].
     File,
+    /// sbgm's field task, [`super::fields::grfs`]: x a log-normal field, q the Gaussian field
+    /// from the same noise, a = (A, B) of the power spectrum `A·k^(−B)`.
+    Grfs,
+    /// CIFAR-10 at `path`, [`super::cifar::cifar10`]: trains on `data_batch_*`, holds out
+    /// `test_batch`.
+    Cifar10,
+    /// An image folder at `path` (one subfolder per class), [`super::images::image_folder`],
+    /// resized to `n_pix`.
+    Images,
+    /// Flowers102 at `path`, [`super::images::flowers102`], resized to `n_pix`: trains on the
+    /// train split, holds out the val split (as sbgm).
+    Flowers102,
+    /// Fields from files (Quijote-style), [`super::files::load_fields`]: `path` the fields,
+    /// `params` their parameter table (as a), `q_path` a second field set (as q).
+    Fields,
 }
 
 impl DatasetKind {
     /// The names accepted in a config.
-    pub const NAMES: [&'static str; 8] = [
+    pub const NAMES: [&'static str; 13] = [
         "moons",
         "circles",
         "swiss_roll",
@@ -45,6 +62,11 @@ impl DatasetKind {
         "digits",
         "mnist",
         "file",
+        "grfs",
+        "cifar10",
+        "images",
+        "flowers102",
+        "fields",
     ];
 
     /// The config name.
@@ -58,6 +80,11 @@ impl DatasetKind {
             DatasetKind::Digits => "digits",
             DatasetKind::Mnist => "mnist",
             DatasetKind::File => "file",
+            DatasetKind::Grfs => "grfs",
+            DatasetKind::Cifar10 => "cifar10",
+            DatasetKind::Images => "images",
+            DatasetKind::Flowers102 => "flowers102",
+            DatasetKind::Fields => "fields",
         }
     }
 
@@ -89,6 +116,10 @@ impl DatasetKind {
 pub const DEFAULT_N: usize = 40_000;
 /// The default held-out fraction.
 pub const DEFAULT_HOLDOUT: f64 = 0.1;
+/// The default grid side of generated fields (`grfs`).
+pub const DEFAULT_N_PIX: usize = 32;
+/// The default number of generated field pairs (sbgm's `grfs(n_fields=10_000)`).
+pub const DEFAULT_N_FIELDS: usize = 10_000;
 /// The default inner radius of `circles`.
 pub const DEFAULT_CIRCLES_FACTOR: f64 = 0.5;
 
@@ -100,16 +131,20 @@ fn default_holdout() -> f64 {
 ///
 /// ```toml
 /// [data]
-/// dataset = "moons"     # moons | circles | swiss_roll | 8gaussians | checkerboard | digits | mnist | file
+/// dataset = "moons"     # moons | circles | swiss_roll | 8gaussians | checkerboard | digits | mnist | file | grfs | cifar10 | images | flowers102 | fields
 /// n = 40000             # generated sets: points; files: keep the first n (default: all)
 /// noise = 0.05          # generated sets with noise (default per set)
 /// scaling = "auto"      # auto | none | scaler | normer
 /// holdout = 0.1         # held-out fraction in [0, 1)
 /// seed = 0              # generation and split
-/// # path = "data.npz"   # mnist (directory or images file) and file
+/// # path = "data.npz"   # mnist (directory or images file), cifar10 (archive or directory) and file
 /// # mnist_split = "train"   # or "test"
 /// # factor = 0.5        # circles: inner radius
 /// # [data.keys]         # file: array names (x, q, a, labels)
+/// # n_pix = 32          # grfs: grid side; images, flowers102: resized side
+/// # n_fields = 10000    # grfs: field pairs
+/// # params = "p.csv"    # fields: parameter table (.csv or .npy), one row per field, as a
+/// # q_path = "q.npy"    # fields: a second field set to condition on, as q
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -133,7 +168,8 @@ pub struct DataSpec {
     /// How to scale the samples; fitted on the training split only.
     #[serde(default)]
     pub scaling: Scaling,
-    /// The held-out fraction in `[0, 1)` (default [`DEFAULT_HOLDOUT`]).
+    /// The held-out fraction in `[0, 1)` (default [`DEFAULT_HOLDOUT`]); `cifar10` holds out its
+    /// test split instead.
     #[serde(default = "default_holdout")]
     pub holdout: f64,
     /// Seed of the generation and of the split.
@@ -145,6 +181,19 @@ pub struct DataSpec {
     /// `file`: the names of the arrays.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<ArrayKeys>,
+    /// `grfs`: the grid side; `images`, `flowers102`: the side images are resized to (default
+    /// [`DEFAULT_N_PIX`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_pix: Option<usize>,
+    /// `grfs`: how many field pairs (default [`DEFAULT_N_FIELDS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_fields: Option<usize>,
+    /// `fields`: the parameter table (`.csv` or `.npy`, one row per field), used as `a`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<PathBuf>,
+    /// `fields`: a second field set (`.npy`), used as `q`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q_path: Option<PathBuf>,
 }
 
 /// A loaded data set: training and held-out splits (both scaled) and the scaling, whose
@@ -173,6 +222,10 @@ impl DataSpec {
             seed: 0,
             mnist_split: None,
             keys: None,
+            n_pix: None,
+            n_fields: None,
+            params: None,
+            q_path: None,
         }
     }
 
@@ -209,26 +262,49 @@ impl DataSpec {
             );
         }
         match (kind, &self.path) {
-            (DatasetKind::Mnist | DatasetKind::File, None) => {
+            (
+                DatasetKind::Mnist
+                | DatasetKind::File
+                | DatasetKind::Cifar10
+                | DatasetKind::Images
+                | DatasetKind::Flowers102
+                | DatasetKind::Fields,
+                None,
+            ) => {
                 return bad(
                     "path",
                     format!(
                         "dataset = \"{name}\" needs it ({})",
-                        if kind == DatasetKind::Mnist {
-                            "a directory with MNIST's IDX files, or an images IDX file"
-                        } else {
-                            "a .npy, .npz or .safetensors file"
+                        match kind {
+                            DatasetKind::Mnist =>
+                                "a directory with MNIST's IDX files, or an images IDX file",
+                            DatasetKind::Images =>
+                                "a directory with one subfolder of PNG/JPEG files per class",
+                            DatasetKind::Flowers102 =>
+                                "torchvision's flowers-102 directory (jpg/, imagelabels.mat, setid.mat) or its parent",
+                            DatasetKind::Fields => "a .npy of fields (N, H, W) or (N, C, H, W)",
+                            DatasetKind::Cifar10 =>
+                                "cifar-10-python.tar.gz, cifar-10-binary.tar.gz or their extracted directory",
+                            _ => "a .npy, .npz or .safetensors file",
                         }
                     ),
                 );
             }
-            (DatasetKind::Mnist | DatasetKind::File, Some(_)) => {}
+            (
+                DatasetKind::Mnist
+                | DatasetKind::File
+                | DatasetKind::Cifar10
+                | DatasetKind::Images
+                | DatasetKind::Flowers102
+                | DatasetKind::Fields,
+                Some(_),
+            ) => {}
             (_, Some(_)) => {
                 return bad(
                     "path",
                     format!(
-                        "is only used with dataset = \"mnist\" or \"file\", not \"{name}\"; \
-                         remove it"
+                        "is only used with the data sets read from disk (mnist, cifar10, images, \
+                         flowers102, fields, file), not \"{name}\"; remove it"
                     ),
                 );
             }
@@ -268,6 +344,34 @@ impl DataSpec {
                 format!("is only used with dataset = \"mnist\", not \"{name}\"; remove it"),
             );
         }
+        if self.n_fields.is_some() && kind != DatasetKind::Grfs {
+            return bad(
+                "n_fields",
+                format!("is only used with dataset = \"grfs\", not \"{name}\"; remove it"),
+            );
+        }
+        if self.n_pix.is_some()
+            && !matches!(
+                kind,
+                DatasetKind::Grfs | DatasetKind::Images | DatasetKind::Flowers102
+            )
+        {
+            return bad(
+                "n_pix",
+                format!("is only used with grfs, images and flowers102, not \"{name}\"; remove it"),
+            );
+        }
+        if (self.params.is_some() || self.q_path.is_some()) && kind != DatasetKind::Fields {
+            let key = if self.params.is_some() {
+                "params"
+            } else {
+                "q_path"
+            };
+            return bad(
+                key,
+                format!("is only used with dataset = \"fields\", not \"{name}\"; remove it"),
+            );
+        }
         if self.keys.is_some() && kind != DatasetKind::File {
             return bad(
                 "keys",
@@ -298,6 +402,22 @@ impl DataSpec {
                     "lower data.n (sbgm's toy sets use 10 000 to 100 000 samples)",
                 )?;
         }
+        let (n_pix, n_fields) = (
+            self.n_pix.unwrap_or(DEFAULT_N_PIX),
+            self.n_fields.unwrap_or(DEFAULT_N_FIELDS),
+        );
+        if self.dataset == DatasetKind::Grfs {
+            // Two f32 fields per pair, generated, standardised, split and scaled.
+            crate::memory::Budget::new()
+                .add(
+                    format!("{n_fields} pairs of {n_pix}x{n_pix} fields and their copies"),
+                    crate::memory::bytes_of([n_fields, n_pix, n_pix], 2 * 4 * 4),
+                )
+                .check(
+                    &format!("[data] n_fields = {n_fields}, n_pix = {n_pix}"),
+                    "lower data.n_fields or data.n_pix (sbgm uses 10 000 fields of 32x32)",
+                )?;
+        }
         let ds = match self.dataset {
             DatasetKind::Moons => toy::moons(n_gen, noise, seed)?,
             DatasetKind::Circles => toy::circles(
@@ -318,6 +438,26 @@ impl DataSpec {
                 self.path.as_ref().expect("validated"),
                 &self.keys.clone().unwrap_or_default(),
             )?,
+            DatasetKind::Cifar10 => {
+                cifar10(self.path.as_ref().expect("validated"), CifarSplit::Train)?
+            }
+            DatasetKind::Images => image_folder(self.path.as_ref().expect("validated"), n_pix)?,
+            DatasetKind::Flowers102 => flowers102(
+                self.path.as_ref().expect("validated"),
+                FlowersSplit::Train,
+                n_pix,
+            )?,
+            DatasetKind::Fields => files::load_fields(
+                self.path.as_ref().expect("validated"),
+                self.params.as_deref(),
+                self.q_path.as_deref(),
+            )?,
+            DatasetKind::Grfs => {
+                let set = fields::grfs(n_pix, n_fields, seed)?;
+                Dataset::new("grfs", set.lognormal.into_dyn())?
+                    .with_q(set.gaussian.into_dyn())?
+                    .with_a(set.params.into_dyn())?
+            }
         };
         Ok(match self.n {
             Some(n) if !self.dataset.is_generated() => ds.take(n),
@@ -329,7 +469,21 @@ impl DataSpec {
     /// scaling on the training split and applies it to both.
     pub fn load(&self) -> Result<PreparedData> {
         let raw = self.raw()?;
-        let (train, holdout) = raw.split(self.holdout, self.seed)?;
+        let (train, holdout) = match self.dataset {
+            DatasetKind::Cifar10 => (
+                raw.shuffled(self.seed),
+                cifar10(self.path.as_ref().expect("validated"), CifarSplit::Test)?,
+            ),
+            DatasetKind::Flowers102 => (
+                raw.shuffled(self.seed),
+                flowers102(
+                    self.path.as_ref().expect("validated"),
+                    FlowersSplit::Val,
+                    self.n_pix.unwrap_or(DEFAULT_N_PIX),
+                )?,
+            ),
+            _ => raw.split(self.holdout, self.seed)?,
+        };
         let transform = self.scaling.fit(train.x(), train.value_range())?;
         Ok(PreparedData {
             train: train.map_x(&transform),
