@@ -6,9 +6,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::exec::{Compiled, Target};
 use crate::graph::{Graph, Tensor, seed_key};
 use crate::host::HostArray;
-use crate::pjrt::{Client, CompileOptions, Executable, Program};
 use crate::sample::config::{LoglikConfig, SamplerConfig, SamplerKind};
 use crate::sample::dpm::dpm_solver_2m;
 use crate::sample::em::euler_maruyama;
@@ -130,9 +130,8 @@ impl Counters {
     }
 }
 
-fn compile(client: &Client, g: &Graph, name: &str, outs: &[(&str, &Tensor)]) -> Result<Executable> {
-    let m = g.build(name, outs)?;
-    crate::exec::compile(client, &Program::text(m.text), &CompileOptions::default())
+fn compile(target: &Target, g: &Graph, name: &str, outs: &[(&str, &Tensor)]) -> Result<Compiled> {
+    target.compile(&g.build(name, outs)?)
 }
 
 fn cond_shapes(cond: &HostCond, batch: usize) -> Result<HostCond> {
@@ -142,7 +141,7 @@ fn cond_shapes(cond: &HostCond, batch: usize) -> Result<HostCond> {
 /// A sampler compiled for one chunk size: run it with a seed key, the chunk's conditioning
 /// and the model's current parameters (e.g. every few hundred training steps).
 pub struct CompiledSampler {
-    exe: Executable,
+    exe: Compiled,
     batch: usize,
     data_shape: Vec<usize>,
     dtype: DType,
@@ -152,7 +151,7 @@ impl CompiledSampler {
     /// Traces and compiles the sampler for `batch` samples of `data_shape`; `cond` gives
     /// the conditioning parts (any number of rows; only their shapes are used).
     pub fn new(
-        client: &Client,
+        target: &Target,
         model: &dyn ScoreModel,
         sde: &Sde,
         cfg: &SamplerConfig,
@@ -169,9 +168,8 @@ impl CompiledSampler {
             return Err(Error::msg("the batch size must be at least 1"));
         }
         let dtype = model.dtype();
-        let g = Graph::new();
-        g.set_matmul_precision(cfg.matmul_precision);
-        g.set_host_bf16_matmul(crate::kernels::for_precision(client, cfg.matmul_precision));
+        let target = target.with_precision(cfg.matmul_precision);
+        let g = target.graph();
         let key = g.parameter("key", &[2], DType::U64)?;
         let c = cond_shapes(cond, batch)?.declare(&g)?;
         let score = model.bind(&g)?;
@@ -179,7 +177,7 @@ impl CompiledSampler {
         dims.extend_from_slice(data_shape);
         let tr = trace_sampler(&*score, sde, cfg, &dims, dtype, &key, &c)?;
         let exe = compile(
-            client,
+            &target,
             &g,
             "sampler",
             &[
@@ -191,9 +189,9 @@ impl CompiledSampler {
             ],
         )?;
         crate::memory::check_compiled(
-            &exe,
+            exe.executable(),
             1,
-            client.platform_name() == "cpu",
+            target.in_host_memory(),
             &format!("the sampler for chunks of {batch} samples"),
             "lower --batch (samples per call)",
         )?;
@@ -222,7 +220,7 @@ impl CompiledSampler {
         let mut args = vec![HostArray::from_vec(vec![2], key.to_vec())?];
         args.extend(cond.arguments());
         args.extend(params.iter().cloned());
-        let out = self.exe.run_host(&args)?;
+        let out = self.exe.run(&args)?;
         let unfinished = out[4].to_f64_vec()[0];
         if unfinished > 0.0 {
             return Err(Error::msg(format!(
@@ -275,7 +273,7 @@ fn rows(a: &HostArray, start: usize, len: usize) -> Result<Vec<u8>> {
 /// Same seed and chunk size: same samples; different seeds: different samples.
 #[allow(clippy::too_many_arguments)]
 pub fn sample(
-    client: &Client,
+    target: &Target,
     model: &dyn ScoreModel,
     sde: &Sde,
     cfg: &SamplerConfig,
@@ -300,7 +298,7 @@ pub fn sample(
         )
         .check("sampling", "draw fewer samples (--n) per command")?;
     let batch = cfg.batch.min(n);
-    let s = CompiledSampler::new(client, model, sde, cfg, data_shape, batch, cond)?;
+    let s = CompiledSampler::new(target, model, sde, cfg, data_shape, batch, cond)?;
     let params = model.arguments();
     let chunks = n.div_ceil(batch);
     let pb = progress_bar(n, chunks, progress, "sampling");
@@ -357,7 +355,7 @@ pub fn mean_stderr(v: &[f64]) -> (f64, f64) {
 
 /// A likelihood computation compiled for one chunk size.
 pub struct CompiledLoglik {
-    exe: Executable,
+    exe: Compiled,
     batch: usize,
     dim: usize,
     offset_bits: f64,
@@ -366,7 +364,7 @@ pub struct CompiledLoglik {
 impl CompiledLoglik {
     /// Traces and compiles the likelihood of `batch` samples of `data_shape`.
     pub fn new(
-        client: &Client,
+        target: &Target,
         model: &dyn ScoreModel,
         sde: &Sde,
         cfg: &LoglikConfig,
@@ -380,9 +378,8 @@ impl CompiledLoglik {
                 "need a non-empty data shape and a batch of at least 1, got {data_shape:?} and {batch}"
             )));
         }
-        let g = Graph::new();
-        g.set_matmul_precision(cfg.matmul_precision);
-        g.set_host_bf16_matmul(crate::kernels::for_precision(client, cfg.matmul_precision));
+        let target = target.with_precision(cfg.matmul_precision);
+        let g = target.graph();
         let mut dims = vec![batch];
         dims.extend_from_slice(data_shape);
         let x = g.parameter("x", &dims, model.dtype())?;
@@ -392,7 +389,7 @@ impl CompiledLoglik {
         let score = model.bind(&g)?;
         let tr = loglik_trace(&*score, sde, cfg, &x, &key, &c)?;
         let exe = compile(
-            client,
+            &target,
             &g,
             "loglik",
             &[
@@ -429,7 +426,7 @@ impl CompiledLoglik {
         let mut args = vec![x.clone(), HostArray::from_vec(vec![2], key.to_vec())?];
         args.extend(cond.arguments());
         args.extend(params.iter().cloned());
-        let out = self.exe.run_host(&args)?;
+        let out = self.exe.run(&args)?;
         let unfinished = out[7].to_f64_vec()[0];
         if unfinished > 0.0 {
             return Err(Error::msg(format!(
@@ -462,7 +459,7 @@ impl CompiledLoglik {
 /// `[seed, c]`).
 #[allow(clippy::too_many_arguments)]
 pub fn loglik(
-    client: &Client,
+    target: &Target,
     model: &dyn ScoreModel,
     sde: &Sde,
     cfg: &LoglikConfig,
@@ -487,7 +484,7 @@ pub fn loglik(
     let n = shape[0];
     cond.check(&model.needs(), n, model.dtype())?;
     let batch = cfg.batch.min(n);
-    let ll = CompiledLoglik::new(client, model, sde, cfg, &shape[1..], batch, cond)?;
+    let ll = CompiledLoglik::new(target, model, sde, cfg, &shape[1..], batch, cond)?;
     let params = model.arguments();
     let chunks = n.div_ceil(batch);
     let pb = progress_bar(n, chunks, progress, "log-likelihood");

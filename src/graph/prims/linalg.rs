@@ -12,7 +12,7 @@ use crate::graph::tensor::Tensor;
 impl Tensor {
     /// `stablehlo.dot_general`: result dimensions are the batch dimensions, then the free
     /// dimensions of `self`, then those of `rhs` (each in increasing order). `f32` products
-    /// use the graph's [`MatmulPrecision`](crate::graph::Graph::set_matmul_precision).
+    /// use the graph's [`MatmulPrecision`](crate::graph::GraphOptions::matmul_precision).
     pub fn dot_general(&self, rhs: &Tensor, dd: &DotDims) -> Result<Tensor> {
         let prec = self.graph.matmul_precision();
         self.dot_general_with(rhs, dd, prec)
@@ -147,7 +147,7 @@ pub(crate) fn emit(
         unreachable!()
     };
     if *precision == MatmulPrecision::Bf16
-        && let Some(target) = em.g.host_bf16_matmul
+        && let Some(target) = em.g.options.host_bf16_matmul
         && let Some(call) = host_matmul(em, target, dd, inputs, ins, in_shapes, out)
     {
         return call;
