@@ -112,6 +112,24 @@ fn quote(s: &str) -> String {
     o
 }
 
+/// One node as its lowering sees it: the op, its operands (node ids, SSA names and types)
+/// and its result type.
+#[derive(Clone, Copy)]
+pub(crate) struct NodeView<'n> {
+    pub op: &'n Op,
+    pub inputs: &'n [NodeId],
+    pub ins: &'n [String],
+    pub in_shapes: &'n [&'n Shape],
+    pub out: &'n Shape,
+}
+
+impl<'n> NodeView<'n> {
+    /// The op, operand names, operand types and result type.
+    pub fn parts(&self) -> (&'n Op, &'n [String], &'n [&'n Shape], &'n Shape) {
+        (self.op, self.ins, self.in_shapes, self.out)
+    }
+}
+
 /// Writes MLIR for the nodes of a graph.
 pub(crate) struct Emitter<'a> {
     pub g: &'a GraphData,
@@ -213,14 +231,20 @@ impl<'a> Emitter<'a> {
             .iter()
             .map(|&i| &self.g.nodes[i].shapes[0])
             .collect();
-        let out = &node.shapes[0];
+        let view = NodeView {
+            op,
+            inputs: &node.inputs,
+            ins: &ins,
+            in_shapes: &in_shapes,
+            out: &node.shapes[0],
+        };
         let rhs = match op {
             Op::Unary(_)
             | Op::Binary(_)
             | Op::Compare(_)
             | Op::Select
             | Op::Convert
-            | Op::BitcastConvert => prims::elementwise::emit(self, op, &ins, &in_shapes, out),
+            | Op::BitcastConvert => prims::elementwise::emit(self, view),
             Op::Constant(_)
             | Op::Iota { .. }
             | Op::BroadcastInDim { .. }
@@ -231,15 +255,13 @@ impl<'a> Emitter<'a> {
             | Op::DynamicUpdateSlice
             | Op::Concatenate { .. }
             | Op::Pad { .. }
-            | Op::Reverse { .. } => prims::layout::emit(self, op, &ins, &in_shapes, out),
+            | Op::Reverse { .. } => prims::layout::emit(self, view),
             Op::Reduce { .. } | Op::ReduceWindow { .. } | Op::SelectAndScatterAdd { .. } => {
-                prims::reduce::emit(self, op, &ins, &in_shapes, out)
+                prims::reduce::emit(self, view)
             }
-            Op::DotGeneral(..) => {
-                prims::linalg::emit(self, op, &node.inputs, &ins, &in_shapes, out)
-            }
-            Op::Conv(_) => prims::conv::emit(self, op, &ins, &in_shapes, out),
-            Op::Take | Op::ScatterAdd => prims::gather::emit(self, op, &ins, &in_shapes, out),
+            Op::DotGeneral(..) => prims::linalg::emit(self, view),
+            Op::Conv(_) => prims::conv::emit(self, view),
+            Op::Take | Op::ScatterAdd => prims::gather::emit(self, view),
             Op::Parameter { .. }
             | Op::RegionArg { .. }
             | Op::Proj { .. }

@@ -3,7 +3,7 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::graph::emit::{Emitter, fn_type, ilist};
+use crate::graph::emit::{Emitter, NodeView, fn_type, ilist};
 use crate::graph::op::{ConstData, Op};
 use crate::graph::shape::{Shape, axis};
 use crate::graph::tensor::Tensor;
@@ -543,13 +543,8 @@ pub(crate) fn dense(data: &ConstData, shape: &Shape) -> String {
 }
 
 /// Lowers a layout node or a leaf.
-pub(crate) fn emit(
-    em: &mut Emitter,
-    op: &Op,
-    ins: &[String],
-    in_shapes: &[&Shape],
-    out: &Shape,
-) -> String {
+pub(crate) fn emit(em: &mut Emitter, node: NodeView) -> String {
+    let (op, ins, in_shapes, out) = node.parts();
     let t = out.mlir();
     let ty = fn_type(in_shapes, &[out]);
     match op {

@@ -2,7 +2,7 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::graph::emit::{Emitter, fn_type, ilist};
+use crate::graph::emit::{Emitter, NodeView, fn_type, ilist};
 use crate::graph::op::{DotDims, MatmulPrecision, NodeId, Op};
 use crate::graph::shape::Shape;
 use crate::graph::tensor::Tensor;
@@ -135,14 +135,9 @@ impl Tensor {
 // ---------------------------------------------------------------- lowering
 
 /// Lowers `dot_general`.
-pub(crate) fn emit(
-    em: &mut Emitter,
-    op: &Op,
-    inputs: &[NodeId],
-    ins: &[String],
-    in_shapes: &[&Shape],
-    out: &Shape,
-) -> String {
+pub(crate) fn emit(em: &mut Emitter, node: NodeView) -> String {
+    let (op, ins, in_shapes, out) = node.parts();
+    let inputs = node.inputs;
     let Op::DotGeneral(dd, precision) = op else {
         unreachable!()
     };
