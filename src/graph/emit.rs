@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use crate::error::{Error, Result};
 use crate::graph::builder::{Graph, GraphData};
-use crate::graph::op::{NodeId, Op, RegionId};
+use crate::graph::op::{NodeId, Op, RegionId, data_movement_ops};
 use crate::graph::prims;
 use crate::graph::shape::Shape;
 use crate::graph::tensor::Tensor;
@@ -245,17 +245,9 @@ impl<'a> Emitter<'a> {
             | Op::Select
             | Op::Convert
             | Op::BitcastConvert => prims::elementwise::emit(self, view),
-            Op::Constant(_)
-            | Op::Iota { .. }
-            | Op::BroadcastInDim { .. }
-            | Op::Reshape
-            | Op::Transpose { .. }
-            | Op::Slice { .. }
-            | Op::DynamicSlice { .. }
-            | Op::DynamicUpdateSlice
-            | Op::Concatenate { .. }
-            | Op::Pad { .. }
-            | Op::Reverse { .. } => prims::layout::emit(self, view),
+            Op::Constant(_) | Op::Iota { .. } | data_movement_ops!() => {
+                prims::layout::emit(self, view)
+            }
             Op::Reduce { .. } | Op::ReduceWindow { .. } | Op::SelectAndScatterAdd { .. } => {
                 prims::reduce::emit(self, view)
             }
