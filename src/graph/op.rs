@@ -278,17 +278,12 @@ pub enum Op {
 /// The pattern of the ops that only move data (broadcast, reshape, transpose, slices,
 /// concatenation, padding, reversal): one lowering ([`crate::graph::prims::layout`]) and
 /// linear derivatives.
+#[rustfmt::skip]
 macro_rules! data_movement_ops {
     () => {
-        Op::BroadcastInDim { .. }
-            | Op::Reshape
-            | Op::Transpose { .. }
-            | Op::Slice { .. }
-            | Op::DynamicSlice { .. }
-            | Op::DynamicUpdateSlice
-            | Op::Concatenate { .. }
-            | Op::Pad { .. }
-            | Op::Reverse { .. }
+        Op::BroadcastInDim { .. } | Op::Reshape | Op::Transpose { .. }
+            | Op::Slice { .. } | Op::DynamicSlice { .. } | Op::DynamicUpdateSlice
+            | Op::Concatenate { .. } | Op::Pad { .. } | Op::Reverse { .. }
     };
 }
 pub(crate) use data_movement_ops;

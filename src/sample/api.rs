@@ -122,16 +122,55 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// Adds the counters of another chunk (the largest nfe and steps, the rejections summed).
+    fn add(&mut self, o: &Counters) {
+        self.nfe = self.nfe.max(o.nfe);
+        self.steps = self.steps.max(o.steps);
+        self.rejected += o.rejected;
+    }
+
+    /// Adds a chunk's counter results (nfe, steps, rejected).
     fn merge(&mut self, o: &[HostArray]) {
         let v = |a: &HostArray| a.to_f64_vec()[0] as u64;
-        self.nfe = self.nfe.max(v(&o[0]));
-        self.steps = self.steps.max(v(&o[1]));
-        self.rejected += v(&o[2]);
+        self.add(&Counters {
+            nfe: v(&o[0]),
+            steps: v(&o[1]),
+            rejected: v(&o[2]),
+        });
     }
 }
 
 fn compile(target: &Target, g: &Graph, name: &str, outs: &[(&str, &Tensor)]) -> Result<Compiled> {
     target.compile(&g.build(name, outs)?)
+}
+
+/// Runs one chunk of a sampler or likelihood program: its arguments are the chunk's own
+/// arrays `chunk`, the key, the conditioning and the parameters; its last four results are
+/// the counters nfe, steps, rejected and the number of unfinished samples, refused when
+/// positive (an adaptive solve that hit max_steps before `t_end`).
+fn run_chunk(
+    exe: &Compiled,
+    mut chunk: Vec<HostArray>,
+    key: [u64; 2],
+    cond: &HostCond,
+    params: &[HostArray],
+    batch: usize,
+    t_end: &str,
+) -> Result<(Vec<HostArray>, Counters)> {
+    chunk.push(HostArray::from_vec(vec![2], key.to_vec())?);
+    chunk.extend(cond.arguments());
+    chunk.extend(params.iter().cloned());
+    let out = exe.run(&chunk)?;
+    let k = out.len() - 4;
+    let unfinished = out[k + 3].to_f64_vec()[0];
+    if unfinished > 0.0 {
+        return Err(Error::msg(format!(
+            "the adaptive solver reached max_steps before {t_end} for {unfinished} of {batch} samples; raise max_steps or loosen rtol/atol"
+        )));
+    }
+    let mut c = Counters::default();
+    c.merge(&out[k..k + 3]);
+    Ok((out, c))
 }
 
 fn cond_shapes(cond: &HostCond, batch: usize) -> Result<HostCond> {
@@ -217,19 +256,7 @@ impl CompiledSampler {
         cond: &HostCond,
         params: &[HostArray],
     ) -> Result<(HostArray, Counters)> {
-        let mut args = vec![HostArray::from_vec(vec![2], key.to_vec())?];
-        args.extend(cond.arguments());
-        args.extend(params.iter().cloned());
-        let out = self.exe.run(&args)?;
-        let unfinished = out[4].to_f64_vec()[0];
-        if unfinished > 0.0 {
-            return Err(Error::msg(format!(
-                "the adaptive solver reached max_steps before t0 for {unfinished} of {} samples; raise max_steps or loosen rtol/atol",
-                self.batch
-            )));
-        }
-        let mut c = Counters::default();
-        c.merge(&out[1..4]);
+        let (out, c) = run_chunk(&self.exe, vec![], key, cond, params, self.batch, "t0")?;
         let mut shape = vec![self.batch];
         shape.extend_from_slice(&self.data_shape);
         debug_assert_eq!(out[0].shape(), &shape[..]);
@@ -310,9 +337,7 @@ pub fn sample(
         let key = seed_key(seed).to_vec::<u64>()?;
         let (x, k) = s.run([key[0], c as u64], &cond.chunk(start, len, batch)?, &params)?;
         bytes.extend(rows(&x, 0, len)?);
-        counters.nfe = counters.nfe.max(k.nfe);
-        counters.steps = counters.steps.max(k.steps);
-        counters.rejected += k.rejected;
+        counters.add(&k);
         pb.inc(len as u64);
     }
     pb.finish_and_clear();
@@ -423,19 +448,8 @@ impl CompiledLoglik {
         cond: &HostCond,
         params: &[HostArray],
     ) -> Result<Loglik> {
-        let mut args = vec![x.clone(), HostArray::from_vec(vec![2], key.to_vec())?];
-        args.extend(cond.arguments());
-        args.extend(params.iter().cloned());
-        let out = self.exe.run(&args)?;
-        let unfinished = out[7].to_f64_vec()[0];
-        if unfinished > 0.0 {
-            return Err(Error::msg(format!(
-                "the adaptive solver reached max_steps before t1 for {unfinished} of {} samples; raise max_steps or loosen rtol/atol",
-                self.batch
-            )));
-        }
-        let mut c = Counters::default();
-        c.merge(&out[4..7]);
+        let chunk = vec![x.clone()];
+        let (out, c) = run_chunk(&self.exe, chunk, key, cond, params, self.batch, "t1")?;
         let logp = out[0].to_f64_vec();
         Ok(Loglik {
             bpd: logp.iter().map(|&l| self.bits_per_dim(l)).collect(),
@@ -512,9 +526,7 @@ pub fn loglik(
         prior.extend_from_slice(&r.prior[..len]);
         delta.extend_from_slice(&r.delta[..len]);
         zb.extend(rows(&r.z, 0, len)?);
-        counters.nfe = counters.nfe.max(r.counters.nfe);
-        counters.steps = counters.steps.max(r.counters.steps);
-        counters.rejected += r.counters.rejected;
+        counters.add(&r.counters);
         pb.inc(len as u64);
     }
     pb.finish_and_clear();
