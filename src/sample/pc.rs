@@ -40,7 +40,7 @@ pub fn predictor_corrector(
         let tp = (t - h)?; // the predictor's target time
         let mut x = x;
         // one-step quantities between tp and t
-        let (e_t, _) = sde.schedule_and_rate(&t)?;
+        let (e_t, _) = sde.schedule_and_rate(t)?;
         let e_p = sde.schedule.expr(&tp)?;
         // Langevin corrector
         let alpha = match sde.kind {
@@ -48,7 +48,7 @@ pub fn predictor_corrector(
             _ => (&e_p - &e_t)?.exp()?,
         };
         for _ in 0..corrector_steps {
-            let s = score.score(&t, &x, cond)?;
+            let s = score.score(t, &x, cond)?;
             let z = rng.normal(dims, dtype)?;
             let ratio = (mean_norm(&z)? / mean_norm(&s)?)?.sqr()?; // (‖z‖/‖s‖)²
             let eps = ((ratio * (2.0 * snr * snr))? * &alpha)?;
@@ -57,12 +57,12 @@ pub fn predictor_corrector(
             x = (mean + ((eps * 2.0)?.sqrt()? * z)?)?;
         }
         // predictor
-        let s = score.score(&t, &x, cond)?;
+        let s = score.score(t, &x, cond)?;
         let z = rng.normal(dims, dtype)?;
         let (mean, std) = match predictor {
             Predictor::EulerMaruyama => {
-                let g2 = per_sample(&sde.diffusion2(&t)?, &x)?;
-                let drift = (sde.drift(&x, &t)? - (&g2 * &s)?)?;
+                let g2 = per_sample(&sde.diffusion2(t)?, &x)?;
+                let drift = (sde.drift(&x, t)? - (&g2 * &s)?)?;
                 ((&x - (drift * h)?)?, (g2 * h)?.sqrt()?)
             }
             Predictor::ReverseDiffusion => {
@@ -79,8 +79,8 @@ pub fn predictor_corrector(
                         (f, (a.sqr()?.neg()? + 1.0)?)
                     }
                     SdeKind::SubVp => {
-                        let f = (sde.drift(&x, &t)? * h)?;
-                        (f, (sde.diffusion2(&t)? * h)?)
+                        let f = (sde.drift(&x, t)? * h)?;
+                        (f, (sde.diffusion2(t)? * h)?)
                     }
                 };
                 let g2 = per_sample(&g2, &x)?;

@@ -400,7 +400,8 @@ impl DataArgs {
             let r = rows(t, i, 1)?;
             r.reshape(&r.dims()[1..])
         };
-        let (x, cond, pick): (_, _, Box<dyn Fn(&Tensor) -> Result<Tensor>>) = match &self.source {
+        type Pick<'p> = Box<dyn Fn(&Tensor) -> Result<Tensor> + 'p>;
+        let (x, cond, pick): (_, _, Pick) = match &self.source {
             BatchSource::Device { x, cond, idx } => {
                 let ix = one(idx)?;
                 (x, cond, Box::new(move |t: &Tensor| t.take(&ix)))
