@@ -79,6 +79,7 @@ fn main() -> sbgm_xla::Result<()> {
     let client = common::client(common::opt_value(&args, "--plugin"), devices)?;
     let (platform, device_kind) = common::platform_of(&client);
     let t_client = t0.elapsed().as_secs_f64();
+    let target = sbgm_xla::exec::Target::new(client.clone());
     let t1 = Instant::now();
     let mut overrides = vec![
         format!("train.steps_per_call={k}"),
@@ -96,12 +97,11 @@ fn main() -> sbgm_xla::Result<()> {
     let config = Config::from_toml_str(CONFIG, &overrides)?;
     let setup = Setup::new(&config)?;
     let state = setup.init_state()?;
-    let mut layout = setup.layout(devices);
-    layout.use_host_kernels(&client);
+    let layout = setup.layout(devices);
     let use_ema = layout.ema_rate.is_some();
     let data = Arc::new(setup.data.train.clone());
     let mut engine =
-        setup.with_parts(|obj, opt| Engine::new(&client, layout, obj, opt, &state, data, 0))?;
+        setup.with_parts(|obj, opt| Engine::new(&target, layout, obj, opt, &state, data, 0))?;
     let l0 = engine.run(1)?;
     let first_step = t1.elapsed().as_secs_f64();
     let t2 = Instant::now();

@@ -137,6 +137,7 @@ fn main() -> Result<()> {
     let client = common::client(a.plugin.as_deref(), 1)?;
     let (platform, device_kind) = common::platform_of(&client);
     let t_client = t_start.elapsed().as_secs_f64();
+    let target = sbgm_xla::exec::Target::new(client.clone());
 
     // training
     let t1 = Instant::now();
@@ -149,11 +150,10 @@ fn main() -> Result<()> {
     let setup = Setup::new(&config)?;
     let state = setup.init_state()?;
     let params: usize = state.params.iter().map(|(_, x)| x.len()).sum();
-    let mut layout = setup.layout(1);
-    layout.use_host_kernels(&client);
+    let layout = setup.layout(1);
     let data = Arc::new(setup.data.train.clone());
     let mut engine =
-        setup.with_parts(|obj, opt| Engine::new(&client, layout, obj, opt, &state, data, 0))?;
+        setup.with_parts(|obj, opt| Engine::new(&target, layout, obj, opt, &state, data, 0))?;
     let l0 = engine.run(1)?;
     let first_step = t1.elapsed().as_secs_f64();
     let t2 = Instant::now();
@@ -212,7 +212,7 @@ fn main() -> Result<()> {
         let xs = HostArray::from_ndarray(setup.data.train.select(&rows)?.x());
         let t = Instant::now();
         let c = CompiledLoglik::new(
-            &client,
+            &target,
             &model,
             &setup.sde,
             &ll,
@@ -246,7 +246,7 @@ fn main() -> Result<()> {
         };
         let t = Instant::now();
         let s = CompiledSampler::new(
-            &client,
+            &target,
             &model,
             &setup.sde,
             &em,

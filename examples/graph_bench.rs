@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use sbgm_xla::exec::Exec;
+use sbgm_xla::exec::Target;
 use sbgm_xla::graph::{Graph, Tensor, grad};
 use sbgm_xla::{DType, HostArray, Result};
 
@@ -175,7 +175,7 @@ fn main() -> Result<()> {
     if args.iter().any(|a| a == "--no-compile") {
         return Ok(());
     }
-    let ex = Exec::cpu()?;
+    let ex = Target::cpu()?;
     let t3 = Instant::now();
     let exe = ex.compile(&m)?;
     println!("compile (CPU plugin): {:?}", t3.elapsed());

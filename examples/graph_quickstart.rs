@@ -2,7 +2,7 @@
 //!
 //! `cargo run --release --example graph_quickstart`
 
-use sbgm_xla::exec::Exec;
+use sbgm_xla::exec::Target;
 use sbgm_xla::graph::{Graph, grad};
 use sbgm_xla::{DType, HostArray, Result};
 
@@ -16,7 +16,7 @@ fn main() -> Result<()> {
     let module = g.build("quickstart", &[("loss", &loss), ("dw", &dw[0])])?;
     println!("{}", module.text);
 
-    let ex = Exec::cpu()?;
+    let ex = Target::cpu()?;
     let xs = HostArray::from_vec(vec![4, 3], (0..12).map(|i| i as f32 / 10.0).collect())?;
     let ws = HostArray::from_vec(vec![3, 2], vec![0.1f32, -0.2, 0.3, 0.0, -0.1, 0.2])?;
     let out = ex.run(&module, &[xs, ws])?;

@@ -182,7 +182,7 @@ fn main() {
 fn run() -> Result<()> {
     let a = args()?;
     let t_start = Instant::now();
-    let client = common::cpu_client()?;
+    let target = sbgm_xla::exec::Target::new(common::cpu_client()?);
     if a.eqx.is_none() {
         eprintln!("no --eqx: random weights, a smoke run (the distances mean nothing)");
     }
@@ -224,7 +224,7 @@ fn run() -> Result<()> {
         };
         let t = Instant::now();
         let sampler =
-            CompiledSampler::new(&client, &model, &sde, &cfg, &[2], a.n, &HostCond::none())?;
+            CompiledSampler::new(&target, &model, &sde, &cfg, &[2], a.n, &HostCond::none())?;
         let compile_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let (x, counters) = sampler.run(SAMPLE_KEY, &HostCond::none(), &params)?;

@@ -21,9 +21,9 @@ use std::time::Instant;
 
 use ndarray::ArrayD;
 use sbgm_xla::data::metrics::{SlicedWasserstein, sliced_wasserstein};
+use sbgm_xla::exec::Target;
 use sbgm_xla::graph::MatmulPrecision;
 use sbgm_xla::io::read_npy;
-use sbgm_xla::pjrt::Client;
 use sbgm_xla::sample::{
     CompiledLoglik, CompiledSampler, HostCond, LoglikConfig, NetScore, SamplerConfig, SamplerKind,
     ScoreModel,
@@ -93,7 +93,7 @@ fn sw1(x: &HostArray, data: &ArrayD<f32>) -> Result<f64> {
 
 /// Times (first call incl. trace + compile, second call) of one sampler.
 fn time_sampler(
-    client: &Client,
+    target: &Target,
     model: &dyn ScoreModel,
     sde: &Sde,
     cfg: &SamplerConfig,
@@ -101,7 +101,7 @@ fn time_sampler(
 ) -> Result<(f64, f64, HostArray, u64)> {
     let params = model.arguments();
     let t = Instant::now();
-    let s = CompiledSampler::new(client, model, sde, cfg, &[2], n, &HostCond::none())?;
+    let s = CompiledSampler::new(target, model, sde, cfg, &[2], n, &HostCond::none())?;
     let (_, _) = s.run([1, 0], &HostCond::none(), &params)?;
     let first = t.elapsed().as_secs_f64();
     let t = Instant::now();
@@ -114,6 +114,7 @@ fn main() -> Result<()> {
     let t_start = Instant::now();
     let client = common::client(a.plugin.as_deref(), 1)?;
     let (platform, device_kind) = common::platform_of(&client);
+    let target = Target::new(client.clone());
     let (net, leaves) = common::moons_model(a.eqx.as_deref())?;
     let model = NetScore::new(&*net, &leaves)?;
     let sde = common::moons_sde()?;
@@ -131,7 +132,7 @@ fn main() -> Result<()> {
         matmul_precision: a.precision,
         ..SamplerConfig::new(SamplerKind::Em).steps(a.steps)
     };
-    let (f, s, x_em, _) = time_sampler(&client, &model, &sde, &em, a.n)?;
+    let (f, s, x_em, _) = time_sampler(&target, &model, &sde, &em, a.n)?;
     println!(
         "Euler-Maruyama {} x {} steps: first {f:.3} s, then {s:.4} s",
         a.n, a.steps
@@ -145,7 +146,7 @@ fn main() -> Result<()> {
         matmul_precision: a.precision,
         ..SamplerConfig::new(SamplerKind::Dpm2m).steps(15)
     };
-    let (f, s, x_dpm, _) = time_sampler(&client, &model, &sde, &dpm, a.n)?;
+    let (f, s, x_dpm, _) = time_sampler(&target, &model, &sde, &dpm, a.n)?;
     println!(
         "DPM-Solver++(2M) {} x 15 steps: first {f:.3} s, then {s:.4} s",
         a.n
@@ -158,7 +159,7 @@ fn main() -> Result<()> {
             matmul_precision: a.precision,
             ..SamplerConfig::new(SamplerKind::Tsit5).steps(a.steps)
         };
-        let (f, s, x_ode, nfe) = time_sampler(&client, &model, &sde, &ode, a.n)?;
+        let (f, s, x_ode, nfe) = time_sampler(&target, &model, &sde, &ode, a.n)?;
         println!(
             "PF-ODE Tsit5 dt = {}: first {f:.3} s, then {s:.4} s ({nfe} evaluations)",
             1.0 / a.steps as f64
@@ -186,7 +187,7 @@ fn main() -> Result<()> {
         .into_dyn(),
     );
     let t = Instant::now();
-    let c = CompiledLoglik::new(&client, &model, &sde, &ll, &[2], nll, &HostCond::none())?;
+    let c = CompiledLoglik::new(&target, &model, &sde, &ll, &[2], nll, &HostCond::none())?;
     c.run(&xs, [0, 0], &HostCond::none(), &model.arguments())?;
     let f = t.elapsed().as_secs_f64();
     let t = Instant::now();

@@ -4,12 +4,12 @@
 mod graph_util;
 
 use graph_util::{Gen, check, host, inp, to_array};
-use sbgm_xla::exec::Exec;
+use sbgm_xla::exec::Target;
 use sbgm_xla::graph::{Graph, Rng, Shape, Tensor, grad, seed_key};
 use sbgm_xla::{DType, Error, HostArray};
 
-fn exec() -> Exec {
-    Exec::cpu().expect("the CPU plugin (sbgm-xla plugin install cpu)")
+fn exec() -> Target {
+    Target::cpu().expect("the CPU plugin (sbgm-xla plugin install cpu)")
 }
 
 #[test]

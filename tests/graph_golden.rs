@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use sbgm_xla::exec::Exec;
+use sbgm_xla::exec::Target;
 use sbgm_xla::graph::{Graph, Tensor, grad};
 use sbgm_xla::io::checkpoint::{Checkpoint, load_checkpoint};
 use sbgm_xla::{DType, HostArray, Result};
@@ -78,7 +78,7 @@ const PARAMS: [&str; 6] = [
 /// Builds `outs` (name, tensor) plus the gradient of `loss` w.r.t. every declared array,
 /// runs it and compares each with the fixture's array of the same name.
 fn compare(
-    ex: &Exec,
+    ex: &Target,
     ck: &Checkpoint,
     decl: &[(String, Tensor, HostArray)],
     loss: &Tensor,
@@ -124,7 +124,7 @@ fn tol(dtype: DType) -> f64 {
 
 #[test]
 fn mlp_score_network_matches_jax() {
-    let ex = Exec::cpu().unwrap();
+    let ex = Target::cpu().unwrap();
     for (file, dt) in [
         ("mlp_f32.safetensors", DType::F32),
         ("mlp_f64.safetensors", DType::F64),
@@ -142,7 +142,7 @@ fn mlp_score_network_matches_jax() {
 
 #[test]
 fn dsm_loss_matches_jax() {
-    let ex = Exec::cpu().unwrap();
+    let ex = Target::cpu().unwrap();
     for (file, dt) in [
         ("dsm_vp_f32.safetensors", DType::F32),
         ("dsm_vp_f64.safetensors", DType::F64),
@@ -193,7 +193,7 @@ fn dsm_loss_matches_jax() {
 
 #[test]
 fn conv_block_matches_jax() {
-    let ex = Exec::cpu().unwrap();
+    let ex = Target::cpu().unwrap();
     for (file, dt) in [
         ("conv_block_f32.safetensors", DType::F32),
         ("conv_block_f64.safetensors", DType::F64),

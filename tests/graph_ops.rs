@@ -6,11 +6,11 @@ mod graph_util;
 use graph_util::{Gen, check, inp};
 use ndarray::{ArrayD, Axis, IxDyn, Slice, Zip};
 use sbgm_xla::DType;
-use sbgm_xla::exec::Exec;
+use sbgm_xla::exec::Target;
 use sbgm_xla::graph::{ConvSpec, DotDims, Tensor};
 
-fn exec() -> Exec {
-    Exec::cpu().expect("the CPU plugin (sbgm-xla plugin install cpu)")
+fn exec() -> Target {
+    Target::cpu().expect("the CPU plugin (sbgm-xla plugin install cpu)")
 }
 
 fn map(a: &ArrayD<f64>, f: impl Fn(f64) -> f64) -> ArrayD<f64> {

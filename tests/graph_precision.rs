@@ -6,8 +6,8 @@ mod graph_util;
 use graph_util::{Gen, assert_close, to_array};
 use half::bf16;
 use ndarray::{Array2, ArrayD, Ix2};
-use sbgm_xla::exec::Exec;
-use sbgm_xla::graph::{Graph, MatmulPrecision, vjp};
+use sbgm_xla::exec::Target;
+use sbgm_xla::graph::{Graph, GraphOptions, MatmulPrecision, vjp};
 use sbgm_xla::kernels;
 use sbgm_xla::{DType, HostArray};
 
@@ -26,19 +26,24 @@ fn f32_of(a: &ArrayD<f64>) -> Array2<f64> {
 
 /// A CPU executor and a graph multiplying at precision `p`; `host` lowers its bf16 products
 /// to the host kernel's custom call.
-fn setup(p: MatmulPrecision, host: bool) -> (Exec, Graph) {
-    let exec = Exec::cpu().unwrap();
-    let g = Graph::new();
-    g.set_matmul_precision(p);
+fn setup(p: MatmulPrecision, host: bool) -> (Target, Graph) {
+    let exec = Target::cpu().unwrap();
     if host {
         kernels::register(exec.client()).unwrap();
-        g.set_host_bf16_matmul(Some(kernels::BF16_MATMUL));
     }
+    let g = Graph::with_options(GraphOptions {
+        matmul_precision: p,
+        host_bf16_matmul: host.then_some(kernels::BF16_MATMUL),
+    });
     (exec, g)
 }
 
 /// Runs `m` on the inputs rounded to f32; the outputs as f64 arrays.
-fn run_f32(exec: &Exec, m: &sbgm_xla::graph::Module, inputs: &[&ArrayD<f64>]) -> Vec<ArrayD<f64>> {
+fn run_f32(
+    exec: &Target,
+    m: &sbgm_xla::graph::Module,
+    inputs: &[&ArrayD<f64>],
+) -> Vec<ArrayD<f64>> {
     let args: Vec<HostArray> = inputs
         .iter()
         .map(|a| HostArray::from_ndarray(&a.mapv(|v| v as f32)))
@@ -222,8 +227,7 @@ fn dense_layers_on_higher_rank_inputs_in_bf16() {
 
 #[test]
 fn non_f32_contractions_ignore_the_setting() {
-    let g = Graph::new();
-    g.set_matmul_precision(MatmulPrecision::Bf16);
+    let g = Graph::with_options(GraphOptions::precision(MatmulPrecision::Bf16));
     let a = g.parameter("a", &[3, 4], DType::F64).unwrap();
     let b = g.parameter("b", &[4, 2], DType::F64).unwrap();
     let y = a.matmul(&b).unwrap();
@@ -243,8 +247,7 @@ fn batched_bf16_products_run_and_round_their_operands() {
         r.array(&[3, 8, 40], -1.0, 1.0),
         r.array(&[3, 40, 5], -1.0, 1.0),
     );
-    let g = Graph::new();
-    g.set_matmul_precision(MatmulPrecision::Bf16);
+    let g = Graph::with_options(GraphOptions::precision(MatmulPrecision::Bf16));
     let at = g.parameter("a", a.shape(), DType::F32).unwrap();
     let bt = g.parameter("b", b.shape(), DType::F32).unwrap();
     let y = at.matmul(&bt).unwrap();
@@ -256,7 +259,10 @@ fn batched_bf16_products_run_and_round_their_operands() {
         .unwrap();
     let m = g.build("p", &[("y", &y), ("looped", &looped[0])]).unwrap();
     let f32s = |x: &ArrayD<f64>| HostArray::from_ndarray(&x.mapv(|v| v as f32));
-    let outs = Exec::cpu().unwrap().run(&m, &[f32s(&a), f32s(&b)]).unwrap();
+    let outs = Target::cpu()
+        .unwrap()
+        .run(&m, &[f32s(&a), f32s(&b)])
+        .unwrap();
     let got = to_array(&outs[0]);
     assert_close(
         "batched bf16 in a loop",

@@ -2,12 +2,12 @@
 //! `execute`, with the kernel's message, and never aborts the process.
 
 use sbgm_xla::HostArray;
-use sbgm_xla::exec::Exec;
+use sbgm_xla::exec::Target;
 use sbgm_xla::kernels::{self, BF16_MATMUL};
 use sbgm_xla::pjrt::{CompileOptions, Program};
 
 fn call(lhs_contract: i64, rhs_contract: i64, out: &str) -> sbgm_xla::Result<Vec<HostArray>> {
-    let exec = Exec::cpu()?;
+    let exec = Target::cpu()?;
     kernels::register(exec.client())?;
     let text = format!(
         "module @m {{
@@ -54,7 +54,7 @@ fn call_with(
     out: [usize; 2],
     attrs: &str,
 ) -> sbgm_xla::Result<Vec<f32>> {
-    let exec = Exec::cpu()?;
+    let exec = Target::cpu()?;
     kernels::register(exec.client())?;
     let ty = |d: &[usize]| format!("tensor<{}x{}xf32>", d[0], d[1]);
     let params: Vec<String> = operands

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
+use sbgm_xla::exec::Target;
 use sbgm_xla::kernels;
-use sbgm_xla::pjrt::Client;
 use sbgm_xla::train::{Config, Engine, Setup, TrainState};
 
 const CONFIG: &str = r#"
@@ -29,18 +29,20 @@ lr = 1e-3
 matmul_precision = "bf16"
 "#;
 
-fn train(client: &Client, host: bool) -> (Vec<f32>, TrainState, String) {
+fn train(target: &Target, host: bool) -> (Vec<f32>, TrainState, String) {
     let config = Config::from_toml_str(CONFIG, &[] as &[&str]).unwrap();
     let setup = Setup::new(&config).unwrap();
     let state = setup.init_state().unwrap();
-    let mut layout = setup.layout(1);
-    if host {
-        kernels::register(client).unwrap();
-        layout.host_matmul = Some(kernels::BF16_MATMUL);
-    }
+    let layout = setup.layout(1);
+    let target = if host {
+        kernels::register(target.client()).unwrap();
+        target.with_host_bf16_matmul(Some(kernels::BF16_MATMUL))
+    } else {
+        target.with_host_bf16_matmul(None)
+    };
     let data = Arc::new(setup.data.train.clone());
     let mut e = setup
-        .with_parts(|obj, opt| Engine::new(client, layout, obj, opt, &state, data, 3))
+        .with_parts(|obj, opt| Engine::new(&target, layout, obj, opt, &state, data, 3))
         .unwrap();
     let text = e.program().module.text.clone();
     let mut losses = e.run(5).unwrap();
@@ -51,7 +53,7 @@ fn train(client: &Client, host: bool) -> (Vec<f32>, TrainState, String) {
 
 #[test]
 fn the_host_kernel_trains_like_xlas_bf16_product() {
-    let client = Client::cpu().unwrap();
+    let client = Target::cpu().unwrap();
     let (l_host, s_host, text_host) = train(&client, true);
     let (l_xla, s_xla, text_xla) = train(&client, false);
     // The first loss agrees to float tolerance (the first ten agree bit for bit here); later a

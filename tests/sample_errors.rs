@@ -4,8 +4,8 @@
 mod sample_common;
 
 use sample_common::sdes;
+use sbgm_xla::exec::Target;
 use sbgm_xla::graph::{Graph, Tensor};
-use sbgm_xla::pjrt::Client;
 use sbgm_xla::sample::{
     ClassGaussians, Controller, GaussianMixture, HostCond, LoglikConfig, SamplerConfig,
     SamplerKind, Tableau, loglik, sample, solve_adaptive,
@@ -22,7 +22,7 @@ fn err<T>(r: sbgm_xla::Result<T>) -> String {
 
 #[test]
 fn bad_sampling_requests_give_clear_errors() {
-    let client = Client::cpu().unwrap();
+    let client = Target::cpu().unwrap();
     let sde = &sdes()[0];
     let data = GaussianMixture::gaussian(sde, vec![0.0, 0.0], vec![1.0, 0.0, 0.0, 1.0], DType::F32)
         .unwrap();
@@ -101,7 +101,7 @@ fn bad_sampling_requests_give_clear_errors() {
 
 #[test]
 fn bad_conditioning_gives_clear_errors() {
-    let client = Client::cpu().unwrap();
+    let client = Target::cpu().unwrap();
     let sde = &sdes()[0];
     let model = ClassGaussians::new(
         sde,
@@ -179,7 +179,7 @@ fn bad_conditioning_gives_clear_errors() {
 
 #[test]
 fn bad_likelihood_requests_give_clear_errors() {
-    let client = Client::cpu().unwrap();
+    let client = Target::cpu().unwrap();
     let sde = &sdes()[0];
     let data = GaussianMixture::gaussian(sde, vec![0.0, 0.0], vec![1.0, 0.0, 0.0, 1.0], DType::F64)
         .unwrap();

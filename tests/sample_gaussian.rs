@@ -6,7 +6,7 @@ mod sample_common;
 
 use sample_common::{moment_zscore, moments, sdes, target_moments};
 use sbgm_xla::DType;
-use sbgm_xla::pjrt::Client;
+use sbgm_xla::exec::Target;
 use sbgm_xla::sample::{Component, GaussianMixture, HostCond, SamplerConfig, SamplerKind, sample};
 use sbgm_xla::sde::SdeKind;
 
@@ -52,7 +52,7 @@ fn plan(kind: SdeKind) -> Vec<(SamplerConfig, f64)> {
 }
 
 fn check_sde(i: usize) {
-    let client = Client::cpu().unwrap();
+    let client = Target::cpu().unwrap();
     let sde = &sdes()[i];
     let data = GaussianMixture::gaussian(sde, MU.to_vec(), COV.to_vec(), DType::F64).unwrap();
     let (m, c) = target_moments(sde, &MU, &COV);
@@ -105,7 +105,7 @@ fn ve_samplers_recover_gaussian_moments() {
 /// each mode gets its weight (binomial bounds).
 #[test]
 fn mixture_samples_have_mixture_weights_and_moments() {
-    let client = Client::cpu().unwrap();
+    let client = Target::cpu().unwrap();
     let sde = &sdes()[0];
     let comps = vec![
         Component::new(vec![-2.0, 0.0], vec![0.1, 0.0, 0.0, 0.2]).unwrap(),
@@ -147,7 +147,7 @@ fn mixture_samples_have_mixture_weights_and_moments() {
 
 #[test]
 fn same_seed_same_samples_different_seed_different_samples() {
-    let client = Client::cpu().unwrap();
+    let client = Target::cpu().unwrap();
     let sde = &sdes()[0];
     let data = GaussianMixture::gaussian(sde, MU.to_vec(), COV.to_vec(), DType::F32).unwrap();
     for kind in [SamplerKind::Em, SamplerKind::Pc, SamplerKind::Dpm2m] {

@@ -6,13 +6,13 @@
 mod sample_common;
 
 use sample_common::{moment_zscore, sdes, target_moments};
-use sbgm_xla::pjrt::Client;
+use sbgm_xla::exec::Target;
 use sbgm_xla::sample::{ClassGaussians, HostCond, SamplerConfig, SamplerKind, sample};
 use sbgm_xla::{DType, HostArray};
 
 #[test]
 fn guided_samples_follow_the_closed_form() {
-    let client = Client::cpu().unwrap();
+    let client = Target::cpu().unwrap();
     let sde = &sdes()[0];
     let means = vec![vec![0.6, 0.0], vec![-0.4, 0.5]];
     let null = vec![0.2, 0.2];

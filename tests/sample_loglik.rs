@@ -7,7 +7,7 @@
 mod sample_common;
 
 use sample_common::sdes;
-use sbgm_xla::pjrt::Client;
+use sbgm_xla::exec::Target;
 use sbgm_xla::sample::{
     Component, Dequantize, GaussianMixture, HostCond, LoglikConfig, Probe, SamplerKind,
     TraceMethod, loglik, mean_stderr,
@@ -36,7 +36,7 @@ fn log_pt(data: &GaussianMixture, sde: &Sde, x: &[f64], t: f64) -> f64 {
 }
 
 fn check(data: &GaussianMixture, cfg: &LoglikConfig, x: &[f64], what: &str) {
-    let client = Client::cpu().unwrap();
+    let client = Target::cpu().unwrap();
     let sde = &data.sde;
     let n = x.len() / 2;
     let xa = HostArray::from_vec(vec![n, 2], x.to_vec()).unwrap();
@@ -117,7 +117,7 @@ fn exact_loglik_of_a_mixture() {
 /// values is within 4 standard errors, for Gaussian and Rademacher probes.
 #[test]
 fn hutchinson_agrees_with_exact_within_standard_error() {
-    let client = Client::cpu().unwrap();
+    let client = Target::cpu().unwrap();
     let sde = &sdes()[0];
     let data = GaussianMixture::gaussian(sde, vec![0.0, 0.0], vec![0.5, 0.2, 0.2, 0.3], DType::F64)
         .unwrap();
@@ -155,7 +155,7 @@ fn hutchinson_agrees_with_exact_within_standard_error() {
 /// width 2/256), values stay finite, and the noise depends on the seed.
 #[test]
 fn dequantized_bits_per_dim() {
-    let client = Client::cpu().unwrap();
+    let client = Target::cpu().unwrap();
     let sde = &sdes()[0];
     let data = GaussianMixture::gaussian(sde, vec![0.0, 0.0], vec![0.3, 0.0, 0.0, 0.3], DType::F64)
         .unwrap();

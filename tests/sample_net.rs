@@ -5,6 +5,7 @@
 mod sample_common;
 
 use sample_common::sdes;
+use sbgm_xla::exec::Target;
 use sbgm_xla::graph::Graph;
 use sbgm_xla::nn::{ModelConfig, ScoreNet};
 use sbgm_xla::pjrt::{Client, CompileOptions, Program};
@@ -27,13 +28,14 @@ fn mlp(extra: &str) -> Box<dyn ScoreNet> {
 #[test]
 fn conditional_network_samples_and_guidance_uses_zeros_as_null() {
     let client = Client::cpu().unwrap();
+    let target = Target::new(client.clone());
     let sde = &sdes()[0];
     let net = mlp("a_dim = 3");
     let leaves = net.init(4).unwrap();
     let model = NetScore::new(&*net, &leaves).unwrap();
     let cfg = SamplerConfig::new(SamplerKind::Em).steps(10);
     let e = sample(
-        &client,
+        &target,
         &model,
         sde,
         &cfg,
@@ -56,8 +58,8 @@ fn conditional_network_samples_and_guidance_uses_zeros_as_null() {
     };
     for kind in [SamplerKind::Em, SamplerKind::Tsit5, SamplerKind::Dpm2m] {
         let c = SamplerConfig::new(kind).steps(10).guidance(1.5);
-        let s1 = sample(&client, &model, sde, &c, &[2], 8, 0, &cond, false).unwrap();
-        let s2 = sample(&client, &model, sde, &c, &[2], 8, 0, &cond, false).unwrap();
+        let s1 = sample(&target, &model, sde, &c, &[2], 8, 0, &cond, false).unwrap();
+        let s2 = sample(&target, &model, sde, &c, &[2], 8, 0, &cond, false).unwrap();
         assert_eq!(s1.x, s2.x);
         assert_eq!(s1.x.shape(), &[8, 2]);
         assert!(s1.x.to_f64_vec().iter().all(|v| v.is_finite()));
@@ -126,6 +128,7 @@ fn conditional_network_samples_and_guidance_uses_zeros_as_null() {
 #[test]
 fn exact_divergence_of_a_network_matches_finite_differences() {
     let client = Client::cpu().unwrap();
+    let target = Target::new(client.clone());
     let sde = &sdes()[0];
     let net = mlp("");
     let leaves = net.init(9).unwrap();
@@ -137,7 +140,7 @@ fn exact_divergence_of_a_network_matches_finite_differences() {
         steps: Some(1),
         ..LoglikConfig::default()
     };
-    let r = loglik(&client, &model, sde, &cfg, &x, 0, &HostCond::none(), false).unwrap();
+    let r = loglik(&target, &model, sde, &cfg, &x, 0, &HostCond::none(), false).unwrap();
     let h = sde.t1 - sde.t0;
 
     // the drift at x ± δ e_j

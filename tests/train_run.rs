@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use sbgm_xla::data::metrics::{SlicedWasserstein, sliced_wasserstein};
+use sbgm_xla::exec::Target;
 use sbgm_xla::io::{load_checkpoint, read_eqx};
-use sbgm_xla::pjrt::Client;
-use sbgm_xla::train::run::{em_samples, run_with_client};
+use sbgm_xla::train::run::{em_samples, run_on};
 use sbgm_xla::train::{Config, RunOptions, Setup, TrainState};
 
 /// A small moons config: mlp width 64 depth 2, batch 128.
@@ -65,11 +65,11 @@ fn losses(dir: &Path) -> Vec<(u64, f64)> {
 
 #[test]
 fn moons_loss_decreases_and_samples_beat_the_prior() {
-    let client = Client::cpu().unwrap();
+    let client = Target::cpu().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
     let cfg = Config::from_toml_str(SMALL, &["train.eval_every=300"]).unwrap();
-    let s = run_with_client(&cfg, &opts(&dir, false), &client).unwrap();
+    let s = run_on(&cfg, &opts(&dir, false), &client).unwrap();
     assert_eq!(s.step, 600);
     let l = losses(&dir);
     assert_eq!(l.len(), 600);
@@ -138,7 +138,7 @@ fn moons_loss_decreases_and_samples_beat_the_prior() {
 
 #[test]
 fn bf16_matmuls_learn_as_well_as_f32() {
-    let client = Client::cpu().unwrap();
+    let client = Target::cpu().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let mean = |v: &[(u64, f64)]| v.iter().map(|x| x.1).sum::<f64>() / v.len() as f64;
     let mut tails = Vec::new();
@@ -147,7 +147,7 @@ fn bf16_matmuls_learn_as_well_as_f32() {
         let dir = tmp.path().join(p);
         let set = format!("train.matmul_precision=\"{p}\"");
         let cfg = Config::from_toml_str(SMALL, &[set.as_str(), "train.steps=400"]).unwrap();
-        run_with_client(&cfg, &opts(&dir, false), &client).unwrap();
+        run_on(&cfg, &opts(&dir, false), &client).unwrap();
         let l = losses(&dir);
         assert!(mean(&l[350..]) < 0.8 * mean(&l[..50]), "{p}: {l:?}");
         tails.push(mean(&l[300..]));
@@ -165,7 +165,7 @@ fn bf16_matmuls_learn_as_well_as_f32() {
 
 #[test]
 fn resume_continues_exactly() {
-    let client = Client::cpu().unwrap();
+    let client = Target::cpu().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let set = |steps: u64| {
         Config::from_toml_str(
@@ -180,12 +180,12 @@ fn resume_continues_exactly() {
     };
     // 2N steps in one go (calls of 20, 20, 20)
     let whole = tmp.path().join("whole");
-    run_with_client(&set(60), &opts(&whole, false), &client).unwrap();
+    run_on(&set(60), &opts(&whole, false), &client).unwrap();
     // N steps (20, 10), then resume to 2N (20, 10)
     let parts = tmp.path().join("parts");
-    let s = run_with_client(&set(30), &opts(&parts, false), &client).unwrap();
+    let s = run_on(&set(30), &opts(&parts, false), &client).unwrap();
     assert_eq!(s.step, 30);
-    let s = run_with_client(&set(60), &opts(&parts, true), &client).unwrap();
+    let s = run_on(&set(60), &opts(&parts, true), &client).unwrap();
     assert_eq!(s.step, 60);
     let a = load_checkpoint(&whole.join("checkpoint.safetensors")).unwrap();
     let b = load_checkpoint(&parts.join("checkpoint.safetensors")).unwrap();
@@ -202,7 +202,7 @@ fn resume_continues_exactly() {
 
 #[test]
 fn nan_loss_stops_and_keeps_the_last_good_checkpoint() {
-    let client = Client::cpu().unwrap();
+    let client = Target::cpu().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
     let base = [
@@ -211,7 +211,7 @@ fn nan_loss_stops_and_keeps_the_last_good_checkpoint() {
         "train.batch_size=32",
     ];
     let cfg = Config::from_toml_str(SMALL, &base).unwrap();
-    run_with_client(&cfg, &opts(&dir, false), &client).unwrap();
+    run_on(&cfg, &opts(&dir, false), &client).unwrap();
     let before = std::fs::read(dir.join("checkpoint.safetensors")).unwrap();
     let mut bad: Vec<&str> = base.to_vec();
     bad.extend([
@@ -220,7 +220,7 @@ fn nan_loss_stops_and_keeps_the_last_good_checkpoint() {
         "train.checkpoint_every=10",
     ]);
     let cfg = Config::from_toml_str(SMALL, &bad).unwrap();
-    let err = run_with_client(&cfg, &opts(&dir, true), &client)
+    let err = run_on(&cfg, &opts(&dir, true), &client)
         .unwrap_err()
         .to_string();
     assert!(

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use sbgm_xla::pjrt::Client;
-use sbgm_xla::train::run::run_with_client;
+use sbgm_xla::exec::Target;
+use sbgm_xla::train::run::run_on;
 use sbgm_xla::train::{Config, RunOptions};
 
 const BASE: &str = r#"
@@ -86,12 +86,12 @@ fn unknown_keys_and_values_name_the_key_and_the_allowed_ones() {
 
 #[test]
 fn bad_runs_fail_clearly_and_lose_nothing() {
-    let client = Client::cpu().unwrap();
+    let client = Target::cpu().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let cfg = |sets: &[&str]| Config::from_toml_str(BASE, sets).unwrap();
 
     // data shape vs model
-    let e = run_with_client(
+    let e = run_on(
         &cfg(&["model.in_size=3"]),
         &opts(&tmp.path().join("a"), false, 1),
         &client,
@@ -105,7 +105,7 @@ fn bad_runs_fail_clearly_and_lose_nothing() {
     );
 
     // batch not divisible by the devices
-    let e = run_with_client(
+    let e = run_on(
         &cfg(&["train.batch_size=30"]),
         &opts(&tmp.path().join("b"), false, 4),
         &client,
@@ -119,7 +119,7 @@ fn bad_runs_fail_clearly_and_lose_nothing() {
 
     // missing and corrupt data files
     let missing = tmp.path().join("missing.npy");
-    let e = run_with_client(
+    let e = run_on(
         &cfg(&[
             "data.dataset=\"file\"",
             &format!("data.path={:?}", missing.display().to_string()),
@@ -132,7 +132,7 @@ fn bad_runs_fail_clearly_and_lose_nothing() {
     assert!(e.contains("missing.npy"), "{e}");
     let corrupt = tmp.path().join("corrupt.npy");
     std::fs::write(&corrupt, b"\x93NUMPY\x01\x00garbage").unwrap();
-    let e = run_with_client(
+    let e = run_on(
         &cfg(&[
             "data.dataset=\"file\"",
             &format!("data.path={:?}", corrupt.display().to_string()),
@@ -146,11 +146,11 @@ fn bad_runs_fail_clearly_and_lose_nothing() {
 
     // a good run, then: the existing run directory is refused without --resume
     let dir = tmp.path().join("run");
-    run_with_client(&cfg(&[]), &opts(&dir, false, 1), &client).unwrap();
+    run_on(&cfg(&[]), &opts(&dir, false, 1), &client).unwrap();
     let ck = dir.join("checkpoint.safetensors");
     let before = std::fs::read(&ck).unwrap();
     let metrics = std::fs::read(dir.join("metrics.jsonl")).unwrap();
-    let e = run_with_client(&cfg(&[]), &opts(&dir, false, 1), &client)
+    let e = run_on(&cfg(&[]), &opts(&dir, false, 1), &client)
         .unwrap_err()
         .to_string();
     assert!(
@@ -161,7 +161,7 @@ fn bad_runs_fail_clearly_and_lose_nothing() {
     assert_eq!(std::fs::read(dir.join("metrics.jsonl")).unwrap(), metrics);
 
     // resuming with a different model is refused, naming the mismatch
-    let e = run_with_client(
+    let e = run_on(
         &cfg(&["model.width_size=8", "train.steps=20"]),
         &opts(&dir, true, 1),
         &client,
@@ -175,7 +175,7 @@ fn bad_runs_fail_clearly_and_lose_nothing() {
 
     // a corrupt checkpoint on resume
     std::fs::write(&ck, &before[..before.len() / 2]).unwrap();
-    let e = run_with_client(&cfg(&["train.steps=20"]), &opts(&dir, true, 1), &client)
+    let e = run_on(&cfg(&["train.steps=20"]), &opts(&dir, true, 1), &client)
         .unwrap_err()
         .to_string();
     assert!(
@@ -190,7 +190,7 @@ fn bad_runs_fail_clearly_and_lose_nothing() {
     assert_eq!(std::fs::read(dir.join("metrics.jsonl")).unwrap(), metrics);
 
     // resume without a checkpoint
-    let e = run_with_client(&cfg(&[]), &opts(&tmp.path().join("none"), true, 1), &client)
+    let e = run_on(&cfg(&[]), &opts(&tmp.path().join("none"), true, 1), &client)
         .unwrap_err()
         .to_string();
     assert!(e.contains("no checkpoint.safetensors"), "{e}");

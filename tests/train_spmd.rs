@@ -6,7 +6,7 @@ mod train_common;
 use std::sync::Arc;
 
 use sbgm_xla::data::{DataSpec, DatasetKind};
-use sbgm_xla::pjrt::Client;
+use sbgm_xla::exec::Target;
 use sbgm_xla::train::LossWeight;
 use sbgm_xla::train::step::{Objective, StepLayout, UpdateRule};
 use sbgm_xla::train::{Engine, TrainState};
@@ -19,7 +19,7 @@ fn moons(n: usize) -> Arc<sbgm_xla::data::Dataset> {
 }
 
 fn train(
-    client: &Client,
+    client: &Target,
     layout: StepLayout,
     ds: Arc<sbgm_xla::data::Dataset>,
     calls: &[usize],
@@ -74,8 +74,8 @@ fn compare(a: &(Vec<f32>, TrainState), b: &(Vec<f32>, TrainState), tol: f32) {
 
 #[test]
 fn one_device_and_four_devices_take_the_same_steps() {
-    let client = Client::cpu().unwrap();
-    assert!(client.addressable_devices().len() >= 4);
+    let client = Target::cpu().unwrap();
+    assert!(client.devices() >= 4);
     let ds = moons(2000);
     let calls = [5, 5, 3];
     let one = train(
@@ -129,7 +129,7 @@ fn one_device_and_four_devices_take_the_same_steps() {
 
 #[test]
 fn host_feed_matches_device_feed_and_call_sizes_do_not_matter() {
-    let client = Client::cpu().unwrap();
+    let client = Target::cpu().unwrap();
     let ds = moons(1000);
     let dev = train(
         &client,
@@ -155,7 +155,7 @@ fn host_feed_matches_device_feed_and_call_sizes_do_not_matter() {
 
 #[test]
 fn batch_not_divisible_by_devices_is_a_clear_error() {
-    let client = Client::cpu().unwrap();
+    let client = Target::cpu().unwrap();
     let ds = moons(500);
     let sde = tc::vp();
     let obj = Objective {
@@ -187,7 +187,7 @@ fn batch_not_divisible_by_devices_is_a_clear_error() {
 
 #[test]
 fn gradient_accumulation_runs_and_is_partition_invariant() {
-    let client = Client::cpu().unwrap();
+    let client = Target::cpu().unwrap();
     let ds = moons(1000);
     let mut l1 = tc::layout(&ds, 64, 4, 1, false);
     l1.accumulate = 2;

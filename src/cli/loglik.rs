@@ -251,7 +251,7 @@ pub fn loglik_cmd(args: &LoglikArgs) -> anyhow::Result<()> {
     let client = args.runtime.client()?;
     let start = Instant::now();
     let ll = loglik(
-        &client,
+        &crate::exec::Target::new(client),
         &score,
         &sde,
         &cfg,

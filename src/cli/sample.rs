@@ -366,7 +366,7 @@ pub fn sample_cmd(args: &SampleArgs) -> anyhow::Result<()> {
     let client = args.runtime.client()?;
     let start = Instant::now();
     let s = sample(
-        &client,
+        &crate::exec::Target::new(client),
         &score,
         &sde,
         &cfg,

@@ -66,7 +66,7 @@ pub fn train(a: &TrainArgs) -> anyhow::Result<ExitCode> {
         progress: !a.runtime.quiet,
         stop_after: None,
     };
-    let s = crate::train::run::run_with_client(&config, &opts, &client)?;
+    let s = crate::train::run::run_on(&config, &opts, &crate::exec::Target::new(client))?;
     if let Some(sig) = s.interrupted {
         let kept = match s.checkpoint_step {
             Some(step) => format!(

@@ -11,7 +11,9 @@ use std::collections::HashMap;
 
 use crate::error::{Error, Result};
 use crate::graph::builder::{Graph, Node};
-use crate::graph::op::{NodeId, Op, ReduceOp, UnaryOp};
+use crate::graph::op::{
+    NodeId, Op, ReduceOp, UnaryOp, bitcast_has_no_derivative, data_movement_ops,
+};
 use crate::graph::prims::{conv, elementwise, layout, linalg, reduce};
 use crate::graph::tensor::Tensor;
 
@@ -256,21 +258,8 @@ fn vjp_rule(op: &Op, x: &[Tensor], y: &Tensor, ct: &Tensor) -> Result<Vec<Option
         } else {
             None
         }],
-        Op::BitcastConvert => {
-            return Err(Error::NotDifferentiable {
-                op: "bitcast_convert",
-                msg: "reinterpreting bits has no derivative".into(),
-            });
-        }
-        Op::BroadcastInDim { .. }
-        | Op::Reshape
-        | Op::Transpose { .. }
-        | Op::Slice { .. }
-        | Op::DynamicSlice { .. }
-        | Op::DynamicUpdateSlice
-        | Op::Concatenate { .. }
-        | Op::Pad { .. }
-        | Op::Reverse { .. } => layout::vjp(op, x, ct)?,
+        Op::BitcastConvert => return Err(bitcast_has_no_derivative()),
+        data_movement_ops!() => layout::vjp(op, x, ct)?,
         Op::Reduce { op: r, dims } => vec![Some(reduce::reduce_vjp(*r, dims, &x[0], y, ct)?)],
         Op::ReduceWindow { op: r, spec } => {
             vec![Some(reduce::reduce_window_vjp(*r, spec, &x[0], ct)?)]
@@ -516,21 +505,8 @@ fn jvp_rule(
             Some(t) if x[0].dtype().is_float() => Some(t.convert(y.dtype())?),
             _ => None,
         },
-        Op::BitcastConvert => {
-            return Err(Error::NotDifferentiable {
-                op: "bitcast_convert",
-                msg: "reinterpreting bits has no derivative".into(),
-            });
-        }
-        Op::BroadcastInDim { .. }
-        | Op::Reshape
-        | Op::Transpose { .. }
-        | Op::Slice { .. }
-        | Op::DynamicSlice { .. }
-        | Op::DynamicUpdateSlice
-        | Op::Concatenate { .. }
-        | Op::Pad { .. }
-        | Op::Reverse { .. }
+        Op::BitcastConvert => return Err(bitcast_has_no_derivative()),
+        data_movement_ops!()
         | Op::Take
         | Op::ScatterAdd
         | Op::ReduceWindow {

@@ -49,8 +49,38 @@ pub(crate) struct GraphData {
     pub current: RegionId,
     pub params: Vec<NodeId>,
     pub functions: Vec<FunctionDef>,
+    pub options: GraphOptions,
+}
+
+/// How a graph's matrix products are lowered, fixed when the graph is created (JAX keys
+/// `jit` on `jax_default_matmul_precision` the same way): the lowering and the composite
+/// ops read it, nothing changes it while tracing. [`crate::exec::Target::graph_options`]
+/// gives the value a compile target's policy picks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GraphOptions {
+    /// How `f32` contractions multiply; gradients of a contraction use its precision.
     pub matmul_precision: MatmulPrecision,
+    /// The host kernel (a custom-call target registered with the plugin, see
+    /// [`crate::kernels::install`]) that the graph's `bf16` matrix products lower to instead
+    /// of `stablehlo.dot_general` (also dense layers on higher-rank inputs, flattened; not
+    /// thin ones or products with batch dimensions). The numbers are the same (operands
+    /// rounded to bf16, f32 accumulation); only the kernel differs. `None` keeps XLA's own.
     pub host_bf16_matmul: Option<&'static str>,
+}
+
+impl GraphOptions {
+    /// Products at `precision`, in XLA's own kernels.
+    pub fn precision(precision: MatmulPrecision) -> GraphOptions {
+        GraphOptions {
+            matmul_precision: precision,
+            host_bf16_matmul: None,
+        }
+    }
+
+    /// Whether bf16 products run in XLA's own kernels (bf16 precision, no host kernel).
+    pub fn xla_bf16(&self) -> bool {
+        self.matmul_precision == MatmulPrecision::Bf16 && self.host_bf16_matmul.is_none()
+    }
 }
 
 /// A tracing graph. Create one, declare parameters, compute with [`Tensor`]s, then build a
@@ -88,8 +118,14 @@ impl Default for Graph {
 }
 
 impl Graph {
-    /// An empty graph whose current region is the main function body.
+    /// An empty graph whose current region is the main function body, with the default
+    /// [`GraphOptions`] (`f32` products in XLA's kernels).
     pub fn new() -> Graph {
+        Graph::with_options(GraphOptions::default())
+    }
+
+    /// An empty graph lowering its products as `options` say.
+    pub fn with_options(options: GraphOptions) -> Graph {
         Graph(Rc::new(RefCell::new(GraphData {
             nodes: Vec::new(),
             regions: vec![Region {
@@ -102,35 +138,23 @@ impl Graph {
             current: 0,
             params: Vec::new(),
             functions: Vec::new(),
-            matmul_precision: MatmulPrecision::default(),
-            host_bf16_matmul: None,
+            options,
         })))
     }
 
-    /// Sets how `f32` contractions traced from now on multiply (JAX's
-    /// `jax_default_matmul_precision`); gradients of a contraction use its precision.
-    pub fn set_matmul_precision(&self, p: MatmulPrecision) {
-        self.0.borrow_mut().matmul_precision = p;
+    /// The options the graph was created with.
+    pub fn options(&self) -> GraphOptions {
+        self.0.borrow().options
     }
 
-    /// The precision new `f32` contractions get.
+    /// The precision the graph's `f32` contractions get.
     pub fn matmul_precision(&self) -> MatmulPrecision {
-        self.0.borrow().matmul_precision
+        self.0.borrow().options.matmul_precision
     }
 
-    /// Lowers the graph's `bf16` matrix products (also dense layers on higher-rank inputs,
-    /// flattened; not thin ones or products with batch dimensions) to
-    /// `stablehlo.custom_call @target`, a host kernel registered with the plugin (see
-    /// [`crate::kernels::install`]), instead of `stablehlo.dot_general`. The numbers are the
-    /// same (operands rounded to bf16, f32 accumulation); only the kernel differs. `None` (the
-    /// default) keeps XLA's own product.
-    pub fn set_host_bf16_matmul(&self, target: Option<&'static str>) {
-        self.0.borrow_mut().host_bf16_matmul = target;
-    }
-
-    /// The host kernel bf16 products lower to, if any.
+    /// The host kernel the graph's bf16 products lower to, if any.
     pub fn host_bf16_matmul(&self) -> Option<&'static str> {
-        self.0.borrow().host_bf16_matmul
+        self.0.borrow().options.host_bf16_matmul
     }
 
     /// Whether two handles refer to the same graph.

@@ -1,11 +1,85 @@
 //! Composite ops built on the primitives (their derivatives follow from the primitives'):
-//! softmax, normalisations (layer, group, RMS) and activations (gelu, silu, softplus).
+//! softmax, normalisations (layer, group, RMS), activations (gelu, silu, softplus) and the
+//! dense product of a concatenation ([`Tensor::dense_on_cat`]).
 
+use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::graph::op::DotDims;
 use crate::graph::shape::axis;
 use crate::graph::tensor::Tensor;
 
+/// The widest trailing part [`Tensor::dense_on_cat`] multiplies apart.
+const NARROW_PART: usize = 4;
+
 impl Tensor {
+    /// `cat(parts, -1) @ weight^T`: the parts concatenated on the last axis, times `weight`
+    /// `(out, in)` (a dense layer without its bias). With bf16 products in XLA's kernels
+    /// ([`GraphOptions::xla_bf16`](crate::graph::GraphOptions::xla_bf16)) and two parts
+    /// `[x, c]` whose `c` is narrow (at most 4 columns, e.g. a time column), the concatenation
+    /// is never built: `x @ W_x^T` plus broadcast products of `c`'s columns with the weight's
+    /// last columns, their operands rounded to bf16 like the product's, so the result is what
+    /// one product on the concatenation computes (up to the order of the f32 sums). An odd
+    /// contraction length such as 257 halves the speed of XLA's CPU bf16 kernels, which take
+    /// pairs along it. Otherwise (f32, or the host kernel, which pads the contraction itself)
+    /// one product on the concatenation is faster: its weight gradient needs no padding back
+    /// together.
+    pub fn dense_on_cat(parts: &[&Tensor], weight: &Tensor) -> Result<Tensor> {
+        let Some(first) = parts.first() else {
+            return Err(Error::InvalidOp {
+                op: "dense_on_cat",
+                msg: "needs at least one part".into(),
+            });
+        };
+        let last = |t: &Tensor| t.dims().last().copied().unwrap_or(0);
+        if let [x, c] = parts
+            && first.graph().options().xla_bf16()
+            && last(c) <= NARROW_PART
+            && weight.rank() == 2
+            && weight.dims()[1] == last(x) + last(c)
+        {
+            return x.dense_split(c, weight);
+        }
+        Tensor::cat(parts, -1)?.dense(weight)
+    }
+
+    /// `self @ weight^T` over the last axis.
+    fn dense(&self, weight: &Tensor) -> Result<Tensor> {
+        self.dot_general(
+            weight,
+            &DotDims {
+                lhs_contract: vec![self.rank() - 1],
+                rhs_contract: vec![1],
+                ..Default::default()
+            },
+        )
+    }
+
+    /// `cat([self, c], -1) @ weight^T` as `self @ W_x^T` plus one broadcast product per
+    /// column of `c`, the split form of [`Tensor::dense_on_cat`] (which picks it under bf16
+    /// products in XLA's kernels); `weight` is `(out, in)` with `in` = the two widths.
+    pub fn dense_split(&self, c: &Tensor, weight: &Tensor) -> Result<Tensor> {
+        let (out, nx) = (weight.dims()[0], self.dims().last().copied().unwrap_or(0));
+        let nc = c.dims().last().copied().unwrap_or(0);
+        let mut y = self.dense(&weight.slice(&[0, 0], &[out, nx], &[1, 1])?)?;
+        // Under bf16 products the narrow block's operands are rounded too.
+        let bf16 = self.graph().matmul_precision() == crate::graph::MatmulPrecision::Bf16
+            && weight.dtype() == DType::F32;
+        let round = |t: Tensor| -> Result<Tensor> {
+            if bf16 {
+                t.convert(DType::BF16)?.convert(DType::F32)
+            } else {
+                Ok(t)
+            }
+        };
+        for k in 0..nc {
+            let wk = weight
+                .slice(&[0, nx + k], &[out, nx + k + 1], &[1, 1])?
+                .reshape(&[out])?;
+            y = (y + (round(c.narrow(-1, k, 1)?)? * round(wk)?)?)?;
+        }
+        Ok(y)
+    }
+
     /// `exp(x) / sum(exp(x))` along `dim`, computed after subtracting the maximum.
     pub fn softmax(&self, dim: isize) -> Result<Tensor> {
         let d = axis("softmax", &self.shape, dim)?;

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use crate::error::{Error, Result};
 use crate::graph::builder::{Graph, GraphData};
-use crate::graph::op::{NodeId, Op, RegionId};
+use crate::graph::op::{NodeId, Op, RegionId, data_movement_ops};
 use crate::graph::prims;
 use crate::graph::shape::Shape;
 use crate::graph::tensor::Tensor;
@@ -112,6 +112,24 @@ fn quote(s: &str) -> String {
     o
 }
 
+/// One node as its lowering sees it: the op, its operands (node ids, SSA names and types)
+/// and its result type.
+#[derive(Clone, Copy)]
+pub(crate) struct NodeView<'n> {
+    pub op: &'n Op,
+    pub inputs: &'n [NodeId],
+    pub ins: &'n [String],
+    pub in_shapes: &'n [&'n Shape],
+    pub out: &'n Shape,
+}
+
+impl<'n> NodeView<'n> {
+    /// The op, operand names, operand types and result type.
+    pub fn parts(&self) -> (&'n Op, &'n [String], &'n [&'n Shape], &'n Shape) {
+        (self.op, self.ins, self.in_shapes, self.out)
+    }
+}
+
 /// Writes MLIR for the nodes of a graph.
 pub(crate) struct Emitter<'a> {
     pub g: &'a GraphData,
@@ -213,33 +231,29 @@ impl<'a> Emitter<'a> {
             .iter()
             .map(|&i| &self.g.nodes[i].shapes[0])
             .collect();
-        let out = &node.shapes[0];
+        let view = NodeView {
+            op,
+            inputs: &node.inputs,
+            ins: &ins,
+            in_shapes: &in_shapes,
+            out: &node.shapes[0],
+        };
         let rhs = match op {
             Op::Unary(_)
             | Op::Binary(_)
             | Op::Compare(_)
             | Op::Select
             | Op::Convert
-            | Op::BitcastConvert => prims::elementwise::emit(self, op, &ins, &in_shapes, out),
-            Op::Constant(_)
-            | Op::Iota { .. }
-            | Op::BroadcastInDim { .. }
-            | Op::Reshape
-            | Op::Transpose { .. }
-            | Op::Slice { .. }
-            | Op::DynamicSlice { .. }
-            | Op::DynamicUpdateSlice
-            | Op::Concatenate { .. }
-            | Op::Pad { .. }
-            | Op::Reverse { .. } => prims::layout::emit(self, op, &ins, &in_shapes, out),
+            | Op::BitcastConvert => prims::elementwise::emit(self, view),
+            Op::Constant(_) | Op::Iota { .. } | data_movement_ops!() => {
+                prims::layout::emit(self, view)
+            }
             Op::Reduce { .. } | Op::ReduceWindow { .. } | Op::SelectAndScatterAdd { .. } => {
-                prims::reduce::emit(self, op, &ins, &in_shapes, out)
+                prims::reduce::emit(self, view)
             }
-            Op::DotGeneral(..) => {
-                prims::linalg::emit(self, op, &node.inputs, &ins, &in_shapes, out)
-            }
-            Op::Conv(_) => prims::conv::emit(self, op, &ins, &in_shapes, out),
-            Op::Take | Op::ScatterAdd => prims::gather::emit(self, op, &ins, &in_shapes, out),
+            Op::DotGeneral(..) => prims::linalg::emit(self, view),
+            Op::Conv(_) => prims::conv::emit(self, view),
+            Op::Take | Op::ScatterAdd => prims::gather::emit(self, view),
             Op::Parameter { .. }
             | Op::RegionArg { .. }
             | Op::Proj { .. }
@@ -309,50 +323,19 @@ impl Graph {
                 msg: "a loop body, branch or function is still being traced".into(),
             });
         }
-        let params: Vec<(String, Shape)> = d
-            .params
-            .iter()
-            .map(|&p| match &d.nodes[p].op {
-                Op::Parameter { name, .. } => (name.clone(), d.nodes[p].shapes[0].clone()),
-                _ => unreachable!(),
-            })
-            .collect();
-        for n in opts
-            .arg_sharding
-            .iter()
-            .map(|(n, _)| n)
-            .chain(opts.donate.iter())
-        {
-            if !params.iter().any(|(p, _)| p == n) {
-                return Err(Error::InvalidOp {
-                    op: "build",
-                    msg: format!("no parameter named {n:?} (to shard or donate)"),
-                });
-            }
-        }
+        let params = declared_params(&d);
+        check_option_names(&params, opts)?;
         let results: Vec<(String, Shape)> = outputs
             .iter()
             .map(|(n, t)| (n.to_string(), t.shape.clone()))
             .collect();
-        // aliasing: each donated parameter takes the first free result of its type
-        let mut aliases = vec![None; params.len()];
-        let mut taken = vec![false; results.len()];
-        for (i, (pn, ps)) in params.iter().enumerate() {
-            if opts.donate.contains(pn)
-                && let Some(k) = (0..results.len()).find(|&k| !taken[k] && results[k].1 == *ps)
-            {
-                taken[k] = true;
-                aliases[i] = Some(k);
-            }
-        }
-
-        let live = liveness(&d, &ids);
+        let aliases = donation_aliases(&params, &results, opts);
         let mut em = Emitter {
             g: &d,
             out: String::new(),
             indent: 4,
             scopes: vec![],
-            live,
+            live: liveness(&d, &ids),
             fresh: 0,
         };
         let sym = symbol(name);
@@ -362,69 +345,8 @@ impl Graph {
             "module @{sym} attributes {{mhlo.num_partitions = {} : i32, mhlo.num_replicas = {} : i32}} {{",
             opts.num_partitions, opts.num_replicas
         );
-        // functions called from live code, each once
-        let fn_names = function_symbols(&d);
-        for (k, f) in d.functions.iter().enumerate() {
-            let used =
-                d.nodes.iter().enumerate().any(|(i, n)| {
-                    em.live[i] && matches!(n.op, Op::Call { function } if function == k)
-                });
-            if !used {
-                continue;
-            }
-            let r = &d.regions[f.region];
-            let all_args: Vec<NodeId> = r.args.iter().chain(&r.captures).copied().collect();
-            let mut scope = HashMap::new();
-            let mut sig = Vec::new();
-            for (j, &a) in all_args.iter().enumerate() {
-                let nm = format!("%r{}_{j}", f.region);
-                sig.push(format!("{nm}: {}", d.nodes[a].shapes[0].mlir()));
-                scope.insert(a, nm);
-            }
-            let outs: Vec<String> = r
-                .results
-                .iter()
-                .map(|&x| d.nodes[x].shapes[0].mlir())
-                .collect();
-            em.out.clear();
-            em.push_scope(scope);
-            em.emit_region_nodes(f.region)?;
-            let rets: Vec<String> = r.results.iter().map(|&x| em.name(x)).collect();
-            em.pop_scope();
-            let body = std::mem::take(&mut em.out);
-            let _ = writeln!(
-                text,
-                "  func.func private @{}({}) -> ({}) {{",
-                fn_names[k],
-                sig.join(", "),
-                outs.join(", ")
-            );
-            text.push_str(&body);
-            let _ = writeln!(text, "    return {} : {}", rets.join(", "), outs.join(", "));
-            let _ = writeln!(text, "  }}");
-        }
-        // main
-        let mut sig = Vec::new();
-        for (i, (pn, ps)) in params.iter().enumerate() {
-            let mut attrs = vec![format!("jax.arg_info = {}", quote(pn))];
-            if let Some((_, s)) = opts.arg_sharding.iter().find(|(n, _)| n == pn) {
-                attrs.push(format!("mhlo.sharding = {}", quote(s)));
-            }
-            if let Some(k) = aliases[i] {
-                attrs.push(format!("tf.aliasing_output = {k} : i32"));
-            } else if opts.donate.contains(pn) {
-                attrs.push("jax.buffer_donor = true".into());
-            }
-            sig.push(format!("%arg{i}: {} {{{}}}", ps.mlir(), attrs.join(", ")));
-        }
-        let mut outs = Vec::new();
-        for (rn, rs) in &results {
-            let mut attrs = vec![format!("jax.result_info = {}", quote(rn))];
-            if let Some((_, s)) = opts.result_sharding.iter().find(|(n, _)| n == rn) {
-                attrs.push(format!("mhlo.sharding = {}", quote(s)));
-            }
-            outs.push(format!("{} {{{}}}", rs.mlir(), attrs.join(", ")));
-        }
+        em.write_functions(&mut text)?;
+        let (sig, outs) = main_signature(&params, &results, &aliases, opts);
         em.out.clear();
         em.emit_region_nodes(0)?;
         let rets: Vec<String> = ids.iter().map(|&x| em.name(x)).collect();
@@ -457,6 +379,133 @@ impl Graph {
             num_replicas: opts.num_replicas,
             aliases,
         })
+    }
+}
+
+/// The declared parameters: (name, type), in order.
+fn declared_params(d: &GraphData) -> Vec<(String, Shape)> {
+    d.params
+        .iter()
+        .map(|&p| match &d.nodes[p].op {
+            Op::Parameter { name, .. } => (name.clone(), d.nodes[p].shapes[0].clone()),
+            _ => unreachable!(),
+        })
+        .collect()
+}
+
+/// Checks that every parameter the options shard or donate exists.
+fn check_option_names(params: &[(String, Shape)], opts: &BuildOptions) -> Result<()> {
+    for n in opts
+        .arg_sharding
+        .iter()
+        .map(|(n, _)| n)
+        .chain(opts.donate.iter())
+    {
+        if !params.iter().any(|(p, _)| p == n) {
+            return Err(Error::InvalidOp {
+                op: "build",
+                msg: format!("no parameter named {n:?} (to shard or donate)"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// For each parameter, the result it is aliased to: each donated parameter takes the first
+/// free result of its type.
+fn donation_aliases(
+    params: &[(String, Shape)],
+    results: &[(String, Shape)],
+    opts: &BuildOptions,
+) -> Vec<Option<usize>> {
+    let mut aliases = vec![None; params.len()];
+    let mut taken = vec![false; results.len()];
+    for (i, (pn, ps)) in params.iter().enumerate() {
+        if opts.donate.contains(pn)
+            && let Some(k) = (0..results.len()).find(|&k| !taken[k] && results[k].1 == *ps)
+        {
+            taken[k] = true;
+            aliases[i] = Some(k);
+        }
+    }
+    aliases
+}
+
+/// `@main`'s argument list and result types, with their names, shardings and aliases.
+fn main_signature(
+    params: &[(String, Shape)],
+    results: &[(String, Shape)],
+    aliases: &[Option<usize>],
+    opts: &BuildOptions,
+) -> (Vec<String>, Vec<String>) {
+    let mut sig = Vec::new();
+    for (i, (pn, ps)) in params.iter().enumerate() {
+        let mut attrs = vec![format!("jax.arg_info = {}", quote(pn))];
+        if let Some((_, s)) = opts.arg_sharding.iter().find(|(n, _)| n == pn) {
+            attrs.push(format!("mhlo.sharding = {}", quote(s)));
+        }
+        if let Some(k) = aliases[i] {
+            attrs.push(format!("tf.aliasing_output = {k} : i32"));
+        } else if opts.donate.contains(pn) {
+            attrs.push("jax.buffer_donor = true".into());
+        }
+        sig.push(format!("%arg{i}: {} {{{}}}", ps.mlir(), attrs.join(", ")));
+    }
+    let mut outs = Vec::new();
+    for (rn, rs) in results {
+        let mut attrs = vec![format!("jax.result_info = {}", quote(rn))];
+        if let Some((_, s)) = opts.result_sharding.iter().find(|(n, _)| n == rn) {
+            attrs.push(format!("mhlo.sharding = {}", quote(s)));
+        }
+        outs.push(format!("{} {{{}}}", rs.mlir(), attrs.join(", ")));
+    }
+    (sig, outs)
+}
+
+impl Emitter<'_> {
+    /// Writes the functions called from live code, each once, as `func.func private`.
+    fn write_functions(&mut self, text: &mut String) -> Result<()> {
+        let d = self.g;
+        let fn_names = function_symbols(d);
+        for (k, f) in d.functions.iter().enumerate() {
+            let used = d.nodes.iter().enumerate().any(|(i, n)| {
+                self.live[i] && matches!(n.op, Op::Call { function } if function == k)
+            });
+            if !used {
+                continue;
+            }
+            let r = &d.regions[f.region];
+            let all_args: Vec<NodeId> = r.args.iter().chain(&r.captures).copied().collect();
+            let mut scope = HashMap::new();
+            let mut sig = Vec::new();
+            for (j, &a) in all_args.iter().enumerate() {
+                let nm = format!("%r{}_{j}", f.region);
+                sig.push(format!("{nm}: {}", d.nodes[a].shapes[0].mlir()));
+                scope.insert(a, nm);
+            }
+            let outs: Vec<String> = r
+                .results
+                .iter()
+                .map(|&x| d.nodes[x].shapes[0].mlir())
+                .collect();
+            self.out.clear();
+            self.push_scope(scope);
+            self.emit_region_nodes(f.region)?;
+            let rets: Vec<String> = r.results.iter().map(|&x| self.name(x)).collect();
+            self.pop_scope();
+            let body = std::mem::take(&mut self.out);
+            let _ = writeln!(
+                text,
+                "  func.func private @{}({}) -> ({}) {{",
+                fn_names[k],
+                sig.join(", "),
+                outs.join(", ")
+            );
+            text.push_str(&body);
+            let _ = writeln!(text, "    return {} : {}", rets.join(", "), outs.join(", "));
+            let _ = writeln!(text, "  }}");
+        }
+        Ok(())
     }
 }
 

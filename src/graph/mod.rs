@@ -27,7 +27,7 @@ pub mod shape;
 mod tensor;
 
 pub use autodiff::{grad, jvp, value_and_grad, vjp};
-pub use builder::Graph;
+pub use builder::{Graph, GraphOptions};
 pub use emit::{BuildOptions, Module};
 pub use op::{BinaryOp, CmpOp, ConvSpec, DotDims, MatmulPrecision, ReduceOp, UnaryOp, WindowSpec};
 pub use prims::control::Function;

@@ -275,6 +275,27 @@ pub enum Op {
     },
 }
 
+/// The pattern of the ops that only move data (broadcast, reshape, transpose, slices,
+/// concatenation, padding, reversal): one lowering ([`crate::graph::prims::layout`]) and
+/// linear derivatives.
+#[rustfmt::skip]
+macro_rules! data_movement_ops {
+    () => {
+        Op::BroadcastInDim { .. } | Op::Reshape | Op::Transpose { .. }
+            | Op::Slice { .. } | Op::DynamicSlice { .. } | Op::DynamicUpdateSlice
+            | Op::Concatenate { .. } | Op::Pad { .. } | Op::Reverse { .. }
+    };
+}
+pub(crate) use data_movement_ops;
+
+/// The error of differentiating `bitcast_convert`.
+pub(crate) fn bitcast_has_no_derivative() -> crate::error::Error {
+    crate::error::Error::NotDifferentiable {
+        op: "bitcast_convert",
+        msg: "reinterpreting bits has no derivative".into(),
+    }
+}
+
 impl Op {
     /// A short name for messages.
     pub fn name(&self) -> &'static str {

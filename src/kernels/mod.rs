@@ -4,7 +4,8 @@
 //! A kernel is a plain Rust function ([`gemm_bf16::matmul_bf16`]) plus an XLA FFI handler that
 //! reads its operands from the call frame ([`crate::pjrt::ffi`]). [`install`] registers the
 //! handlers with a client's plugin when they pay off there (CPU platform, AMX available), and
-//! graphs opt in with [`Graph::set_host_bf16_matmul`](crate::graph::Graph::set_host_bf16_matmul).
+//! graphs opt in through their [`GraphOptions::host_bf16_matmul`](crate::graph::GraphOptions),
+//! which a compile target ([`crate::exec::Target::graph_options`]) sets where they pay off.
 //! The lowering sends plain and dense-layer products to the kernel (thin ones, below a
 //! 16-wide tile, stay with XLA); large products are shared with XLA's intra-op thread pool
 //! ([`amx`]'s parallel product: operands packed once, then strips of rows). Measured here (2
@@ -13,14 +14,12 @@
 //! ~140 GFLOP/s f32.
 //!
 //! ```no_run
-//! use sbgm_xla::graph::{Graph, MatmulPrecision};
-//! use sbgm_xla::kernels;
-//! use sbgm_xla::pjrt::Client;
+//! use sbgm_xla::exec::Target;
+//! use sbgm_xla::graph::MatmulPrecision;
 //!
-//! let client = Client::cpu()?;
-//! let g = Graph::new();
-//! g.set_matmul_precision(MatmulPrecision::Bf16);
-//! g.set_host_bf16_matmul(kernels::install(&client));
+//! let target = Target::cpu()?.with_precision(MatmulPrecision::Bf16);
+//! // bf16 products in the host kernel where it pays off (kernels::install), else in XLA's
+//! let g = target.graph();
 //! # Ok::<(), sbgm_xla::Error>(())
 //! ```
 
@@ -73,7 +72,7 @@ pub fn register(client: &Client) -> Result<()> {
 
 /// Registers the host kernels with `client` when they beat XLA's own there (a CPU client on
 /// a machine with AMX bf16 tiles, `SBGM_XLA_NO_AMX` unset) and returns the bf16 product's
-/// target for [`Graph::set_host_bf16_matmul`](crate::graph::Graph::set_host_bf16_matmul);
+/// target for [`GraphOptions::host_bf16_matmul`](crate::graph::GraphOptions);
 /// `None` otherwise (also when the plugin cannot register handlers).
 pub fn install(client: &Client) -> Option<&'static str> {
     if client.platform_name() != "cpu" || !amx::available() {

@@ -6,9 +6,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::exec::{Compiled, Target};
 use crate::graph::{Graph, Tensor, seed_key};
 use crate::host::HostArray;
-use crate::pjrt::{Client, CompileOptions, Executable, Program};
 use crate::sample::config::{LoglikConfig, SamplerConfig, SamplerKind};
 use crate::sample::dpm::dpm_solver_2m;
 use crate::sample::em::euler_maruyama;
@@ -122,17 +122,55 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// Adds the counters of another chunk (the largest nfe and steps, the rejections summed).
+    fn add(&mut self, o: &Counters) {
+        self.nfe = self.nfe.max(o.nfe);
+        self.steps = self.steps.max(o.steps);
+        self.rejected += o.rejected;
+    }
+
+    /// Adds a chunk's counter results (nfe, steps, rejected).
     fn merge(&mut self, o: &[HostArray]) {
         let v = |a: &HostArray| a.to_f64_vec()[0] as u64;
-        self.nfe = self.nfe.max(v(&o[0]));
-        self.steps = self.steps.max(v(&o[1]));
-        self.rejected += v(&o[2]);
+        self.add(&Counters {
+            nfe: v(&o[0]),
+            steps: v(&o[1]),
+            rejected: v(&o[2]),
+        });
     }
 }
 
-fn compile(client: &Client, g: &Graph, name: &str, outs: &[(&str, &Tensor)]) -> Result<Executable> {
-    let m = g.build(name, outs)?;
-    crate::exec::compile(client, &Program::text(m.text), &CompileOptions::default())
+fn compile(target: &Target, g: &Graph, name: &str, outs: &[(&str, &Tensor)]) -> Result<Compiled> {
+    target.compile(&g.build(name, outs)?)
+}
+
+/// Runs one chunk of a sampler or likelihood program: its arguments are the chunk's own
+/// arrays `chunk`, the key, the conditioning and the parameters; its last four results are
+/// the counters nfe, steps, rejected and the number of unfinished samples, refused when
+/// positive (an adaptive solve that hit max_steps before `t_end`).
+fn run_chunk(
+    exe: &Compiled,
+    mut chunk: Vec<HostArray>,
+    key: [u64; 2],
+    cond: &HostCond,
+    params: &[HostArray],
+    batch: usize,
+    t_end: &str,
+) -> Result<(Vec<HostArray>, Counters)> {
+    chunk.push(HostArray::from_vec(vec![2], key.to_vec())?);
+    chunk.extend(cond.arguments());
+    chunk.extend(params.iter().cloned());
+    let out = exe.run(&chunk)?;
+    let k = out.len() - 4;
+    let unfinished = out[k + 3].to_f64_vec()[0];
+    if unfinished > 0.0 {
+        return Err(Error::msg(format!(
+            "the adaptive solver reached max_steps before {t_end} for {unfinished} of {batch} samples; raise max_steps or loosen rtol/atol"
+        )));
+    }
+    let mut c = Counters::default();
+    c.merge(&out[k..k + 3]);
+    Ok((out, c))
 }
 
 fn cond_shapes(cond: &HostCond, batch: usize) -> Result<HostCond> {
@@ -142,7 +180,7 @@ fn cond_shapes(cond: &HostCond, batch: usize) -> Result<HostCond> {
 /// A sampler compiled for one chunk size: run it with a seed key, the chunk's conditioning
 /// and the model's current parameters (e.g. every few hundred training steps).
 pub struct CompiledSampler {
-    exe: Executable,
+    exe: Compiled,
     batch: usize,
     data_shape: Vec<usize>,
     dtype: DType,
@@ -152,7 +190,7 @@ impl CompiledSampler {
     /// Traces and compiles the sampler for `batch` samples of `data_shape`; `cond` gives
     /// the conditioning parts (any number of rows; only their shapes are used).
     pub fn new(
-        client: &Client,
+        target: &Target,
         model: &dyn ScoreModel,
         sde: &Sde,
         cfg: &SamplerConfig,
@@ -169,9 +207,8 @@ impl CompiledSampler {
             return Err(Error::msg("the batch size must be at least 1"));
         }
         let dtype = model.dtype();
-        let g = Graph::new();
-        g.set_matmul_precision(cfg.matmul_precision);
-        g.set_host_bf16_matmul(crate::kernels::for_precision(client, cfg.matmul_precision));
+        let target = target.with_precision(cfg.matmul_precision);
+        let g = target.graph();
         let key = g.parameter("key", &[2], DType::U64)?;
         let c = cond_shapes(cond, batch)?.declare(&g)?;
         let score = model.bind(&g)?;
@@ -179,7 +216,7 @@ impl CompiledSampler {
         dims.extend_from_slice(data_shape);
         let tr = trace_sampler(&*score, sde, cfg, &dims, dtype, &key, &c)?;
         let exe = compile(
-            client,
+            &target,
             &g,
             "sampler",
             &[
@@ -191,9 +228,9 @@ impl CompiledSampler {
             ],
         )?;
         crate::memory::check_compiled(
-            &exe,
+            exe.executable(),
             1,
-            client.platform_name() == "cpu",
+            target.in_host_memory(),
             &format!("the sampler for chunks of {batch} samples"),
             "lower --batch (samples per call)",
         )?;
@@ -219,19 +256,7 @@ impl CompiledSampler {
         cond: &HostCond,
         params: &[HostArray],
     ) -> Result<(HostArray, Counters)> {
-        let mut args = vec![HostArray::from_vec(vec![2], key.to_vec())?];
-        args.extend(cond.arguments());
-        args.extend(params.iter().cloned());
-        let out = self.exe.run_host(&args)?;
-        let unfinished = out[4].to_f64_vec()[0];
-        if unfinished > 0.0 {
-            return Err(Error::msg(format!(
-                "the adaptive solver reached max_steps before t0 for {unfinished} of {} samples; raise max_steps or loosen rtol/atol",
-                self.batch
-            )));
-        }
-        let mut c = Counters::default();
-        c.merge(&out[1..4]);
+        let (out, c) = run_chunk(&self.exe, vec![], key, cond, params, self.batch, "t0")?;
         let mut shape = vec![self.batch];
         shape.extend_from_slice(&self.data_shape);
         debug_assert_eq!(out[0].shape(), &shape[..]);
@@ -275,7 +300,7 @@ fn rows(a: &HostArray, start: usize, len: usize) -> Result<Vec<u8>> {
 /// Same seed and chunk size: same samples; different seeds: different samples.
 #[allow(clippy::too_many_arguments)]
 pub fn sample(
-    client: &Client,
+    target: &Target,
     model: &dyn ScoreModel,
     sde: &Sde,
     cfg: &SamplerConfig,
@@ -300,7 +325,7 @@ pub fn sample(
         )
         .check("sampling", "draw fewer samples (--n) per command")?;
     let batch = cfg.batch.min(n);
-    let s = CompiledSampler::new(client, model, sde, cfg, data_shape, batch, cond)?;
+    let s = CompiledSampler::new(target, model, sde, cfg, data_shape, batch, cond)?;
     let params = model.arguments();
     let chunks = n.div_ceil(batch);
     let pb = progress_bar(n, chunks, progress, "sampling");
@@ -312,9 +337,7 @@ pub fn sample(
         let key = seed_key(seed).to_vec::<u64>()?;
         let (x, k) = s.run([key[0], c as u64], &cond.chunk(start, len, batch)?, &params)?;
         bytes.extend(rows(&x, 0, len)?);
-        counters.nfe = counters.nfe.max(k.nfe);
-        counters.steps = counters.steps.max(k.steps);
-        counters.rejected += k.rejected;
+        counters.add(&k);
         pb.inc(len as u64);
     }
     pb.finish_and_clear();
@@ -357,7 +380,7 @@ pub fn mean_stderr(v: &[f64]) -> (f64, f64) {
 
 /// A likelihood computation compiled for one chunk size.
 pub struct CompiledLoglik {
-    exe: Executable,
+    exe: Compiled,
     batch: usize,
     dim: usize,
     offset_bits: f64,
@@ -366,7 +389,7 @@ pub struct CompiledLoglik {
 impl CompiledLoglik {
     /// Traces and compiles the likelihood of `batch` samples of `data_shape`.
     pub fn new(
-        client: &Client,
+        target: &Target,
         model: &dyn ScoreModel,
         sde: &Sde,
         cfg: &LoglikConfig,
@@ -380,9 +403,8 @@ impl CompiledLoglik {
                 "need a non-empty data shape and a batch of at least 1, got {data_shape:?} and {batch}"
             )));
         }
-        let g = Graph::new();
-        g.set_matmul_precision(cfg.matmul_precision);
-        g.set_host_bf16_matmul(crate::kernels::for_precision(client, cfg.matmul_precision));
+        let target = target.with_precision(cfg.matmul_precision);
+        let g = target.graph();
         let mut dims = vec![batch];
         dims.extend_from_slice(data_shape);
         let x = g.parameter("x", &dims, model.dtype())?;
@@ -392,7 +414,7 @@ impl CompiledLoglik {
         let score = model.bind(&g)?;
         let tr = loglik_trace(&*score, sde, cfg, &x, &key, &c)?;
         let exe = compile(
-            client,
+            &target,
             &g,
             "loglik",
             &[
@@ -426,19 +448,8 @@ impl CompiledLoglik {
         cond: &HostCond,
         params: &[HostArray],
     ) -> Result<Loglik> {
-        let mut args = vec![x.clone(), HostArray::from_vec(vec![2], key.to_vec())?];
-        args.extend(cond.arguments());
-        args.extend(params.iter().cloned());
-        let out = self.exe.run_host(&args)?;
-        let unfinished = out[7].to_f64_vec()[0];
-        if unfinished > 0.0 {
-            return Err(Error::msg(format!(
-                "the adaptive solver reached max_steps before t1 for {unfinished} of {} samples; raise max_steps or loosen rtol/atol",
-                self.batch
-            )));
-        }
-        let mut c = Counters::default();
-        c.merge(&out[4..7]);
+        let chunk = vec![x.clone()];
+        let (out, c) = run_chunk(&self.exe, chunk, key, cond, params, self.batch, "t1")?;
         let logp = out[0].to_f64_vec();
         Ok(Loglik {
             bpd: logp.iter().map(|&l| self.bits_per_dim(l)).collect(),
@@ -462,7 +473,7 @@ impl CompiledLoglik {
 /// `[seed, c]`).
 #[allow(clippy::too_many_arguments)]
 pub fn loglik(
-    client: &Client,
+    target: &Target,
     model: &dyn ScoreModel,
     sde: &Sde,
     cfg: &LoglikConfig,
@@ -487,7 +498,7 @@ pub fn loglik(
     let n = shape[0];
     cond.check(&model.needs(), n, model.dtype())?;
     let batch = cfg.batch.min(n);
-    let ll = CompiledLoglik::new(client, model, sde, cfg, &shape[1..], batch, cond)?;
+    let ll = CompiledLoglik::new(target, model, sde, cfg, &shape[1..], batch, cond)?;
     let params = model.arguments();
     let chunks = n.div_ceil(batch);
     let pb = progress_bar(n, chunks, progress, "log-likelihood");
@@ -515,9 +526,7 @@ pub fn loglik(
         prior.extend_from_slice(&r.prior[..len]);
         delta.extend_from_slice(&r.delta[..len]);
         zb.extend(rows(&r.z, 0, len)?);
-        counters.nfe = counters.nfe.max(r.counters.nfe);
-        counters.steps = counters.steps.max(r.counters.steps);
-        counters.rejected += r.counters.rejected;
+        counters.add(&r.counters);
         pb.inc(len as u64);
     }
     pb.finish_and_clear();

@@ -12,8 +12,9 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::graph::{Rng, Tensor};
+use crate::graph::Tensor;
 use crate::sample::config::DpmGrid;
+use crate::sample::em::draw_prior;
 use crate::sample::score::{Cond, ScoreFn};
 use crate::sde::{Sde, per_sample};
 
@@ -71,8 +72,7 @@ pub fn dpm_solver_2m(
     let b = dims[0];
     let ts = dpm_time_grid(sde, n, grid)?;
     let table = g.constant_f64(&[n + 1], &ts, dtype)?;
-    let mut rng = Rng::new(key)?;
-    let x_t = sde.prior_sample(&mut rng, dims, dtype)?;
+    let (x_t, _) = draw_prior(sde, key, dims, dtype)?;
     let init = [x_t.clone(), x_t.zeros_like()?, g.scalar(1.0, dtype)?];
     // lower_order_final: a first-order last step when there are fewer than 15 steps
     let last = if n < 15 {

@@ -4,8 +4,9 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::graph::{Rng, Tensor};
+use crate::graph::Tensor;
 use crate::sample::config::{SamplerConfig, SamplerKind};
+use crate::sample::em::draw_prior;
 use crate::sample::ode::{Controller, OdeStats, solve_adaptive, solve_fixed};
 use crate::sample::score::{Cond, ScoreFn};
 use crate::sample::tableau::Tableau;
@@ -69,8 +70,7 @@ pub fn flow_sample(
     key: &Tensor,
     cond: &Cond,
 ) -> Result<(Tensor, OdeStats)> {
-    let mut rng = Rng::new(key)?;
-    let x_t = sde.prior_sample(&mut rng, dims, dtype)?;
+    let (x_t, _) = draw_prior(sde, key, dims, dtype)?;
     let field = |t: &Tensor, y: &[Tensor]| -> Result<Vec<Tensor>> {
         Ok(vec![pf_drift(score, sde, t, &y[0], cond)?])
     };

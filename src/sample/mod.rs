@@ -19,11 +19,11 @@
 //! ```
 //! use sbgm_xla::sample::{GaussianMixture, SamplerConfig, SamplerKind, sample, HostCond};
 //! use sbgm_xla::sde::{Sde, SdeKind, Schedule};
-//! use sbgm_xla::{pjrt::Client, DType};
+//! use sbgm_xla::{exec::Target, DType};
 //! let sde = Sde::new(SdeKind::Vp, Schedule::Linear { beta_min: 0.1, beta_max: 20.0 }, 1e-3, 1.0, 0.01)?;
 //! let data = GaussianMixture::gaussian(&sde, vec![1.0, -1.0], vec![0.5, 0.0, 0.0, 0.5], DType::F32)?;
 //! let cfg = SamplerConfig::new(SamplerKind::Dpm2m).steps(15);
-//! let s = sample(&Client::cpu()?, &data, &sde, &cfg, &[2], 64, 0, &HostCond::none(), false)?;
+//! let s = sample(&Target::cpu()?, &data, &sde, &cfg, &[2], 64, 0, &HostCond::none(), false)?;
 //! assert_eq!(s.x.shape(), &[64, 2]);
 //! # Ok::<(), sbgm_xla::Error>(())
 //! ```

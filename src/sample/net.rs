@@ -1,5 +1,6 @@
-//! The adapter from a score network ([`ScoreNet`], `src/nn`) with its parameter values to
-//! the samplers' [`ScoreModel`]/[`ScoreFn`]: parameters become graph arguments named
+//! A score network ([`ScoreNet`], `src/nn`) as the samplers see it: with its parameter
+//! values it is a [`ScoreModel`] ([`NetScore`]); bound to traced parameters it is a
+//! [`ScoreFn`] ([`BoundNet`]). Parameters become graph arguments named
 //! `params.<leaf path>`, the network runs in inference mode (no dropout), and the
 //! unconditional score for guidance feeds zeros for `q` and `a` (the null value of the
 //! training's conditioning dropout).

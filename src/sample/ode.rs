@@ -246,6 +246,60 @@ pub fn solve_fixed(
     Ok((out[..m].to_vec(), stats))
 }
 
+/// Per sample, the RMS over every state element of the embedded error estimate (weights
+/// `e`) scaled by `atol + rtol · max(|y₀|, |y₁|)`; `total` is the element count per sample.
+fn error_rms(
+    y: &[Tensor],
+    y1: &[Tensor],
+    ks: &[Vec<Tensor>],
+    e: &[f64],
+    hs: &Tensor,
+    ctrl: &Controller,
+    total: usize,
+) -> Result<Tensor> {
+    let zeros = y
+        .iter()
+        .map(|c| c.zeros_like())
+        .collect::<Result<Vec<_>>>()?;
+    let err = combine(&zeros, ks, e, hs)?;
+    let mut ss: Option<Tensor> = None;
+    for ((yc, y1c), ec) in y.iter().zip(y1).zip(&err) {
+        let scale = (yc.abs()?.maximum(&y1c.abs()?)? * ctrl.rtol)? + ctrl.atol;
+        let r = (ec / scale?)?.sqr()?;
+        let dims: Vec<usize> = (1..r.rank()).collect();
+        let r = if dims.is_empty() {
+            r
+        } else {
+            r.sum(&dims, false)?
+        };
+        ss = Some(match ss {
+            None => r,
+            Some(s) => (s + r)?,
+        });
+    }
+    let ss = ss.ok_or_else(|| Error::msg("the ODE state has no parts"))?;
+    (ss * (1.0 / total as f64))?.sqrt()
+}
+
+/// diffrax's PI controller on a step with error `rms` (per sample): whether the step is
+/// accepted (`rms < 1`) and the factor for the next step size, `safety · rms^(-1/order)`
+/// clipped to `[1, factormax]` after an accepted step and `[factormin, safety]` after a
+/// rejected one (`factormin` when the error is NaN).
+fn pi_factor(rms: &Tensor, order: u32, ctrl: &Controller) -> Result<(Tensor, Tensor)> {
+    let accept = rms.lt(&rms.ones_like()?)?;
+    let is_nan = rms.ne(rms)?;
+    let one = rms.ones_like()?;
+    let factor = (rms.powf(-1.0 / order as f64)? * ctrl.safety)?;
+    let fmin = accept.select(&one, &rms.full_like(ctrl.factormin)?)?;
+    let fmax = accept.select(
+        &rms.full_like(ctrl.factormax)?,
+        &rms.full_like(ctrl.safety)?,
+    )?;
+    let factor = factor.maximum(&fmin)?.minimum(&fmax)?;
+    let factor = is_nan.select(&rms.full_like(ctrl.factormin)?, &factor)?;
+    Ok((accept, factor))
+}
+
 /// Integrates from `t_start` to `t_end` (either direction) with an embedded pair and
 /// diffrax's PI controller, one step size per sample. Error norm: per sample, the RMS over
 /// every state element of `err / (atol + rtol · max(|y₀|, |y₁|))`; a step is kept when it
@@ -314,42 +368,8 @@ pub fn solve_adaptive(
             let h_eff = h.minimum(&rem)?;
             let hs = (&h_eff * dir)?;
             let (ks, y1) = rk_step(&f, tab, t, y, k1.clone(), &hs)?;
-            let err = combine(
-                &y.iter()
-                    .map(|c| c.zeros_like())
-                    .collect::<Result<Vec<_>>>()?,
-                &ks,
-                &e,
-                &hs,
-            )?;
-            // per-sample RMS of the scaled error
-            let mut ss: Option<Tensor> = None;
-            for ((yc, y1c), ec) in y.iter().zip(&y1).zip(&err) {
-                let scale = (yc.abs()?.maximum(&y1c.abs()?)? * ctrl.rtol)? + ctrl.atol;
-                let r = (ec / scale?)?.sqr()?;
-                let dims: Vec<usize> = (1..r.rank()).collect();
-                let r = if dims.is_empty() {
-                    r
-                } else {
-                    r.sum(&dims, false)?
-                };
-                ss = Some(match ss {
-                    None => r,
-                    Some(s) => (s + r)?,
-                });
-            }
-            let rms = (ss.unwrap() * (1.0 / total as f64))?.sqrt()?;
-            let accept = rms.lt(&rms.ones_like()?)?;
-            let is_nan = rms.ne(&rms)?;
-            let one = rms.ones_like()?;
-            let factor = (rms.powf(-1.0 / tab.order as f64)? * ctrl.safety)?;
-            let fmin = accept.select(&one, &rms.full_like(ctrl.factormin)?)?;
-            let fmax = accept.select(
-                &rms.full_like(ctrl.factormax)?,
-                &rms.full_like(ctrl.safety)?,
-            )?;
-            let factor = factor.maximum(&fmin)?.minimum(&fmax)?;
-            let factor = is_nan.select(&rms.full_like(ctrl.factormin)?, &factor)?;
+            let rms = error_rms(y, &y1, &ks, &e, &hs, ctrl, total)?;
+            let (accept, factor) = pi_factor(&rms, tab.order, ctrl)?;
             let h_next = (&h_eff * &factor)?;
             let t_step = clipped.select(&t.full_like(t_end)?, &(t + &hs)?)?;
             let t_new = accept.select(&t_step, t)?;

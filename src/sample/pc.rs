@@ -10,8 +10,9 @@
 
 use crate::dtype::DType;
 use crate::error::Result;
-use crate::graph::{Rng, Tensor};
+use crate::graph::Tensor;
 use crate::sample::config::Predictor;
+use crate::sample::em::reverse_sde_loop;
 use crate::sample::score::{Cond, ScoreFn};
 use crate::sde::{Sde, SdeKind, per_sample};
 
@@ -35,19 +36,11 @@ pub fn predictor_corrector(
     key: &Tensor,
     cond: &Cond,
 ) -> Result<Tensor> {
-    let g = key.graph().clone();
-    let b = dims[0];
-    let mut rng = Rng::new(key)?;
-    let x_t = sde.prior_sample(&mut rng, dims, dtype)?;
-    let h = (sde.t1 - sde.t0) / n as f64;
-    let init = [x_t.zeros_like()?, x_t, rng.key().clone()];
-    let out = g.fori_loop(0, n as i64, &init, |i, c| {
-        let t = ((i.convert(dtype)? * -h)? + sde.t1)?.broadcast_to(&[b])?;
-        let tp = (&t - h)?; // the predictor's target time
-        let mut x = c[1].clone();
-        let mut rng = Rng::new(&c[2])?;
+    reverse_sde_loop(sde, n, dims, dtype, key, |t, h, x, rng| {
+        let tp = (t - h)?; // the predictor's target time
+        let mut x = x;
         // one-step quantities between tp and t
-        let (e_t, _) = sde.schedule_and_rate(&t)?;
+        let (e_t, _) = sde.schedule_and_rate(t)?;
         let e_p = sde.schedule.expr(&tp)?;
         // Langevin corrector
         let alpha = match sde.kind {
@@ -55,7 +48,7 @@ pub fn predictor_corrector(
             _ => (&e_p - &e_t)?.exp()?,
         };
         for _ in 0..corrector_steps {
-            let s = score.score(&t, &x, cond)?;
+            let s = score.score(t, &x, cond)?;
             let z = rng.normal(dims, dtype)?;
             let ratio = (mean_norm(&z)? / mean_norm(&s)?)?.sqr()?; // (‖z‖/‖s‖)²
             let eps = ((ratio * (2.0 * snr * snr))? * &alpha)?;
@@ -64,12 +57,12 @@ pub fn predictor_corrector(
             x = (mean + ((eps * 2.0)?.sqrt()? * z)?)?;
         }
         // predictor
-        let s = score.score(&t, &x, cond)?;
+        let s = score.score(t, &x, cond)?;
         let z = rng.normal(dims, dtype)?;
         let (mean, std) = match predictor {
             Predictor::EulerMaruyama => {
-                let g2 = per_sample(&sde.diffusion2(&t)?, &x)?;
-                let drift = (sde.drift(&x, &t)? - (&g2 * &s)?)?;
+                let g2 = per_sample(&sde.diffusion2(t)?, &x)?;
+                let drift = (sde.drift(&x, t)? - (&g2 * &s)?)?;
                 ((&x - (drift * h)?)?, (g2 * h)?.sqrt()?)
             }
             Predictor::ReverseDiffusion => {
@@ -86,8 +79,8 @@ pub fn predictor_corrector(
                         (f, (a.sqr()?.neg()? + 1.0)?)
                     }
                     SdeKind::SubVp => {
-                        let f = (sde.drift(&x, &t)? * h)?;
-                        (f, (sde.diffusion2(&t)? * h)?)
+                        let f = (sde.drift(&x, t)? * h)?;
+                        (f, (sde.diffusion2(t)? * h)?)
                     }
                 };
                 let g2 = per_sample(&g2, &x)?;
@@ -95,7 +88,6 @@ pub fn predictor_corrector(
             }
         };
         let xn = (&mean + (std * z)?)?;
-        Ok(vec![mean, xn, rng.key().clone()])
-    })?;
-    Ok(out[0].clone())
+        Ok((mean, xn))
+    })
 }

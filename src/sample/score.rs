@@ -1,6 +1,16 @@
-//! The score interface the samplers call ([`ScoreFn`], traced in a graph), its host-side
-//! binding ([`ScoreModel`]: declares parameters, supplies their values), per-sample
-//! conditioning ([`Cond`], [`HostCond`]) and classifier-free guidance ([`Guided`]).
+//! The score concepts, one each:
+//! - [`ScoreFn`]: a score function traced in a graph, its parameters already bound,
+//!   `s(t, x | cond)`; what every sampler calls;
+//! - [`ScoreModel`]: a model on the host (an analytic density, or a network with its
+//!   parameter values, [`crate::sample::NetScore`]) that binds itself into a graph as a
+//!   [`ScoreFn`] and supplies the values of the parameters it declared; what the host entry
+//!   points ([`crate::sample::sample`], [`crate::sample::loglik`]) take;
+//! - [`Cond`]: per-sample conditioning inside a graph (also the training step's batches,
+//!   [`crate::train::step`]); [`HostCond`] its host values;
+//! - [`Guided`]: classifier-free guidance of a [`ScoreFn`].
+//!
+//! (Training sees the network before binding, as a function of its parameters:
+//! [`crate::train::step::ScoreNetwork`].)
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -9,7 +19,7 @@ use crate::host::HostArray;
 
 /// Per-sample conditioning inside a graph: a context map `q` (B, ...), a parameter vector
 /// `a` (B, n) and class labels (B,) (`i32`). `None` means "not given" (the unconditional
-/// score for classifier-free guidance).
+/// score for classifier-free guidance). The samplers and the training step share it.
 #[derive(Clone, Debug, Default)]
 pub struct Cond {
     /// Context map, same spatial size as x.

@@ -6,8 +6,8 @@
 //! On the CPU plugin devices live in host memory, so device needs count against the host's.
 
 use crate::error::Result;
+use crate::exec::Compiled;
 use crate::memory::{Budget, bytes_of};
-use crate::pjrt::Executable;
 use crate::train::TrainConfig;
 
 /// What to change when a run does not fit.
@@ -76,10 +76,10 @@ impl RunSize<'_> {
 
 /// Refuses a compiled training program (see [`crate::memory::check_compiled`]).
 pub fn check_compiled(
-    exe: &Executable,
+    exe: &Compiled,
     devices: usize,
     in_host_memory: bool,
     what: &str,
 ) -> Result<()> {
-    crate::memory::check_compiled(exe, devices, in_host_memory, what, FIX)
+    crate::memory::check_compiled(exe.executable(), devices, in_host_memory, what, FIX)
 }

@@ -1,4 +1,4 @@
-//! The training engine: the compiled step program on a PJRT client with the training state
+//! The training engine: the compiled step program on a compile target with the training state
 //! resident on the devices (donated call to call), the data feed, and the host work of the
 //! next call (its batch rows, or its gathered batches) overlapping the current call.
 
@@ -6,16 +6,16 @@ use std::sync::Arc;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::exec::{Buffer, Compiled, Executable, Target};
 use crate::host::HostArray;
-use crate::pjrt::{Buffer, Client, CompileOptions, Executable, Program};
 use crate::train::feed;
 use crate::train::state::TrainState;
 use crate::train::step::{FeedLayout, Objective, StepLayout, StepProgram, UpdateRule, build_step};
 
 /// A compiled training program with its state on the devices.
 pub struct Engine {
-    client: Client,
-    exe: Executable,
+    target: Target,
+    exe: Compiled,
     program: StepProgram,
     layout: StepLayout,
     /// `[device][state argument]`.
@@ -35,7 +35,7 @@ impl Engine {
     /// Builds and compiles the program for `layout` and puts `state` and the data on the
     /// devices (`0..layout.devices`).
     pub fn new(
-        client: &Client,
+        target: &Target,
         layout: StepLayout,
         obj: &Objective,
         opt: &UpdateRule,
@@ -43,7 +43,7 @@ impl Engine {
         dataset: Arc<Dataset>,
         seed: u64,
     ) -> Result<Engine> {
-        let avail = client.addressable_devices().len();
+        let avail = target.client().addressable_devices().len();
         if layout.devices > avail {
             return Err(Error::msg(format!(
                 "--devices {} asks for more devices than the client has ({avail}); use at most \
@@ -52,20 +52,16 @@ impl Engine {
             )));
         }
         check_data(&layout, &dataset)?;
-        let program = build_step(&layout, obj, opt)?;
+        let program = build_step(&layout, layout.graph_options(target), obj, opt)?;
         let t0 = std::time::Instant::now();
-        let exe = crate::exec::compile(
-            client,
-            &Program::text(program.module.text.clone()),
-            &CompileOptions::spmd(layout.devices),
-        )?;
+        let exe = target.compile_spmd(&program.module)?;
         let compile_s = t0.elapsed().as_secs_f64();
         let names = (
             layout.params.iter().map(|(n, _)| n.clone()).collect(),
             opt.state.iter().map(|(n, _)| n.clone()).collect(),
         );
         let mut e = Engine {
-            client: client.clone(),
+            target: target.clone(),
             exe,
             program,
             layout,
@@ -93,9 +89,14 @@ impl Engine {
         &self.program
     }
 
+    /// The compiled program.
+    pub fn compiled(&self) -> &Compiled {
+        &self.exe
+    }
+
     /// The compiled executable (its per-device parameter shapes show the batch sharding).
     pub fn executable(&self) -> &Executable {
-        &self.exe
+        self.exe.executable()
     }
 
     /// Steps taken so far.
@@ -103,9 +104,9 @@ impl Engine {
         self.step
     }
 
-    /// The client.
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// The compile target.
+    pub fn target(&self) -> &Target {
+        &self.target
     }
 
     /// Replaces the device state by `state` (replicated on every device).
@@ -132,13 +133,7 @@ impl Engine {
         host.extend(state.ema.iter().map(|(_, a)| a.clone()));
         host.push(feed::i32_scalar(state.step as i64)?);
         host.push(feed::key_array(state.key));
-        self.state = (0..self.layout.devices)
-            .map(|d| {
-                host.iter()
-                    .map(|h| self.client.buffer_from_host(h, d))
-                    .collect::<Result<Vec<_>>>()
-            })
-            .collect::<Result<_>>()?;
+        self.state = self.target.upload_replicated(&host, self.layout.devices)?;
         self.step = state.step;
         Ok(())
     }
@@ -185,13 +180,7 @@ impl Engine {
         if self.layout.a_dim.is_some() {
             host.push(ds.a_host().expect("checked"));
         }
-        self.data = (0..self.layout.devices)
-            .map(|d| {
-                host.iter()
-                    .map(|h| self.client.buffer_from_host(h, d))
-                    .collect::<Result<Vec<_>>>()
-            })
-            .collect::<Result<_>>()?;
+        self.data = self.target.upload_replicated(&host, self.layout.devices)?;
         Ok(())
     }
 
@@ -234,11 +223,11 @@ impl Engine {
         let mut per_dev: Vec<Vec<Buffer>> = (0..dev).map(|_| Vec::new()).collect();
         let n_host = feed::i32_scalar(n as i64)?;
         for (d, v) in per_dev.iter_mut().enumerate() {
-            v.push(self.client.buffer_from_host(&n_host, d)?);
+            v.push(self.target.upload(&n_host, d)?);
         }
         for h in &inputs {
             for (d, s) in feed::split_dim(h, 1, dev)?.iter().enumerate() {
-                per_dev[d].push(self.client.buffer_from_host(s, d)?);
+                per_dev[d].push(self.target.upload(s, d)?);
             }
         }
         let n_state = self.program.n_state();

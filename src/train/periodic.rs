@@ -8,7 +8,7 @@ use ndarray::ArrayD;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::pjrt::{Buffer, Client, CompileOptions, Executable, Program};
+use crate::exec::{Buffer, Compiled, Target};
 use crate::train::engine::Engine;
 use crate::train::feed;
 use crate::train::sampler::{compile_em_sampler, sampler_arguments};
@@ -21,7 +21,7 @@ const EVAL_ROWS: usize = 1024;
 /// A compiled single-device program taking the model's parameters first, then arguments
 /// already on device 0.
 struct ParamProgram {
-    exe: Executable,
+    exe: Compiled,
     fixed: Vec<Buffer>,
     /// Whether it takes the EMA of the parameters (when the run keeps one).
     ema: bool,
@@ -30,14 +30,14 @@ struct ParamProgram {
 impl ParamProgram {
     /// Uploads `fixed` to device 0 for the program `exe`.
     fn new(
-        client: &Client,
-        exe: Executable,
+        target: &Target,
+        exe: Compiled,
         fixed: &[crate::host::HostArray],
         ema: bool,
     ) -> Result<ParamProgram> {
         let fixed = fixed
             .iter()
-            .map(|a| client.buffer_from_host(a, 0))
+            .map(|a| target.upload(a, 0))
             .collect::<Result<Vec<_>>>()?;
         Ok(ParamProgram { exe, fixed, ema })
     }
@@ -59,17 +59,14 @@ pub struct HeldOutLoss(ParamProgram);
 impl HeldOutLoss {
     /// Compiles the loss for the step layout `layout`; `None` when the run evaluates never
     /// (`train.eval_every = 0`) or has no held-out rows.
-    pub fn build(setup: &Setup, client: &Client, layout: &StepLayout) -> Result<Option<Self>> {
+    pub fn build(setup: &Setup, target: &Target, layout: &StepLayout) -> Result<Option<Self>> {
         if setup.config.train.eval_every == 0 || setup.data.holdout.is_empty() {
             return Ok(None);
         }
         let ds = setup.data.holdout.take(EVAL_ROWS);
-        let module = setup.with_parts(|obj, _| build_eval(layout, obj, ds.len()))?;
-        let exe = crate::exec::compile(
-            client,
-            &Program::text(module.text),
-            &CompileOptions::default(),
-        )?;
+        let options = layout.graph_options(target);
+        let module = setup.with_parts(|obj, _| build_eval(layout, options, obj, ds.len()))?;
+        let exe = target.compile(&module)?;
         let mut fixed = vec![
             feed::key_array([setup.config.train.seed, 0xE7A1]),
             ds.x_host(),
@@ -82,7 +79,7 @@ impl HeldOutLoss {
         }
         let ema = setup.opt.ema_rate.is_some();
         Ok(Some(HeldOutLoss(ParamProgram::new(
-            client, exe, &fixed, ema,
+            target, exe, &fixed, ema,
         )?)))
     }
 
@@ -109,7 +106,7 @@ pub struct SamplePlots {
 impl SamplePlots {
     /// Compiles the sampler; `None` when the run plots never (`train.sample_every = 0`) or
     /// its data cannot be plotted ([`crate::plot::can_plot_samples`]).
-    pub fn build(setup: &Setup, client: &Client) -> Result<Option<Self>> {
+    pub fn build(setup: &Setup, target: &Target) -> Result<Option<Self>> {
         let t = &setup.config.train;
         let shape = setup.net.data_shape();
         if t.sample_every == 0 || !crate::plot::can_plot_samples(&shape) {
@@ -121,9 +118,9 @@ impl SamplePlots {
         } else {
             t.sample_size
         };
-        let exe = compile_em_sampler(setup, client, n, t.sample_steps)?;
+        let exe = compile_em_sampler(setup, target, n, t.sample_steps)?;
         let fixed = sampler_arguments(setup, n, t.seed)?;
-        let sampler = ParamProgram::new(client, exe, &fixed, setup.opt.ema_rate.is_some())?;
+        let sampler = ParamProgram::new(target, exe, &fixed, setup.opt.ema_rate.is_some())?;
         let to_data = |ds: &Dataset| setup.data.transform.reverse_array(ds.x());
         let (reference, range) = if images {
             let range = setup

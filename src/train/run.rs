@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::{Error, Result};
+use crate::exec::Target;
 use crate::graph::MatmulPrecision;
 use crate::io::write_eqx_checked;
-use crate::pjrt::Client;
 use crate::train::budget;
 use crate::train::config::Config;
 use crate::train::engine::Engine;
@@ -78,26 +78,25 @@ pub struct RunSummary {
 
 /// Trains as `config` says, in `opts.run_dir`, on the default CPU client.
 pub fn run(config: &Config, opts: &RunOptions) -> Result<RunSummary> {
-    run_with_client(config, opts, &Client::cpu()?)
+    run_on(config, opts, &Target::cpu()?)
 }
 
-/// Trains as `config` says, in `opts.run_dir`, on `client`.
+/// Trains as `config` says, in `opts.run_dir`, on `target` (its devices, host kernels and
+/// caches; the products multiply at `train.matmul_precision`).
 ///
 /// Everything that can be checked is checked before the run directory is touched (config,
 /// data, model, devices, memory); the directory is then locked for the run's life. The first
 /// SIGINT or SIGTERM stops the run after the running call with a checkpoint
 /// ([`RunSummary::interrupted`]); a second one ends the process at once.
-pub fn run_with_client(config: &Config, opts: &RunOptions, client: &Client) -> Result<RunSummary> {
+pub fn run_on(config: &Config, opts: &RunOptions, target: &Target) -> Result<RunSummary> {
     let t_start = Instant::now();
     interrupt::install();
-    let devices = devices_to_use(config, opts, client)?;
+    let devices = devices_to_use(config, opts, target)?;
     let setup = Setup::new(config)?;
     setup.layout(devices).validate()?;
-    setup
-        .size(devices, client.platform_name() == "cpu")
-        .check()?;
+    setup.size(devices, target.in_host_memory()).check()?;
     let run_dir = RunDir::open(&opts.run_dir, opts.resume)?;
-    let prepared = Prepared::new(&setup, opts, client, &run_dir, devices)?;
+    let prepared = Prepared::new(&setup, opts, target, &run_dir, devices)?;
     if let Some(sig) = interrupt::requested() {
         // Stopped while compiling: nothing was trained or written.
         return Ok(prepared.summary(t_start, Some(sig)));
@@ -112,9 +111,9 @@ pub fn run_with_client(config: &Config, opts: &RunOptions, client: &Client) -> R
 }
 
 /// The number of devices of the run: `--devices`, else `train.devices`, else all of
-/// `client`'s; at most as many as it has.
-fn devices_to_use(config: &Config, opts: &RunOptions, client: &Client) -> Result<usize> {
-    let avail = client.addressable_devices().len();
+/// `target`'s; at most as many as it has.
+fn devices_to_use(config: &Config, opts: &RunOptions, target: &Target) -> Result<usize> {
+    let avail = target.devices();
     let devices = opts.devices.or(config.train.devices).unwrap_or(avail);
     if devices > avail {
         return Err(Error::msg(format!(
@@ -144,7 +143,7 @@ impl<'a> Prepared<'a> {
     fn new(
         setup: &'a Setup,
         opts: &RunOptions,
-        client: &Client,
+        target: &Target,
         run_dir: &RunDir,
         devices: usize,
     ) -> Result<Prepared<'a>> {
@@ -159,22 +158,21 @@ impl<'a> Prepared<'a> {
         let state = initial_state(setup, opts.resume, &ck_path)?;
         let last_ckpt = opts.resume.then_some(state.step);
         interrupt::set_kept(kept_text(last_ckpt, &ck_path));
-        let layout = layout_with_kernels(setup, client, devices, opts.progress);
+        let layout = layout_with_hint(setup, target, devices, opts.progress);
         let train_ds = Arc::new(setup.data.train.clone());
         let seed = setup.config.train.seed;
         let engine = setup.with_parts(|obj, opt| {
-            Engine::new(client, layout.clone(), obj, opt, &state, train_ds, seed)
+            Engine::new(target, layout.clone(), obj, opt, &state, train_ds, seed)
         })?;
-        let in_host_memory = client.platform_name() == "cpu";
         budget::check_compiled(
-            engine.executable(),
+            engine.compiled(),
             devices,
-            in_host_memory,
+            target.in_host_memory(),
             "the training step",
         )?;
         Ok(Prepared {
-            eval: HeldOutLoss::build(setup, client, &layout)?,
-            plots: SamplePlots::build(setup, client)?,
+            eval: HeldOutLoss::build(setup, target, &layout)?,
+            plots: SamplePlots::build(setup, target)?,
             setup,
             dir,
             ck_path,
@@ -220,15 +218,18 @@ fn initial_state(setup: &Setup, resume: bool, ck_path: &Path) -> Result<TrainSta
     Ok(state)
 }
 
-/// The step layout on `devices` devices with the host kernels `client` has; with `hint`,
-/// says when bf16 products would run faster in sbgm-xla's AMX kernel.
-fn layout_with_kernels(setup: &Setup, client: &Client, devices: usize, hint: bool) -> StepLayout {
-    let mut layout = setup.layout(devices);
-    layout.use_host_kernels(client);
+/// The step layout on `devices` devices; with `hint`, says when bf16 products would run
+/// faster in sbgm-xla's AMX kernel on `target`.
+fn layout_with_hint(setup: &Setup, target: &Target, devices: usize, hint: bool) -> StepLayout {
+    let layout = setup.layout(devices);
     if hint
         && layout.precision == MatmulPrecision::F32
         && layout.devices == 1
-        && crate::kernels::install(client).is_some()
+        && target
+            .with_precision(MatmulPrecision::Bf16)
+            .graph_options(1)
+            .host_bf16_matmul
+            .is_some()
     {
         eprintln!(
             "sbgm-xla: this CPU has AMX tiles: --set train.matmul_precision=bf16 (or the same in \

@@ -5,13 +5,13 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::graph::{Graph, MatmulPrecision, Module, Tensor};
+use crate::exec::{Compiled, Target};
+use crate::graph::{Graph, GraphOptions, Module, Tensor};
 use crate::host::HostArray;
 use crate::nn::{Params, ScoreNet};
-use crate::pjrt::{Client, CompileOptions, Executable, Program};
+use crate::sample::Cond;
 use crate::sample::em::euler_maruyama;
 use crate::sample::net::BoundNet;
-use crate::sample::score::Cond as SampleCond;
 use crate::sde::Sde;
 use crate::train::feed;
 use crate::train::setup::Setup;
@@ -19,8 +19,8 @@ use crate::train::setup::Setup;
 /// The second word of the sampler's random key (the first is the seed).
 pub(crate) const SAMPLER_KEY: u64 = 0x5A3F;
 
-/// Builds the sampler; its `f32` products multiply at `precision`, the bf16 ones in the host
-/// kernel `host_matmul` when one is given ([`Graph::set_host_bf16_matmul`]). Arguments: the
+/// Builds the sampler, its products lowered as `options` say (precision, host kernel).
+/// Arguments: the
 /// model's array leaves `params.<leaf>`…, `key` (`u64[2]`), then `q` `(S, …)` and `a`
 /// `(S, P)` when the model takes them. Result: `samples` `(S, data shape…)`. The last step
 /// adds no noise.
@@ -29,12 +29,9 @@ pub fn build_em_sampler(
     sde: &Sde,
     n_samples: usize,
     steps: usize,
-    precision: MatmulPrecision,
-    host_matmul: Option<&'static str>,
+    options: GraphOptions,
 ) -> Result<Module> {
-    let g = Graph::new();
-    g.set_matmul_precision(precision);
-    g.set_host_bf16_matmul(host_matmul);
+    let g = Graph::with_options(options);
     let params = Params::declare(&g, &net.skeleton(), "params.")?;
     let key = g.parameter("key", &[2], DType::U64)?;
     let q = match net.q_shape() {
@@ -52,39 +49,29 @@ pub fn build_em_sampler(
     let mut dims = vec![n_samples];
     dims.extend(net.data_shape());
     let bound = BoundNet::new(net, params);
-    let cond = SampleCond { q, a, labels: None };
+    let cond = Cond { q, a, labels: None };
     let samples = euler_maruyama(&bound, sde, steps, &dims, DType::F32, &key, &cond)?;
     let samples: &Tensor = &samples;
     g.build("em_sampler", &[("samples", samples)])
 }
 
 /// The sampler of `setup`'s model and SDE for `n` samples in `steps` steps, its products
-/// at `train.matmul_precision` (bf16 ones in the host kernel where `client` has it).
-pub fn em_sampler_module(setup: &Setup, client: &Client, n: usize, steps: usize) -> Result<Module> {
-    let precision = setup.config.train.matmul_precision;
-    build_em_sampler(
-        setup.net.as_ref(),
-        &setup.sde,
-        n,
-        steps,
-        precision,
-        crate::kernels::for_precision(client, precision),
-    )
+/// at `train.matmul_precision` (bf16 ones in the host kernel where `target` has it).
+pub fn em_sampler_module(setup: &Setup, target: &Target, n: usize, steps: usize) -> Result<Module> {
+    let options = target
+        .with_precision(setup.config.train.matmul_precision)
+        .graph_options(1);
+    build_em_sampler(setup.net.as_ref(), &setup.sde, n, steps, options)
 }
 
 /// Compiles [`em_sampler_module`].
 pub fn compile_em_sampler(
     setup: &Setup,
-    client: &Client,
+    target: &Target,
     n: usize,
     steps: usize,
-) -> Result<Executable> {
-    let module = em_sampler_module(setup, client, n, steps)?;
-    crate::exec::compile(
-        client,
-        &Program::text(module.text),
-        &CompileOptions::default(),
-    )
+) -> Result<Compiled> {
+    target.compile(&em_sampler_module(setup, target, n, steps)?)
 }
 
 /// The sampler's arguments after the parameters: the key from `seed`, then the conditioning
@@ -109,22 +96,23 @@ pub fn sampler_arguments(setup: &Setup, n: usize, seed: u64) -> Result<Vec<HostA
 /// `arrays`; conditional models take the conditioning of the held-out set's first rows.
 pub fn em_samples(
     setup: &Setup,
-    client: &Client,
+    target: &Target,
     arrays: &[(String, HostArray)],
     n: usize,
     steps: usize,
     seed: u64,
 ) -> Result<ndarray::ArrayD<f32>> {
-    let exe = compile_em_sampler(setup, client, n, steps)?;
+    let exe = compile_em_sampler(setup, target, n, steps)?;
     let mut args: Vec<HostArray> = arrays.iter().map(|(_, a)| a.clone()).collect();
     args.extend(sampler_arguments(setup, n, seed)?);
-    let out = exe.run_host(&args)?;
+    let out = exe.run(&args)?;
     out[0].to_ndarray()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graph::MatmulPrecision;
     use crate::nn::ModelConfig;
 
     /// The sampler of 32 samples of a small MLP on 2-D data at `precision`, as StableHLO
@@ -135,7 +123,11 @@ mod tests {
         let model = model.with_data(&[2], None, None).unwrap();
         let net = model.build().unwrap();
         let sde = crate::sde::SdeConfig::default().build().unwrap();
-        build_em_sampler(net.as_ref(), &sde, 32, 3, precision, host)
+        let options = GraphOptions {
+            matmul_precision: precision,
+            host_bf16_matmul: host,
+        };
+        build_em_sampler(net.as_ref(), &sde, 32, 3, options)
             .unwrap()
             .text
     }
@@ -167,8 +159,9 @@ mod tests {
         )
         .unwrap();
         let setup = Setup::new(&config).unwrap();
-        let client = Client::cpu().unwrap();
-        em_sampler_module(&setup, &client, 32, 3).unwrap().text
+        // a target at the default (f32) precision: the run's config decides
+        let target = Target::cpu().unwrap();
+        em_sampler_module(&setup, &target, 32, 3).unwrap().text
     }
 
     #[test]

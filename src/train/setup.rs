@@ -12,6 +12,7 @@ use crate::host::HostArray;
 use crate::io::{LeafKind, load_checkpoint};
 use crate::memory::bytes_of;
 use crate::nn::{ApplyMode, Params, ScoreNet};
+use crate::sample::Cond;
 use crate::sde::Sde;
 use crate::train::TrainConfig;
 use crate::train::budget::{self, RunSize};
@@ -19,7 +20,7 @@ use crate::train::config::{Config, Feed, LabelsAs};
 use crate::train::loss::LossWeight;
 use crate::train::optim::BoundOptimizer;
 use crate::train::state::{ModelInfo, TrainState};
-use crate::train::step::{Cond, FeedLayout, Objective, StepLayout, UpdateRule};
+use crate::train::step::{FeedLayout, Objective, StepLayout, UpdateRule};
 
 /// Everything built from a config: data, model, SDE, optimizer.
 pub struct Setup {
@@ -232,7 +233,6 @@ impl Setup {
                 FeedLayout::Host
             },
             precision: t.matmul_precision,
-            host_matmul: None,
         }
     }
 

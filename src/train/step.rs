@@ -16,32 +16,28 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::exec::Target;
 use crate::graph::{
-    BuildOptions, Graph, MatmulPrecision, Module, Rng, Shape, Tensor, value_and_grad,
+    BuildOptions, Graph, GraphOptions, MatmulPrecision, Module, Rng, Shape, Tensor, value_and_grad,
 };
+use crate::sample::Cond;
 use crate::sde::Sde;
 use crate::train::ema::ema_update;
 use crate::train::loss::{LossWeight, drop_conditioning, dsm_terms, sample_time};
 
-/// Conditioning inputs of a batch (any may be absent).
-#[derive(Clone, Debug, Default)]
-pub struct Cond {
-    /// Context maps `q` `(B, …)`.
-    pub q: Option<Tensor>,
-    /// Parameter vectors `a` `(B, P)`.
-    pub a: Option<Tensor>,
-}
-
-/// The score network as graph code: `(params, t (B), y (B, …), cond, dropout stream)` →
-/// score `(B, …)`. The stream is `Some` in training (dropout on) and `None` at inference.
-pub type ScoreFn<'a> =
+/// The score network as a function of its parameters, in graph code: `(params, t (B),
+/// y (B, …), cond, dropout stream)` → score `(B, …)`. The stream is `Some` in training
+/// (dropout on) and `None` at inference. (Bound to fixed parameters it is a
+/// [`crate::sample::ScoreFn`], the samplers' view.) Training batches carry `q` and `a` of
+/// the [`Cond`], never labels.
+pub type ScoreNetwork<'a> =
     dyn Fn(&[Tensor], &Tensor, &Tensor, &Cond, Option<&mut Rng>) -> Result<Tensor> + 'a;
 
 /// The training objective: sbgm's denoising score-matching loss of a score network under an
 /// SDE ([`crate::train::loss`]).
 pub struct Objective<'a> {
     /// The score network.
-    pub score: &'a ScoreFn<'a>,
+    pub score: &'a ScoreNetwork<'a>,
     /// The SDE.
     pub sde: &'a Sde,
     /// The loss weighting λ(t).
@@ -96,10 +92,6 @@ pub struct StepLayout {
     pub feed: FeedLayout,
     /// How `f32` matrix products multiply (`train.matmul_precision`).
     pub precision: MatmulPrecision,
-    /// The host kernel the bf16 products call, if any
-    /// ([`Graph::set_host_bf16_matmul`]; [`StepLayout::use_host_kernels`] sets it where it
-    /// pays off).
-    pub host_matmul: Option<&'static str>,
 }
 
 /// A built training program with the positions of its arguments.
@@ -125,15 +117,13 @@ impl StepProgram {
 }
 
 impl StepLayout {
-    /// Lets the bf16 products of a one-device program call the host kernel that
-    /// [`crate::kernels::install`] provides for `client` (none on GPUs or CPUs without AMX;
-    /// SPMD programs keep XLA's product, which the partitioner can split).
-    pub fn use_host_kernels(&mut self, client: &crate::pjrt::Client) {
-        self.host_matmul = if self.devices == 1 {
-            crate::kernels::for_precision(client, self.precision)
-        } else {
-            None
-        };
+    /// The build options of the layout's programs on `target`: products at the layout's
+    /// precision, bf16 ones in the target's host kernel when the program runs on one device
+    /// ([`Target::graph_options`]).
+    pub fn graph_options(&self, target: &Target) -> GraphOptions {
+        target
+            .with_precision(self.precision)
+            .graph_options(self.devices)
     }
 
     /// Checks the layout, naming the key to change.
@@ -207,6 +197,7 @@ fn drop_cond(cond: &Cond, p: f64, rng: &mut Rng) -> Result<Cond> {
     Ok(Cond {
         q: cond.q.as_ref().and_then(|_| out.next()),
         a: cond.a.as_ref().and_then(|_| out.next()),
+        labels: None,
     })
 }
 
@@ -221,171 +212,71 @@ fn rows(t: &Tensor, start: &Tensor, len: usize) -> Result<Tensor> {
     t.dynamic_slice(&starts, &sizes)
 }
 
-/// Builds the training program.
-pub fn build_step(layout: &StepLayout, obj: &Objective, opt: &UpdateRule) -> Result<StepProgram> {
+/// Builds the training program, its products lowered as `options` say
+/// ([`StepLayout::graph_options`]).
+pub fn build_step(
+    layout: &StepLayout,
+    options: GraphOptions,
+    obj: &Objective,
+    opt: &UpdateRule,
+) -> Result<StepProgram> {
     layout.validate()?;
-    let g = Graph::new();
-    g.set_matmul_precision(layout.precision);
-    g.set_host_bf16_matmul(layout.host_matmul);
-    let f32_ = DType::F32;
-    let (b, k) = (layout.batch, layout.steps_per_call);
-    let mut params = Vec::new();
-    for (p, s) in &layout.params {
-        params.push(g.param(&format!("params.{p}"), s.clone())?);
-    }
-    let mut opt_state = Vec::new();
-    for (p, s) in &opt.state {
-        opt_state.push(g.param(&format!("opt.{p}"), s.clone())?);
-    }
-    let mut ema = Vec::new();
-    if layout.ema_rate.is_some() {
-        for (p, s) in &layout.params {
-            ema.push(g.param(&format!("ema.{p}"), s.clone())?);
-        }
-    }
-    let step = g.parameter("step", &[], DType::I32)?;
-    let key = g.parameter("key", &[2], DType::U64)?;
+    let g = Graph::with_options(options);
+    let state = declare_state(&g, layout, opt)?;
     let n = g.parameter("n", &[], DType::I32)?;
-
-    let with_batch = |lead: &[usize], per: &[usize]| {
-        let mut d = lead.to_vec();
-        d.extend_from_slice(per);
-        d
-    };
-    let mut data_args = Vec::new();
-    let mut sharded: Vec<(String, usize, usize)> = Vec::new(); // (name, rank, dim)
-    let mut decl = |name: &str, dims: Vec<usize>, dt: DType, shard_dim: Option<usize>| {
-        data_args.push(name.to_string());
-        if let Some(d) = shard_dim {
-            sharded.push((name.to_string(), dims.len(), d));
-        }
-        g.parameter(name, &dims, dt)
-    };
-    // Source arrays and the per-step batch extraction.
-    enum Src {
-        Device {
-            x: Tensor,
-            q: Option<Tensor>,
-            a: Option<Tensor>,
-            idx: Tensor,
-        },
-        Host {
-            x: Tensor,
-            q: Option<Tensor>,
-            a: Option<Tensor>,
-        },
-    }
-    let src = match layout.feed {
-        FeedLayout::Device { rows } => {
-            let x = decl("data.x", with_batch(&[rows], &layout.x_dims), f32_, None)?;
-            let q = match &layout.q_dims {
-                Some(qd) => Some(decl("data.q", with_batch(&[rows], qd), f32_, None)?),
-                None => None,
-            };
-            let a = match layout.a_dim {
-                Some(ad) => Some(decl("data.a", vec![rows, ad], f32_, None)?),
-                None => None,
-            };
-            let idx = decl("idx", vec![k, b], DType::I32, Some(1))?;
-            Src::Device { x, q, a, idx }
-        }
-        FeedLayout::Host => {
-            let x = decl(
-                "batch.x",
-                with_batch(&[k, b], &layout.x_dims),
-                f32_,
-                Some(1),
-            )?;
-            let q = match &layout.q_dims {
-                Some(qd) => Some(decl("batch.q", with_batch(&[k, b], qd), f32_, Some(1))?),
-                None => None,
-            };
-            let a = match layout.a_dim {
-                Some(ad) => Some(decl("batch.a", vec![k, b, ad], f32_, Some(1))?),
-                None => None,
-            };
-            Src::Host { x, q, a }
-        }
-    };
-    let batch_at = |i: &Tensor| -> Result<(Tensor, Cond)> {
-        let one = |t: &Tensor| -> Result<Tensor> {
-            let r = rows(t, i, 1)?;
-            r.reshape(&r.dims()[1..])
-        };
-        match &src {
-            Src::Device { x, q, a, idx } => {
-                let ix = one(idx)?;
-                let take = |t: &Option<Tensor>| t.as_ref().map(|t| t.take(&ix)).transpose();
-                Ok((
-                    x.take(&ix)?,
-                    Cond {
-                        q: take(q)?,
-                        a: take(a)?,
-                    },
-                ))
-            }
-            Src::Host { x, q, a } => {
-                let sel = |t: &Option<Tensor>| t.as_ref().map(&one).transpose();
-                Ok((
-                    one(x)?,
-                    Cond {
-                        q: sel(q)?,
-                        a: sel(a)?,
-                    },
-                ))
-            }
-        }
-    };
-
-    let (np, no, ne) = (params.len(), opt_state.len(), ema.len());
-    let losses0 = g.zeros(&[k], f32_)?;
-    let i0 = g.scalar(0.0, DType::I32)?;
-    let mut init = vec![i0];
-    init.extend(params.iter().cloned());
-    init.extend(opt_state.iter().cloned());
-    init.extend(ema.iter().cloned());
-    init.push(step.clone());
-    init.push(key.clone());
+    let data = DataArgs::declare(&g, layout)?;
+    let losses0 = g.zeros(&[layout.steps_per_call], DType::F32)?;
+    let mut init = vec![g.scalar(0.0, DType::I32)?];
+    init.extend(state);
     init.push(losses0);
-
-    let gg = g.clone();
+    let (np, no) = (layout.params.len(), opt.state.len());
+    let ne = if layout.ema_rate.is_some() { np } else { 0 };
     let out = g.while_loop(
         &init,
         |c| c[0].lt(&n),
         |c| {
-            let i = &c[0];
-            let p = &c[1..1 + np];
-            let o = &c[1 + np..1 + np + no];
-            let e = &c[1 + np + no..1 + np + no + ne];
-            let st = &c[1 + np + no + ne];
-            let ky = &c[2 + np + no + ne];
-            let losses = &c[3 + np + no + ne];
-            let (x, cond) = batch_at(i)?;
-            let mut rng = Rng::new(ky)?;
-            let t = sample_time(&mut rng, obj.sde.t0, obj.sde.t1, b, DType::F32)?;
-            let cond = drop_cond(&cond, layout.cond_dropout, &mut rng)?;
-            let (loss, grads, key_out) = if layout.accumulate == 1 {
-                let loss = batch_loss(obj, p, &x, &t, &cond, &mut rng, true)?;
-                let refs: Vec<&Tensor> = p.iter().collect();
-                let (l, gr) = value_and_grad(&loss, &refs)?;
-                (l, gr, rng.key().clone())
-            } else {
-                accumulate(obj, layout, p, &x, &t, &cond, rng, &gg)?
-            };
-            let (p_new, o_new) = (opt.update)(p, &grads, o)?;
-            let mut next = vec![(i + 1.0)?];
-            next.extend(p_new.iter().cloned());
-            next.extend(o_new);
-            if let Some(rate) = layout.ema_rate {
-                next.extend(ema_update(e, &p_new, rate)?);
-            }
-            next.push((st + 1.0)?);
-            next.push(key_out);
-            next.push(losses.dynamic_update_slice(&loss.reshape(&[1])?, std::slice::from_ref(i))?);
-            Ok(next)
+            let carry = Carry::split(c, np, no, ne);
+            let (x, cond) = data.batch_at(&carry.i)?;
+            train_step(&g, layout, obj, opt, &carry, &x, &cond)
         },
     )?;
+    let names = result_names(layout, opt);
+    let outputs: Vec<(&str, &Tensor)> = names.iter().map(String::as_str).zip(&out[1..]).collect();
+    let module = g.build_with(
+        "train_step",
+        &outputs,
+        &step_build_options(layout, &names, &data),
+    )?;
+    Ok(StepProgram {
+        module,
+        n_params: np,
+        n_opt: no,
+        n_ema: ne,
+        data_args: data.names,
+    })
+}
 
+/// Declares the state arguments: `params.*`, `opt.*`, `ema.*` (with the EMA), `step`, `key`.
+fn declare_state(g: &Graph, layout: &StepLayout, opt: &UpdateRule) -> Result<Vec<Tensor>> {
+    let mut state = Vec::new();
+    for (p, s) in &layout.params {
+        state.push(g.param(&format!("params.{p}"), s.clone())?);
+    }
+    for (p, s) in &opt.state {
+        state.push(g.param(&format!("opt.{p}"), s.clone())?);
+    }
+    if layout.ema_rate.is_some() {
+        for (p, s) in &layout.params {
+            state.push(g.param(&format!("ema.{p}"), s.clone())?);
+        }
+    }
+    state.push(g.parameter("step", &[], DType::I32)?);
+    state.push(g.parameter("key", &[2], DType::U64)?);
+    Ok(state)
+}
+
+/// The names of the state results (as the state arguments) and `losses`, in order.
+fn result_names(layout: &StepLayout, opt: &UpdateRule) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for (pn, _) in &layout.params {
         names.push(format!("params.{pn}"));
@@ -401,40 +292,198 @@ pub fn build_step(layout: &StepLayout, obj: &Objective, opt: &UpdateRule) -> Res
     names.push("step".into());
     names.push("key".into());
     names.push("losses".into());
-    let outputs: Vec<(&str, &Tensor)> = names.iter().map(String::as_str).zip(&out[1..]).collect();
-    let donate: Vec<String> = names[..names.len() - 1].to_vec();
+    names
+}
+
+/// The module options: the state donated, and over several devices each argument's sharding
+/// (the batch split, the rest replicated) and replicated results.
+fn step_build_options(layout: &StepLayout, names: &[String], data: &DataArgs) -> BuildOptions {
+    let state = &names[..names.len() - 1];
     let mut opts = BuildOptions {
         num_partitions: layout.devices,
-        donate,
+        donate: state.to_vec(),
         ..Default::default()
     };
     if layout.devices > 1 {
-        let all_args: Vec<String> = names[..names.len() - 1]
+        let all_args = state
             .iter()
             .cloned()
             .chain(std::iter::once("n".to_string()))
-            .chain(data_args.iter().cloned())
-            .collect();
+            .chain(data.names.iter().cloned());
         for a in all_args {
-            let s = match sharded.iter().find(|(nm, _, _)| *nm == a) {
+            let s = match data.sharded.iter().find(|(nm, _, _)| *nm == a) {
                 Some((_, rank, dim)) => layout.split_sharding(*rank, *dim),
                 None => "{replicated}".to_string(),
             };
             opts.arg_sharding.push((a, s));
         }
-        for r in &names {
+        for r in names {
             opts.result_sharding
                 .push((r.clone(), "{replicated}".into()));
         }
     }
-    let module = g.build_with("train_step", &outputs, &opts)?;
-    Ok(StepProgram {
-        module,
-        n_params: np,
-        n_opt: no,
-        n_ema: ne,
-        data_args,
-    })
+    opts
+}
+
+/// The data arguments of the step and how a step takes its batch from them.
+struct DataArgs {
+    source: BatchSource,
+    /// Names of the data arguments, in order.
+    names: Vec<String>,
+    /// The sharded ones: (name, rank, split dimension).
+    sharded: Vec<(String, usize, usize)>,
+}
+
+/// Where a step's batch comes from.
+enum BatchSource {
+    /// The training set `(N, …)` and the rows of each step `idx (K, B)`.
+    Device { x: Tensor, cond: Cond, idx: Tensor },
+    /// The call's batches `(K, B, …)`.
+    Host { x: Tensor, cond: Cond },
+}
+
+impl DataArgs {
+    /// Declares the data arguments of `layout.feed`.
+    fn declare(g: &Graph, layout: &StepLayout) -> Result<DataArgs> {
+        let (b, k) = (layout.batch, layout.steps_per_call);
+        let mut names = Vec::new();
+        let mut sharded = Vec::new();
+        let mut decl = |name: &str, lead: &[usize], per: &[usize], dt: DType, shard: bool| {
+            names.push(name.to_string());
+            let mut dims = lead.to_vec();
+            dims.extend_from_slice(per);
+            if shard {
+                sharded.push((name.to_string(), dims.len(), 1));
+            }
+            g.parameter(name, &dims, dt)
+        };
+        let a_dims = layout.a_dim.map(|a| vec![a]);
+        let (prefix, lead, shard): (&str, Vec<usize>, bool) = match layout.feed {
+            FeedLayout::Device { rows } => ("data", vec![rows], false),
+            FeedLayout::Host => ("batch", vec![k, b], true),
+        };
+        let x = decl(
+            &format!("{prefix}.x"),
+            &lead,
+            &layout.x_dims,
+            DType::F32,
+            shard,
+        )?;
+        let mut opt = |name: &str, per: &Option<Vec<usize>>| {
+            per.as_ref()
+                .map(|per| decl(&format!("{prefix}.{name}"), &lead, per, DType::F32, shard))
+                .transpose()
+        };
+        let cond = Cond {
+            q: opt("q", &layout.q_dims)?,
+            a: opt("a", &a_dims)?,
+            labels: None,
+        };
+        let source = match layout.feed {
+            FeedLayout::Device { .. } => BatchSource::Device {
+                x,
+                cond,
+                idx: decl("idx", &[k, b], &[], DType::I32, true)?,
+            },
+            FeedLayout::Host => BatchSource::Host { x, cond },
+        };
+        Ok(DataArgs {
+            source,
+            names,
+            sharded,
+        })
+    }
+
+    /// The batch of step `i` of the call and its conditioning.
+    fn batch_at(&self, i: &Tensor) -> Result<(Tensor, Cond)> {
+        let one = |t: &Tensor| -> Result<Tensor> {
+            let r = rows(t, i, 1)?;
+            r.reshape(&r.dims()[1..])
+        };
+        type Pick<'p> = Box<dyn Fn(&Tensor) -> Result<Tensor> + 'p>;
+        let (x, cond, pick): (_, _, Pick) = match &self.source {
+            BatchSource::Device { x, cond, idx } => {
+                let ix = one(idx)?;
+                (x, cond, Box::new(move |t: &Tensor| t.take(&ix)))
+            }
+            BatchSource::Host { x, cond } => (x, cond, Box::new(one)),
+        };
+        let part = |t: &Option<Tensor>| t.as_ref().map(&pick).transpose();
+        Ok((
+            pick(x)?,
+            Cond {
+                q: part(&cond.q)?,
+                a: part(&cond.a)?,
+                labels: None,
+            },
+        ))
+    }
+}
+
+/// The training loop's carried values: `i`, the state, and the losses so far.
+struct Carry<'c> {
+    i: Tensor,
+    params: &'c [Tensor],
+    opt: &'c [Tensor],
+    ema: &'c [Tensor],
+    step: &'c Tensor,
+    key: &'c Tensor,
+    losses: &'c Tensor,
+}
+
+impl<'c> Carry<'c> {
+    /// Splits the loop values (`i`, `np` params, `no` optimizer leaves, `ne` EMA leaves,
+    /// step, key, losses).
+    fn split(c: &'c [Tensor], np: usize, no: usize, ne: usize) -> Carry<'c> {
+        let s = 1 + np + no + ne;
+        Carry {
+            i: c[0].clone(),
+            params: &c[1..1 + np],
+            opt: &c[1 + np..1 + np + no],
+            ema: &c[1 + np + no..s],
+            step: &c[s],
+            key: &c[s + 1],
+            losses: &c[s + 2],
+        }
+    }
+}
+
+/// One training step on the batch `x` with conditioning `cond`: the loss and its gradients
+/// (accumulated over minibatches when `layout.accumulate > 1`), the optimizer's update, the
+/// EMA; returns the next loop values.
+fn train_step(
+    g: &Graph,
+    layout: &StepLayout,
+    obj: &Objective,
+    opt: &UpdateRule,
+    c: &Carry,
+    x: &Tensor,
+    cond: &Cond,
+) -> Result<Vec<Tensor>> {
+    let mut rng = Rng::new(c.key)?;
+    let t = sample_time(&mut rng, obj.sde.t0, obj.sde.t1, layout.batch, DType::F32)?;
+    let cond = drop_cond(cond, layout.cond_dropout, &mut rng)?;
+    let p = c.params;
+    let (loss, grads, key_out) = if layout.accumulate == 1 {
+        let loss = batch_loss(obj, p, x, &t, &cond, &mut rng, true)?;
+        let refs: Vec<&Tensor> = p.iter().collect();
+        let (l, gr) = value_and_grad(&loss, &refs)?;
+        (l, gr, rng.key().clone())
+    } else {
+        accumulate(obj, layout, p, x, &t, &cond, rng, g)?
+    };
+    let (p_new, o_new) = (opt.update)(p, &grads, c.opt)?;
+    let mut next = vec![(&c.i + 1.0)?];
+    next.extend(p_new.iter().cloned());
+    next.extend(o_new);
+    if let Some(rate) = layout.ema_rate {
+        next.extend(ema_update(c.ema, &p_new, rate)?);
+    }
+    next.push((c.step + 1.0)?);
+    next.push(key_out);
+    let at = std::slice::from_ref(&c.i);
+    next.push(c.losses.dynamic_update_slice(&loss.reshape(&[1])?, at)?);
+    Ok(next)
 }
 
 /// Gradient accumulation: the batch split into `layout.accumulate` minibatches in a loop,
@@ -463,6 +512,7 @@ fn accumulate(
         let cs = Cond {
             q: cond.q.as_ref().map(|q| rows(q, &start, mb)).transpose()?,
             a: cond.a.as_ref().map(|a| rows(a, &start, mb)).transpose()?,
+            labels: None,
         };
         let mut r = Rng::new(&c[np + 1])?;
         let loss = batch_loss(obj, p, &xs, &ts, &cs, &mut r, true)?;
@@ -487,11 +537,14 @@ fn accumulate(
 
 /// Builds the evaluation program: the loss (no dropout) of a held-out batch.
 /// Arguments: `params.<leaf>`…, `key`, `x` `(E, …)`, then `q`, `a` when present.
-/// Result: `loss` (f32 scalar).
-pub fn build_eval(layout: &StepLayout, obj: &Objective, eval_batch: usize) -> Result<Module> {
-    let g = Graph::new();
-    g.set_matmul_precision(layout.precision);
-    g.set_host_bf16_matmul(layout.host_matmul);
+/// Result: `loss` (f32 scalar). Products lower as `options` say.
+pub fn build_eval(
+    layout: &StepLayout,
+    options: GraphOptions,
+    obj: &Objective,
+    eval_batch: usize,
+) -> Result<Module> {
+    let g = Graph::with_options(options);
     let mut params = Vec::new();
     for (p, s) in &layout.params {
         params.push(g.param(&format!("params.{p}"), s.clone())?);
@@ -514,6 +567,7 @@ pub fn build_eval(layout: &StepLayout, obj: &Objective, eval_batch: usize) -> Re
     };
     let mut rng = Rng::new(&key)?;
     let t = sample_time(&mut rng, obj.sde.t0, obj.sde.t1, eval_batch, DType::F32)?;
-    let loss = batch_loss(obj, &params, &x, &t, &Cond { q, a }, &mut rng, false)?;
+    let cond = Cond { q, a, labels: None };
+    let loss = batch_loss(obj, &params, &x, &t, &cond, &mut rng, false)?;
     g.build("eval_loss", &[("loss", &loss)])
 }

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use ndarray::{ArrayD, IxDyn};
-use sbgm_xla::exec::Exec;
+use sbgm_xla::exec::Target;
 use sbgm_xla::graph::{Graph, Tensor, jvp, vjp};
 use sbgm_xla::{DType, HostArray, Result};
 
@@ -92,7 +92,7 @@ pub type Reference<'a> = &'a dyn Fn(&[ArrayD<f64>]) -> ArrayD<f64>;
 /// against central finite differences along random directions, and its JVP against its VJP
 /// (`<u, J v>` both ways). Returns the largest finite-difference relative error.
 pub fn check(
-    ex: &Exec,
+    ex: &Target,
     rg: &mut Gen,
     name: &str,
     inputs: &[Input],

@@ -4,9 +4,10 @@
 
 use sbgm_xla::data::Dataset;
 use sbgm_xla::graph::{Rng, Shape, Tensor};
+use sbgm_xla::sample::Cond;
 use sbgm_xla::sde::{Schedule, Sde, SdeKind};
 use sbgm_xla::train::TrainState;
-use sbgm_xla::train::step::{Cond, FeedLayout, StepLayout};
+use sbgm_xla::train::step::{FeedLayout, StepLayout};
 use sbgm_xla::{DType, HostArray, Result};
 
 pub const H: usize = 16;
@@ -117,6 +118,5 @@ pub fn layout(ds: &Dataset, batch: usize, k: usize, devices: usize, host: bool) 
             FeedLayout::Device { rows: ds.len() }
         },
         precision: Default::default(),
-        host_matmul: None,
     }
 }

@@ -2,7 +2,7 @@
 //! transposed form, and its derivative rules (after JAX's conv transpose rules).
 
 use crate::error::{Error, Result};
-use crate::graph::emit::{Emitter, fn_type, ilist};
+use crate::graph::emit::{Emitter, NodeView, fn_type, ilist};
 use crate::graph::op::{ConvSpec, Op};
 use crate::graph::shape::Shape;
 use crate::graph::tensor::Tensor;
@@ -179,13 +179,8 @@ impl Tensor {
 /// convolution, and its pass that rewrites other forms (`ConvCanonicalization`) visits the
 /// entry computation only, so a convolution inside a loop body (a training loop, an ODE
 /// solve) would otherwise run as a naive loop nest, an order of magnitude slower.
-pub(crate) fn emit(
-    em: &mut Emitter,
-    op: &Op,
-    ins: &[String],
-    in_shapes: &[&Shape],
-    out: &Shape,
-) -> String {
+pub(crate) fn emit(em: &mut Emitter, node: NodeView) -> String {
+    let (op, ins, in_shapes, out) = node.parts();
     let Op::Conv(s) = op else { unreachable!() };
     let ns = s.stride.len();
     let sp: Vec<String> = (0..ns).map(|i| i.to_string()).collect();

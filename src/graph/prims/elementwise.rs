@@ -2,9 +2,9 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::graph::emit::{Emitter, fn_type};
+use crate::graph::emit::{Emitter, NodeView, fn_type};
 use crate::graph::op::{BinaryOp, CmpOp, Op, UnaryOp};
-use crate::graph::shape::{Shape, broadcast_dims};
+use crate::graph::shape::broadcast_dims;
 use crate::graph::tensor::Tensor;
 
 // ---------------------------------------------------------------- traced methods (shape rules)
@@ -269,13 +269,8 @@ pub(crate) fn broadcast_pair(op: &'static str, a: &Tensor, b: &Tensor) -> Result
 // ---------------------------------------------------------------- lowering
 
 /// Lowers an elementwise node; `ins` are operand names.
-pub(crate) fn emit(
-    em: &mut Emitter,
-    op: &Op,
-    ins: &[String],
-    in_shapes: &[&Shape],
-    out: &Shape,
-) -> String {
+pub(crate) fn emit(em: &mut Emitter, node: NodeView) -> String {
+    let (op, ins, in_shapes, out) = node.parts();
     let _ = em;
     let t = out.mlir();
     match op {

@@ -2,7 +2,7 @@
 //! `scatter_add` (`stablehlo.scatter` with addition).
 
 use crate::error::{Error, Result};
-use crate::graph::emit::{Emitter, fn_type, ilist};
+use crate::graph::emit::{Emitter, NodeView, fn_type, ilist};
 use crate::graph::op::Op;
 use crate::graph::shape::{Shape, axis};
 use crate::graph::tensor::Tensor;
@@ -76,13 +76,8 @@ fn check_indices(op: &'static str, t: &Tensor, idx: &Tensor) -> Result<()> {
 }
 
 /// Lowers `take` and `scatter_add`.
-pub(crate) fn emit(
-    em: &mut Emitter,
-    op: &Op,
-    ins: &[String],
-    in_shapes: &[&Shape],
-    out: &Shape,
-) -> String {
+pub(crate) fn emit(em: &mut Emitter, node: NodeView) -> String {
+    let (op, ins, in_shapes, out) = node.parts();
     let operand = in_shapes[0];
     let m = in_shapes[1].rank();
     let window: Vec<usize> = (m..m + operand.rank() - 1).collect();

@@ -3,7 +3,7 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::graph::emit::{Emitter, fn_type, ilist};
+use crate::graph::emit::{Emitter, NodeView, fn_type, ilist};
 use crate::graph::op::{ConstData, Op};
 use crate::graph::prims::literal::dense;
 use crate::graph::shape::{Shape, axis};
@@ -426,13 +426,8 @@ fn check_starts(op: &'static str, t: &Tensor, starts: &[Tensor]) -> Result<Vec<T
 // ---------------------------------------------------------------- lowering
 
 /// Lowers a layout node or a leaf.
-pub(crate) fn emit(
-    em: &mut Emitter,
-    op: &Op,
-    ins: &[String],
-    in_shapes: &[&Shape],
-    out: &Shape,
-) -> String {
+pub(crate) fn emit(em: &mut Emitter, node: NodeView) -> String {
+    let (op, ins, in_shapes, out) = node.parts();
     let t = out.mlir();
     let ty = fn_type(in_shapes, &[out]);
     match op {

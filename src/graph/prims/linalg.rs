@@ -2,7 +2,7 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::graph::emit::{Emitter, fn_type, ilist};
+use crate::graph::emit::{Emitter, NodeView, fn_type, ilist};
 use crate::graph::op::{DotDims, MatmulPrecision, NodeId, Op};
 use crate::graph::shape::Shape;
 use crate::graph::tensor::Tensor;
@@ -12,7 +12,7 @@ use crate::graph::tensor::Tensor;
 impl Tensor {
     /// `stablehlo.dot_general`: result dimensions are the batch dimensions, then the free
     /// dimensions of `self`, then those of `rhs` (each in increasing order). `f32` products
-    /// use the graph's [`MatmulPrecision`](crate::graph::Graph::set_matmul_precision).
+    /// use the graph's [`MatmulPrecision`](crate::graph::GraphOptions::matmul_precision).
     pub fn dot_general(&self, rhs: &Tensor, dd: &DotDims) -> Result<Tensor> {
         let prec = self.graph.matmul_precision();
         self.dot_general_with(rhs, dd, prec)
@@ -135,19 +135,14 @@ impl Tensor {
 // ---------------------------------------------------------------- lowering
 
 /// Lowers `dot_general`.
-pub(crate) fn emit(
-    em: &mut Emitter,
-    op: &Op,
-    inputs: &[NodeId],
-    ins: &[String],
-    in_shapes: &[&Shape],
-    out: &Shape,
-) -> String {
+pub(crate) fn emit(em: &mut Emitter, node: NodeView) -> String {
+    let (op, ins, in_shapes, out) = node.parts();
+    let inputs = node.inputs;
     let Op::DotGeneral(dd, precision) = op else {
         unreachable!()
     };
     if *precision == MatmulPrecision::Bf16
-        && let Some(target) = em.g.host_bf16_matmul
+        && let Some(target) = em.g.options.host_bf16_matmul
         && let Some(call) = host_matmul(em, target, dd, inputs, ins, in_shapes, out)
     {
         return call;

@@ -3,7 +3,7 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::graph::emit::{Emitter, fn_type, ilist};
+use crate::graph::emit::{Emitter, NodeView, fn_type, ilist};
 use crate::graph::op::{Op, ReduceOp, WindowSpec};
 use crate::graph::prims::literal::float_lit;
 use crate::graph::shape::{Shape, axis};
@@ -258,13 +258,8 @@ fn binary_region(em: &mut Emitter, body_op: &str, dt: DType, compare: bool) -> S
 }
 
 /// Lowers a reduction node.
-pub(crate) fn emit(
-    em: &mut Emitter,
-    op: &Op,
-    ins: &[String],
-    in_shapes: &[&Shape],
-    out: &Shape,
-) -> String {
+pub(crate) fn emit(em: &mut Emitter, node: NodeView) -> String {
+    let (op, ins, in_shapes, out) = node.parts();
     let dt = in_shapes[0].dtype;
     let scalar = Shape::scalar(dt);
     match op {
