@@ -4,6 +4,7 @@
 //! Every compile goes through the [`persistent`] cache, so a later process loads the
 //! executable instead of compiling it again.
 
+pub mod checked;
 pub mod persistent;
 
 pub use persistent::compile;
