@@ -10,22 +10,17 @@
 use super::RuntimeArgs;
 use super::finite::warn_output;
 use super::model::ModelArgs;
-use super::output::{CheckpointExtensionArg, OutputKind, outln, output_kind};
-use super::sample::AdaptiveArgs;
+use super::output::{CheckpointExtensionArg, outln, output_kind, write_results};
+use super::sample::{AdaptiveArgs, MatmulArg, check_steps_and_batch};
 use crate::error::{Error, Result};
-use crate::graph::MatmulPrecision;
 use crate::host::HostArray;
-use crate::io::npy::{read_npy, write_npy};
+use crate::io::npy::read_npy;
 use crate::io::outputs::{NamedPath, check_outputs};
-use crate::io::{Checkpoint, save_checkpoint};
-use crate::model::Space;
-use crate::sample::{
-    Dequantize, Loglik, LoglikConfig, Probe, SamplerKind, TraceMethod, mean_stderr,
-};
+use crate::sample::{Dequantize, LoglikConfig, Probe, SamplerKind, TraceMethod, mean_stderr};
 use anyhow::Context;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, ValueEnum};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// `--solver`: the samplers that solve the probability-flow ODE, by their names.
@@ -70,11 +65,8 @@ pub struct LoglikArgs {
     /// Samples per compiled call.
     #[arg(long, default_value_t = 1024)]
     pub batch_size: usize,
-    /// How the network's f32 matrix products multiply: f32 (exact) or bf16 (operands rounded to
-    /// bfloat16, f32 accumulation): about 3x faster on CPUs with AMX (sbgm-xla's own kernel),
-    /// about 2x on other CPUs with bf16 instructions.
-    #[arg(long, value_name = "f32|bf16", default_value = "f32")]
-    pub matmul_precision: MatmulPrecision,
+    #[command(flatten)]
+    pub matmul: MatmulArg,
     /// Per-sample values: .npy (log-likelihoods in nats) or .safetensors (logp, bpd, prior,
     /// delta, with the settings in the metadata; needs --allow-checkpoint-extension).
     #[arg(long, value_name = "FILE")]
@@ -95,12 +87,7 @@ impl LoglikArgs {
                 "--probes must be at least 1 for Hutchinson's estimator".into(),
             ));
         }
-        if self.steps == Some(0) {
-            return Err(Error::BadArgument("--steps must be at least 1".into()));
-        }
-        if self.batch_size == 0 {
-            return Err(Error::BadArgument("--batch-size must be at least 1".into()));
-        }
+        check_steps_and_batch(self.steps, self.batch_size)?;
         if self.dequantize.is_some_and(|l| l < 2) {
             return Err(Error::BadArgument(
                 "--dequantize LEVELS needs at least 2 levels".into(),
@@ -133,44 +120,10 @@ impl LoglikArgs {
             max_steps: self.adaptive.max_steps,
             dequantize,
             batch: self.batch_size,
-            matmul_precision: self.matmul_precision,
+            matmul_precision: self.matmul.matmul_precision,
             ..LoglikConfig::default()
         }
     }
-}
-
-/// Writes the per-sample values to --out: the log-likelihoods (.npy), or every value with the
-/// settings (.safetensors).
-fn write_out(args: &LoglikArgs, out: &Path, run: &Written) -> anyhow::Result<()> {
-    let (ll, logp) = (run.ll, &run.logp);
-    match output_kind(out)? {
-        OutputKind::Npy => write_npy(out, logp)?,
-        OutputKind::Safetensors => {
-            let v = |x: &[f64]| HostArray::from_vec(vec![x.len()], x.to_vec());
-            let mut ck = Checkpoint::new();
-            ck.insert("logp", logp.clone())?;
-            ck.insert("bpd", v(&ll.bpd)?)?;
-            ck.insert("prior", v(&ll.prior)?)?;
-            ck.insert("delta", v(&ll.delta)?)?;
-            ck.set_meta("checkpoint", run.checkpoint.display().to_string());
-            ck.set_meta("data", args.data.display().to_string());
-            ck.set_meta("loglik_config", serde_json::to_string(run.cfg)?);
-            ck.set_meta("seed", args.model.seed.to_string());
-            ck.set_meta("space", run.space.name());
-            ck.set_meta("nfe", ll.counters.nfe.to_string());
-            save_checkpoint(out, &ck)?;
-        }
-    }
-    Ok(())
-}
-
-/// What `loglik` computed, for its output file.
-struct Written<'a> {
-    ll: &'a Loglik,
-    logp: HostArray,
-    cfg: &'a LoglikConfig,
-    space: Space,
-    checkpoint: &'a Path,
 }
 
 /// Runs `sbgm-xla loglik`.
@@ -202,15 +155,21 @@ pub fn loglik_cmd(args: &LoglikArgs) -> anyhow::Result<()> {
     let logp = HostArray::from_vec(vec![ll.logp.len()], ll.logp.clone())?;
     warn_output("the log-likelihoods", &logp);
     if let Some(out) = &args.out {
-        let checkpoint = &model.file;
-        let written = Written {
-            ll: &ll,
-            logp,
-            cfg: &cfg,
-            space,
-            checkpoint,
-        };
-        write_out(args, out, &written)?;
+        let v = |x: &[f64]| HostArray::from_vec(vec![x.len()], x.to_vec());
+        let more = vec![
+            ("bpd", v(&ll.bpd)?),
+            ("prior", v(&ll.prior)?),
+            ("delta", v(&ll.delta)?),
+        ];
+        let metadata = [
+            ("checkpoint", model.file.display().to_string()),
+            ("data", args.data.display().to_string()),
+            ("loglik_config", serde_json::to_string(&cfg)?),
+            ("seed", args.model.seed.to_string()),
+            ("space", space.to_string()),
+            ("nfe", ll.counters.nfe.to_string()),
+        ];
+        write_results(out, ("logp", &logp), more, &metadata)?;
     }
     let (m, se) = mean_stderr(&ll.logp);
     let (mb, seb) = mean_stderr(&ll.bpd);

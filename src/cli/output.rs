@@ -4,6 +4,9 @@
 //! checkpoints unless asked (the other checks of output files: [`crate::io::outputs`]).
 
 use crate::error::{Error, Result};
+use crate::host::HostArray;
+use crate::io::npy::write_npy;
+use crate::io::{Checkpoint, save_checkpoint};
 use clap::Args;
 use std::io::Write;
 use std::path::Path;
@@ -103,6 +106,30 @@ pub fn output_kind(path: &Path) -> Result<OutputKind> {
             "--out {}: the output must end in .npy or .safetensors",
             path.display()
         ))),
+    }
+}
+
+/// Writes a command's per-sample results to `out` (format by [`output_kind`]): the `main`
+/// array alone (.npy), or every array by its name with the `metadata` (.safetensors).
+pub fn write_results(
+    out: &Path,
+    main: (&str, &HostArray),
+    more: Vec<(&str, HostArray)>,
+    metadata: &[(&str, String)],
+) -> Result<()> {
+    match output_kind(out)? {
+        OutputKind::Npy => write_npy(out, main.1),
+        OutputKind::Safetensors => {
+            let mut ck = Checkpoint::new();
+            ck.insert(main.0, main.1.clone())?;
+            for (name, a) in more {
+                ck.insert(name, a)?;
+            }
+            for (key, value) in metadata {
+                ck.set_meta(*key, value.as_str());
+            }
+            save_checkpoint(out, &ck)
+        }
     }
 }
 

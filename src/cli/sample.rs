@@ -10,13 +10,11 @@
 use super::RuntimeArgs;
 use super::finite::warn_output;
 use super::model::ModelArgs;
-use super::output::{CheckpointExtensionArg, OutputKind, outln, output_kind};
+use super::output::{CheckpointExtensionArg, outln, output_kind, write_results};
 use crate::error::{Error, Result};
 use crate::graph::MatmulPrecision;
 use crate::host::HostArray;
-use crate::io::npy::write_npy;
 use crate::io::outputs::{NamedPath, check_outputs};
-use crate::io::{Checkpoint, save_checkpoint};
 use crate::model::inputs::cast_float;
 use crate::sample::{Predictor, SamplerConfig, SamplerKind};
 use anyhow::Context;
@@ -52,6 +50,27 @@ impl AdaptiveArgs {
     }
 }
 
+/// Checks `--steps` (when given) and `--batch-size`: at least 1 (`sample` and `loglik`).
+pub fn check_steps_and_batch(steps: Option<usize>, batch_size: usize) -> Result<()> {
+    if steps == Some(0) {
+        return Err(Error::BadArgument("--steps must be at least 1".into()));
+    }
+    if batch_size == 0 {
+        return Err(Error::BadArgument("--batch-size must be at least 1".into()));
+    }
+    Ok(())
+}
+
+/// `--matmul-precision` (`sample` and `loglik`).
+#[derive(Debug, Clone, Args)]
+pub struct MatmulArg {
+    /// How the network's f32 matrix products multiply: f32 (exact) or bf16 (operands rounded to
+    /// bfloat16, f32 accumulation): about 3x faster on CPUs with AMX (sbgm-xla's own kernel),
+    /// about 2x on other CPUs with bf16 instructions.
+    #[arg(long, value_name = "f32|bf16", default_value = "f32")]
+    pub matmul_precision: MatmulPrecision,
+}
+
 /// Arguments of `sbgm-xla sample`.
 #[derive(Debug, Args)]
 pub struct SampleArgs {
@@ -85,11 +104,8 @@ pub struct SampleArgs {
     /// Samples per compiled call.
     #[arg(long, default_value_t = 4096)]
     pub batch_size: usize,
-    /// How the network's f32 matrix products multiply: f32 (exact) or bf16 (operands rounded to
-    /// bfloat16, f32 accumulation): about 3x faster on CPUs with AMX (sbgm-xla's own kernel),
-    /// about 2x on other CPUs with bf16 instructions.
-    #[arg(long, value_name = "f32|bf16", default_value = "f32")]
-    pub matmul_precision: MatmulPrecision,
+    #[command(flatten)]
+    pub matmul: MatmulArg,
     /// Where to write the samples: .npy, or .safetensors (with the settings in the metadata;
     /// needs --allow-checkpoint-extension).
     #[arg(long, value_name = "FILE")]
@@ -121,7 +137,7 @@ impl SampleArgs {
             },
             guidance: self.guidance,
             batch: self.batch_size,
-            matmul_precision: self.matmul_precision,
+            matmul_precision: self.matmul.matmul_precision,
             ..SamplerConfig::new(self.sampler)
         }
     }
@@ -135,12 +151,7 @@ impl SampleArgs {
             ));
         }
         self.adaptive.check()?;
-        if self.steps == Some(0) {
-            return Err(Error::BadArgument("--steps must be at least 1".into()));
-        }
-        if self.batch_size == 0 {
-            return Err(Error::BadArgument("--batch-size must be at least 1".into()));
-        }
+        check_steps_and_batch(self.steps, self.batch_size)?;
         output_kind(&self.out)?;
         self.out_name.check("sample", "--out", &self.out)?;
         if let Some(p) = &self.png
@@ -195,21 +206,16 @@ pub fn sample_cmd(args: &SampleArgs) -> anyhow::Result<()> {
         &format!("the samples written to {}", args.out.display()),
         &x,
     );
-    match output_kind(&args.out)? {
-        OutputKind::Npy => write_npy(&args.out, &x)?,
-        OutputKind::Safetensors => {
-            let mut ck = Checkpoint::new();
-            ck.insert("samples", x.clone())?;
-            ck.set_meta("checkpoint", model.file.display().to_string());
-            ck.set_meta("sampler", args.sampler.to_string());
-            ck.set_meta("sampler_config", serde_json::to_string(&cfg)?);
-            ck.set_meta("seed", args.model.seed.to_string());
-            ck.set_meta("nfe", s.counters.nfe.to_string());
-            ck.set_meta("steps", s.counters.steps.to_string());
-            ck.set_meta("space", space.name());
-            save_checkpoint(&args.out, &ck)?;
-        }
-    }
+    let metadata = [
+        ("checkpoint", model.file.display().to_string()),
+        ("sampler", args.sampler.to_string()),
+        ("sampler_config", serde_json::to_string(&cfg)?),
+        ("seed", args.model.seed.to_string()),
+        ("nfe", s.counters.nfe.to_string()),
+        ("steps", s.counters.steps.to_string()),
+        ("space", space.to_string()),
+    ];
+    write_results(&args.out, ("samples", &x), Vec::new(), &metadata)?;
     outln!("model: {}", model.describe());
     outln!(
         "{} samples of shape {:?} with {} in {secs:.2} s (NFE {}, steps {}{}); {space} space",
