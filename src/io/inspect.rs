@@ -316,11 +316,7 @@ fn eqx_entries(file: File, len: u64, skeleton: Option<&[LeafSpec]>) -> Result<Ve
             ))
         })?;
         if let Some(spec) = skeleton.map(|s| &s[i]) {
-            let ok = match spec.kind {
-                crate::io::eqx::LeafKind::Array => spec.dtype == h.dtype && spec.shape == h.shape,
-                crate::io::eqx::LeafKind::PyScalar => h.shape.is_empty(),
-            };
-            if !ok {
+            if !spec.fits_header(h.dtype, &h.shape) {
                 return Err(Error::msg(format!(
                     "leaf {i} '{}': expected {}, found {} {:?}",
                     spec.path,

@@ -186,11 +186,7 @@ pub fn report_holds_model(
                     }
                     return Err(format!("no tensor '{key}'"));
                 };
-                let ok = match s.kind {
-                    LeafKind::Array => t.dtype == s.dtype && t.shape == s.shape,
-                    LeafKind::PyScalar => t.shape.is_empty(),
-                };
-                if !ok {
+                if !s.fits_header(t.dtype, &t.shape) {
                     return Err(format!(
                         "tensor '{key}': expected {}, found {} {:?}",
                         s.describe(),

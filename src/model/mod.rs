@@ -7,8 +7,9 @@
 //! use sbgm_xla::model::{Model, Options};
 //! use sbgm_xla::sample::{HostCond, LoglikConfig, SamplerConfig, SamplerKind};
 //!
-//! // An sbgm `.eqx` file with its configuration (`Model::load` takes a run directory).
-//! let model = Model::load_with_config("model.eqx", "config.json")?;
+//! // An sbgm `.eqx` file with a TOML config holding its [model] and [sde] (with an sbgm JSON
+//! // config, which has no SDE, set `model.sde`); `Model::load` takes a run directory.
+//! let model = Model::load_with_config("model.eqx", "config.toml")?;
 //! let client = sbgm_xla::pjrt::Client::cpu()?;
 //! let opts = Options::default(); // seed 0, in data space
 //! let cfg = SamplerConfig::new(SamplerKind::Tsit5);
