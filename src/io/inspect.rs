@@ -315,16 +315,16 @@ fn eqx_entries(file: File, len: u64, skeleton: Option<&[LeafSpec]>) -> Result<Ve
                 out.len()
             ))
         })?;
-        if let Some(spec) = skeleton.map(|s| &s[i]) {
-            if !spec.fits_header(h.dtype, &h.shape) {
-                return Err(Error::msg(format!(
-                    "leaf {i} '{}': expected {}, found {} {:?}",
-                    spec.path,
-                    spec.describe(),
-                    numpy_name(h.dtype),
-                    h.shape
-                )));
-            }
+        if let Some(spec) = skeleton.map(|s| &s[i])
+            && !spec.fits_header(h.dtype, &h.shape)
+        {
+            return Err(Error::msg(format!(
+                "leaf {i} '{}': expected {}, found {} {:?}",
+                spec.path,
+                spec.describe(),
+                numpy_name(h.dtype),
+                h.shape
+            )));
         }
         out.push(entry(name, &h));
     }
