@@ -11,6 +11,8 @@
 //! - [`sde`]: VE/VP/SubVP SDEs;
 //! - [`train`]: loss, optimizers, the compiled training step;
 //! - [`sample`]: samplers and log-likelihoods;
+//! - [`model`]: a trained model loaded from a checkpoint or run directory, and its scores,
+//!   samples and log-likelihoods;
 //! - [`io`]: checkpoints and formats; [`data`]: data sets and plots; [`cli`]: the command line.
 
 pub mod cli;
@@ -23,6 +25,7 @@ pub mod host;
 pub mod io;
 pub mod kernels;
 pub mod memory;
+pub mod model;
 pub mod nn;
 pub mod pjrt;
 pub mod plot;

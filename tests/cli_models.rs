@@ -4,9 +4,9 @@
 //! safetensors -> .eqx` through the CLI is byte-identical.
 
 use sbgm_xla::HostArray;
-use sbgm_xla::cli::model::read_model_config;
 use sbgm_xla::io::npy::{read_npy, write_npy};
 use sbgm_xla::io::{load_checkpoint, read_eqx, skeleton_from_json};
+use sbgm_xla::model::read_model_config;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -5,12 +5,12 @@
 //! allocation tracker; a subset runs `sbgm-xla inspect` under an address-space limit and a
 //! timeout. Regression tests cover the size bombs and lying headers of issue 12.
 
-use sbgm_xla::cli::model::parse_config;
 use sbgm_xla::data::{ArrayKeys, load_arrays, read_idx};
 use sbgm_xla::io::{
     Checkpoint, inspect, load_checkpoint, read_eqx, read_eqx_records, read_npy, read_npz,
     skeleton_from_json, write_npy, write_npz,
 };
+use sbgm_xla::model::parse_config;
 use sbgm_xla::train::Config;
 use sbgm_xla::{DType, HostArray};
 use serde_json::json;

@@ -12,9 +12,9 @@
 //! skipped and passes.
 
 use sbgm_xla::HostArray;
-use sbgm_xla::cli::model::{META_CONFIG, model_config_toml, read_model_config};
 use sbgm_xla::io::npy::{read_npy, write_npy};
 use sbgm_xla::io::{Checkpoint, load_checkpoint, save_checkpoint};
+use sbgm_xla::model::{META_CONFIG, model_config_toml, read_model_config};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! JAX-exported modules under `hlo/` (written by `tools/export_hlo.py` with JAX 0.10.2) run
 //! through the runtime and match the outputs JAX recorded next to them.
 
-use sbgm_xla::cli::run::run_program;
+use sbgm_xla::exec::checked::run_program;
 use sbgm_xla::io::npy::read_npy;
 use sbgm_xla::pjrt::{Client, ClientOptions, CompileOptions, PluginSpec, Program, plugin};
 use sbgm_xla::{DType, Error, HostArray};

@@ -6,9 +6,10 @@
 //! safetensors output stores the model configuration in its metadata, so later commands need
 //! no `--config`.
 
-use super::model::{CheckpointFormat, META_CONFIG, load_model, resolve_checkpoint};
-use super::output::{NamedPath, check_outputs, outln};
+use super::output::outln;
+use crate::io::outputs::{NamedPath, check_outputs};
 use crate::io::{Checkpoint, save_checkpoint, tensor_name};
+use crate::model::{CheckpointFormat, META_CONFIG, load_model, resolve_checkpoint};
 use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;

@@ -6,13 +6,12 @@
 //! configuration (or one stored in a safetensors file) it also says whether the file holds
 //! that model.
 
-use super::model::{model_of_file, named, pick_group_in, resolve_checkpoint, stored_model};
 use super::output::outln;
-use crate::io::{FileFormat, LeafKind, Report, inspect, numpy_name, tensor_name};
+use crate::io::{FileFormat, inspect};
+use crate::model::{model_of_file, named, report_holds_model, resolve_checkpoint, stored_model};
 use crate::nn::ScoreNet;
 use anyhow::Context;
 use clap::Args;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Arguments of `sbgm-xla inspect`.
@@ -56,12 +55,23 @@ pub fn inspect_cmd(args: &InspectArgs) -> anyhow::Result<()> {
             .and_then(|m| m.model.build())
             .ok(),
     };
-    let model = net.as_ref().map(|n| model_line(n.as_ref(), &report));
+    let model = net
+        .as_ref()
+        .map(|n| report_holds_model(n.as_ref(), &report));
     if args.json {
-        outln!("{}", to_json(&report, net.as_deref(), model.as_ref()));
+        let mut v = report.to_json();
+        if let (Some(net), Some(m)) = (&net, &model) {
+            v["model"] = serde_json::json!({
+                "class": net.name(),
+                "n_params": net.n_params(),
+                "matches": m.is_ok(),
+                "message": match m { Ok(s) | Err(s) => s },
+            });
+        }
+        outln!("{v}");
     } else {
-        print_report(&report);
-        for (group, (n, count)) in groups(&report) {
+        outln!("{}", report.listing().trim_end_matches('\n'));
+        for (group, (n, count)) in report.groups() {
             outln!("group {group}: {n} tensors, {count} elements");
         }
         if report.format == FileFormat::Eqx && net.is_none() {
@@ -81,142 +91,4 @@ pub fn inspect_cmd(args: &InspectArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// The number of elements in arrays of rank >= 1 (0-d records of an `.eqx` file are Python
-/// scalar fields such as `t1`, not parameters).
-fn array_elements(report: &Report) -> usize {
-    report
-        .tensors
-        .iter()
-        .filter(|t| !t.shape.is_empty())
-        .map(|t| t.numel())
-        .sum()
-}
-
-fn print_report(report: &Report) {
-    outln!("{} ({:?})", report.path.display(), report.format);
-    let w = report
-        .tensors
-        .iter()
-        .map(|t| t.name.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    outln!("{:w$}  {:8}  shape", "name", "dtype");
-    for t in &report.tensors {
-        outln!("{:w$}  {:8}  {:?}", t.name, numpy_name(t.dtype), t.shape);
-    }
-    let scalars = report.tensors.iter().filter(|t| t.shape.is_empty()).count();
-    outln!(
-        "{} tensors ({scalars} scalars), {} parameters in arrays, {} bytes of data",
-        report.tensors.len(),
-        array_elements(report),
-        report.data_bytes()
-    );
-    for (k, v) in &report.metadata {
-        let v = if v.len() > 400 {
-            format!(
-                "{}... ({} bytes)",
-                &v[..v.floor_char_boundary(400)],
-                v.len()
-            )
-        } else {
-            v.clone()
-        };
-        outln!("metadata {k}: {}", v.trim_end().replace('\n', "\n    "));
-    }
-}
-
-/// Whether the report's tensors hold the model (names, dtypes, shapes; headers only).
-fn model_line(net: &dyn ScoreNet, report: &Report) -> Result<String, String> {
-    let skel = net.skeleton();
-    let what = format!("{} ({} parameters)", net.name(), net.n_params());
-    match report.format {
-        FileFormat::Eqx => Ok(format!("{what}, every leaf matches")),
-        FileFormat::Safetensors => {
-            let names: Vec<&str> = report.tensors.iter().map(|t| t.name.as_str()).collect();
-            let group = pick_group_in(&names, &skel, None).map_err(|e| e.to_string())?;
-            for s in &skel {
-                let key = tensor_name(&group, &s.path);
-                let Some(t) = report.tensors.iter().find(|t| t.name == key) else {
-                    // Training checkpoints store arrays only; scalars come from the config.
-                    if s.kind == LeafKind::PyScalar {
-                        continue;
-                    }
-                    return Err(format!("no tensor '{key}'"));
-                };
-                let ok = match s.kind {
-                    LeafKind::Array => t.dtype == s.dtype && t.shape == s.shape,
-                    LeafKind::PyScalar => t.shape.is_empty(),
-                };
-                if !ok {
-                    return Err(format!(
-                        "tensor '{key}': expected {}, found {} {:?}",
-                        s.describe(),
-                        numpy_name(t.dtype),
-                        t.shape
-                    ));
-                }
-            }
-            let g = if group.is_empty() {
-                String::new()
-            } else {
-                format!(" in group '{group}'")
-            };
-            Ok(format!("{what}, every leaf matches{g}"))
-        }
-        FileFormat::Npy | FileFormat::Npz => Err("an array file, not a checkpoint".into()),
-    }
-}
-
-/// Tensor count and element count per group (`params`, `ema`, `opt`) of a safetensors file.
-fn groups(report: &Report) -> BTreeMap<String, (usize, usize)> {
-    let mut out = BTreeMap::new();
-    if report.format != FileFormat::Safetensors {
-        return out;
-    }
-    for t in &report.tensors {
-        if let Some((g, _)) = t.name.split_once(['.', '['])
-            && ["params", "ema", "opt"].contains(&g)
-        {
-            let e = out.entry(g.to_string()).or_insert((0, 0));
-            e.0 += 1;
-            e.1 += t.numel();
-        }
-    }
-    out
-}
-
-fn to_json(
-    report: &Report,
-    net: Option<&dyn ScoreNet>,
-    model: Option<&Result<String, String>>,
-) -> serde_json::Value {
-    let tensors: Vec<serde_json::Value> = report
-        .tensors
-        .iter()
-        .map(
-            |t| serde_json::json!({"name": t.name, "dtype": numpy_name(t.dtype), "shape": t.shape}),
-        )
-        .collect();
-    let mut v = serde_json::json!({
-        "file": report.path.display().to_string(),
-        "format": report.format,
-        "tensors": tensors,
-        "n_tensors": report.tensors.len(),
-        "n_elements": report.numel(),
-        "n_array_elements": array_elements(report),
-        "data_bytes": report.data_bytes(),
-        "metadata": report.metadata,
-    });
-    if let (Some(net), Some(m)) = (net, model) {
-        v["model"] = serde_json::json!({
-            "class": net.name(),
-            "n_params": net.n_params(),
-            "matches": m.is_ok(),
-            "message": match m { Ok(s) | Err(s) => s },
-        });
-    }
-    v
 }

@@ -9,23 +9,18 @@
 
 use super::RuntimeArgs;
 use super::finite::warn_output;
-use super::output::{CheckpointExtensionArg, NamedPath, check_outputs, outln};
-use super::sample::{ModelArgs, OutputKind, output_kind};
-use super::score::cast_float;
-use crate::data::Transform;
+use super::model::ModelArgs;
+use super::output::{CheckpointExtensionArg, outln, output_kind, write_results};
+use super::sample::{AdaptiveArgs, MatmulArg, check_steps_and_batch};
 use crate::error::{Error, Result};
-use crate::graph::MatmulPrecision;
 use crate::host::HostArray;
-use crate::io::npy::{read_npy, write_npy};
-use crate::io::{Checkpoint, save_checkpoint};
-use crate::sample::{
-    Dequantize, LoglikConfig, NetScore, Probe, SamplerKind, TraceMethod, loglik, mean_stderr,
-};
+use crate::io::npy::read_npy;
+use crate::io::outputs::{NamedPath, check_outputs};
+use crate::sample::{Dequantize, LoglikConfig, Probe, SamplerKind, TraceMethod, mean_stderr};
 use anyhow::Context;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, ValueEnum};
-use ndarray::ArrayD;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// `--solver`: the samplers that solve the probability-flow ODE, by their names.
@@ -57,15 +52,8 @@ pub struct LoglikArgs {
     /// Fixed steps (default: adaptive for tsit5/dopri5, (t1 - t0) / dt otherwise).
     #[arg(long, value_name = "K")]
     pub steps: Option<usize>,
-    /// Relative tolerance of the adaptive solvers.
-    #[arg(long, default_value_t = 1e-5, allow_hyphen_values = true)]
-    pub rtol: f64,
-    /// Absolute tolerance of the adaptive solvers.
-    #[arg(long, default_value_t = 1e-5, allow_hyphen_values = true)]
-    pub atol: f64,
-    /// Step bound of the adaptive solvers.
-    #[arg(long, default_value_t = 4096)]
-    pub max_steps: usize,
+    #[command(flatten)]
+    pub adaptive: AdaptiveArgs,
     /// Treat the data as discrete with LEVELS values (256 for 8-bit images) spread evenly over
     /// the data's value range: uniform dequantization, bits/dim with the bin width.
     #[arg(long, value_name = "LEVELS")]
@@ -77,11 +65,8 @@ pub struct LoglikArgs {
     /// Samples per compiled call.
     #[arg(long, default_value_t = 1024)]
     pub batch_size: usize,
-    /// How the network's f32 matrix products multiply: f32 (exact) or bf16 (operands rounded to
-    /// bfloat16, f32 accumulation): about 3x faster on CPUs with AMX (sbgm-xla's own kernel),
-    /// about 2x on other CPUs with bf16 instructions.
-    #[arg(long, value_name = "f32|bf16", default_value = "f32")]
-    pub matmul_precision: MatmulPrecision,
+    #[command(flatten)]
+    pub matmul: MatmulArg,
     /// Per-sample values: .npy (log-likelihoods in nats) or .safetensors (logp, bpd, prior,
     /// delta, with the settings in the metadata; needs --allow-checkpoint-extension).
     #[arg(long, value_name = "FILE")]
@@ -92,37 +77,17 @@ pub struct LoglikArgs {
     pub runtime: RuntimeArgs,
 }
 
-/// log |d(forward)/dx| of a scaling, per dimension.
-fn log_jacobian(t: &Transform) -> f64 {
-    match *t {
-        Transform::Identity => 0.0,
-        Transform::Scaler { x_min, x_max } => (2.0 / (f64::from(x_max) - f64::from(x_min))).ln(),
-        Transform::Normer { std, .. } => -f64::from(std).ln(),
-    }
-}
-
 impl LoglikArgs {
     /// Checks what needs no model: tolerances, counts, and that the output can be written
     /// without losing an input.
     fn check(&self) -> Result<()> {
-        for (flag, v) in [("--rtol", self.rtol), ("--atol", self.atol)] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(Error::BadArgument(format!(
-                    "{flag} {v}: a tolerance must be a finite number >= 0"
-                )));
-            }
-        }
+        self.adaptive.check()?;
         if self.method == TraceMethod::Hutchinson && self.probes == 0 {
             return Err(Error::BadArgument(
                 "--probes must be at least 1 for Hutchinson's estimator".into(),
             ));
         }
-        if self.steps == Some(0) {
-            return Err(Error::BadArgument("--steps must be at least 1".into()));
-        }
-        if self.batch_size == 0 {
-            return Err(Error::BadArgument("--batch-size must be at least 1".into()));
-        }
+        check_steps_and_batch(self.steps, self.batch_size)?;
         if self.dequantize.is_some_and(|l| l < 2) {
             return Err(Error::BadArgument(
                 "--dequantize LEVELS needs at least 2 levels".into(),
@@ -150,71 +115,15 @@ impl LoglikArgs {
             probe: self.probe,
             solver: self.solver,
             steps: self.steps,
-            rtol: self.rtol,
-            atol: self.atol,
-            max_steps: self.max_steps,
+            rtol: self.adaptive.rtol,
+            atol: self.adaptive.atol,
+            max_steps: self.adaptive.max_steps,
             dequantize,
             batch: self.batch_size,
-            matmul_precision: self.matmul_precision,
+            matmul_precision: self.matmul.matmul_precision,
             ..LoglikConfig::default()
         }
     }
-
-    /// The dequantization of `--dequantize LEVELS` in the model's space: the levels span
-    /// `--levels-range`, else the data set's range from the config (unless
-    /// `--model-space`), else the range of the data `x`; `transform` maps data space to the
-    /// model's.
-    fn dequantize_in_model_space(
-        &self,
-        levels: usize,
-        x: &ArrayD<f32>,
-        value_range: Option<(f32, f32)>,
-        transform: Option<Transform>,
-    ) -> Dequantize {
-        let (lo, hi) = match (&self.levels_range, value_range) {
-            (Some(r), _) => (r[0], r[1]),
-            (None, Some((lo, hi))) if !self.model.model_space => (f64::from(lo), f64::from(hi)),
-            _ => {
-                let lo = x.iter().copied().fold(f32::INFINITY, f32::min);
-                let hi = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                (f64::from(lo), f64::from(hi))
-            }
-        };
-        let f = |v: f64| transform.map_or(v, |t| f64::from(t.forward(v as f32)));
-        let (lo, hi) = (f(lo), f(hi));
-        Dequantize {
-            levels,
-            lo: lo.min(hi),
-            hi: lo.max(hi),
-        }
-    }
-}
-
-/// The values of `--data` (`raw`, read from `path`) as `f32`, after checking that they are
-/// N >= 1 finite numbers of the model's sample shape `ds`.
-fn data_values(raw: &HostArray, ds: &[usize], path: &Path) -> anyhow::Result<ArrayD<f32>> {
-    let s = raw.shape();
-    if s.len() != ds.len() + 1 || s[1..] != ds[..] {
-        anyhow::bail!(
-            "--data {} has shape {s:?}; the model's samples are {ds:?}, so it must be (N, {})",
-            path.display(),
-            ds.iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    if s[0] == 0 {
-        anyhow::bail!("--data {} holds no samples", path.display());
-    }
-    if raw.dtype() == crate::DType::Pred {
-        anyhow::bail!("--data must be numbers, got bool");
-    }
-    let x = cast_float(raw, crate::DType::F32)?.to_ndarray::<f32>()?;
-    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-        anyhow::bail!("--data has a non-finite value at flat index {i}");
-    }
-    Ok(x)
 }
 
 /// Runs `sbgm-xla loglik`.
@@ -227,77 +136,43 @@ pub fn loglik_cmd(args: &LoglikArgs) -> anyhow::Result<()> {
     if let Some(w) = model.t1_warning(&sde) {
         eprintln!("{w}");
     }
-    let ds = model.net.data_shape();
-    let x = data_values(&raw, &ds, &args.data)?;
+    let x = model.data_values(&raw, &args.data)?;
     let n = raw.shape()[0];
-    // Into the model's space.
-    let transform = if args.model.model_space {
-        None
-    } else {
-        model.transform
-    };
-    let y = match &transform {
-        Some(t) => t.forward_array(&x),
-        None => x.clone(),
-    };
+    let wanted = args.model.space();
+    let range = args.levels_range.as_ref().map(|r| (r[0], r[1]));
     let dequantize = args
         .dequantize
-        .map(|levels| args.dequantize_in_model_space(levels, &x, model.value_range, transform));
+        .map(|levels| model.dequantize(levels, range, &x, wanted));
     let cfg = args.config(dequantize);
     cfg.validate(&sde)?;
     let cond = args.model.conditioning(&model, n)?;
-    let y = cast_float(&HostArray::from_ndarray(&y), model.dtype())?;
-    let score = NetScore::new(model.net.as_ref(), &model.leaves)?;
-    let client = args.runtime.client()?;
+    let job = model.prepare_loglik(&cfg, &x, wanted, cond)?;
+    let target = args.runtime.target()?;
     let start = Instant::now();
-    let ll = loglik(
-        &crate::exec::Target::new(client),
-        &score,
-        &sde,
-        &cfg,
-        &y,
-        args.model.seed,
-        &cond,
-        args.runtime.progress(),
-    )?;
+    let ll = job.run(&target, args.model.seed, args.runtime.progress())?;
     let secs = start.elapsed().as_secs_f64();
-    let dim: usize = ds.iter().product();
-    let shift = transform
-        .as_ref()
-        .map_or(0.0, |t| dim as f64 * log_jacobian(t));
-    let logp: Vec<f64> = ll.logp.iter().map(|l| l + shift).collect();
-    let bpd: Vec<f64> = if dequantize.is_some() {
-        ll.bpd.clone()
-    } else {
-        logp.iter()
-            .map(|l| -l / (dim as f64 * std::f64::consts::LN_2))
-            .collect()
-    };
-    let space = if transform.is_some() { "data" } else { "model" };
-    let logp_array = HostArray::from_vec(vec![logp.len()], logp.clone())?;
-    warn_output("the log-likelihoods", &logp_array);
+    let space = job.space();
+    let logp = HostArray::from_vec(vec![ll.logp.len()], ll.logp.clone())?;
+    warn_output("the log-likelihoods", &logp);
     if let Some(out) = &args.out {
         let v = |x: &[f64]| HostArray::from_vec(vec![x.len()], x.to_vec());
-        match output_kind(out)? {
-            OutputKind::Npy => write_npy(out, &logp_array)?,
-            OutputKind::Safetensors => {
-                let mut ck = Checkpoint::new();
-                ck.insert("logp", logp_array)?;
-                ck.insert("bpd", v(&bpd)?)?;
-                ck.insert("prior", v(&ll.prior)?)?;
-                ck.insert("delta", v(&ll.delta)?)?;
-                ck.set_meta("checkpoint", model.file.display().to_string());
-                ck.set_meta("data", args.data.display().to_string());
-                ck.set_meta("loglik_config", serde_json::to_string(&cfg)?);
-                ck.set_meta("seed", args.model.seed.to_string());
-                ck.set_meta("space", space);
-                ck.set_meta("nfe", ll.counters.nfe.to_string());
-                save_checkpoint(out, &ck)?;
-            }
-        }
+        let more = vec![
+            ("bpd", v(&ll.bpd)?),
+            ("prior", v(&ll.prior)?),
+            ("delta", v(&ll.delta)?),
+        ];
+        let metadata = [
+            ("checkpoint", model.file.display().to_string()),
+            ("data", args.data.display().to_string()),
+            ("loglik_config", serde_json::to_string(&cfg)?),
+            ("seed", args.model.seed.to_string()),
+            ("space", space.to_string()),
+            ("nfe", ll.counters.nfe.to_string()),
+        ];
+        write_results(out, ("logp", &logp), more, &metadata)?;
     }
-    let (m, se) = mean_stderr(&logp);
-    let (mb, seb) = mean_stderr(&bpd);
+    let (m, se) = mean_stderr(&ll.logp);
+    let (mb, seb) = mean_stderr(&ll.bpd);
     outln!("model: {}", model.describe());
     outln!(
         "{n} samples, {:?} trace{}, {:?} solver: {secs:.2} s, NFE {} ({} steps)",

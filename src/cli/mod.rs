@@ -78,6 +78,11 @@ impl RuntimeArgs {
         self.client_for(None)
     }
 
+    /// The compile target on [`client`](Self::client) (f32 products, found host kernels).
+    pub fn target(&self) -> crate::Result<crate::exec::Target> {
+        Ok(crate::exec::Target::new(self.client()?))
+    }
+
     /// Opens the client; a CPU plugin gets `--cpu-devices`, else `want` devices, else 1.
     /// (A GPU or TPU plugin keeps its own devices: the CPU option is only passed to a plugin
     /// whose platform is `cpu`.)

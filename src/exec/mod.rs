@@ -8,6 +8,7 @@
 //! instead of compiling it again. The layers above (train, sample) reach the runtime only
 //! through this module.
 
+pub mod checked;
 pub mod persistent;
 
 pub use persistent::compile;

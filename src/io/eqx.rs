@@ -92,6 +92,15 @@ impl LeafSpec {
         }
     }
 
+    /// Whether a record whose header says `dtype` and `shape` can hold this leaf: an array of
+    /// the same dtype and shape, or any 0-d record for a Python scalar (headers only).
+    pub fn fits_header(&self, dtype: DType, shape: &[usize]) -> bool {
+        match self.kind {
+            LeafKind::Array => dtype == self.dtype && shape == self.shape,
+            LeafKind::PyScalar => shape.is_empty(),
+        }
+    }
+
     /// `float32 [3, 4]`, or `Python float (float64 [])`.
     pub fn describe(&self) -> String {
         let t = format!("{} {:?}", numpy_name(self.dtype), self.shape);

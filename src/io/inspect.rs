@@ -78,10 +78,85 @@ impl Report {
             .iter()
             .fold(0usize, |a, t| a.saturating_add(t.data_bytes()))
     }
-}
 
-impl fmt::Display for Report {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// The number of elements in arrays of rank >= 1 (0-d records of an `.eqx` file are
+    /// Python scalar fields such as `t1`, not parameters).
+    pub fn array_elements(&self) -> usize {
+        self.tensors
+            .iter()
+            .filter(|t| !t.shape.is_empty())
+            .map(|t| t.numel())
+            .sum()
+    }
+
+    /// Tensor count and element count per group (`params`, `ema`, `opt`) of a safetensors
+    /// file.
+    pub fn groups(&self) -> BTreeMap<String, (usize, usize)> {
+        let mut out = BTreeMap::new();
+        if self.format != FileFormat::Safetensors {
+            return out;
+        }
+        for t in &self.tensors {
+            if let Some((g, _)) = t.name.split_once(['.', '['])
+                && ["params", "ema", "opt"].contains(&g)
+            {
+                let e = out.entry(g.to_string()).or_insert((0, 0));
+                e.0 += 1;
+                e.1 += t.numel();
+            }
+        }
+        out
+    }
+
+    /// The table `sbgm-xla inspect` prints: the tensors, a summary telling scalars from
+    /// parameters in arrays, and the metadata (long values cut at 400 bytes, each line of a
+    /// value indented).
+    pub fn listing(&self) -> String {
+        let scalars = self.tensors.iter().filter(|t| t.shape.is_empty()).count();
+        let summary = format!(
+            "{} tensors ({scalars} scalars), {} parameters in arrays, {} bytes of data",
+            self.tensors.len(),
+            self.array_elements(),
+            self.data_bytes()
+        );
+        let mut out = String::new();
+        self.write_table(&mut out, &summary, 400, |v| {
+            v.trim_end().replace('\n', "\n    ")
+        })
+        .ok();
+        out
+    }
+
+    /// The report as one JSON object (file, format, tensors, counts, metadata).
+    pub fn to_json(&self) -> serde_json::Value {
+        let tensors: Vec<serde_json::Value> = self
+            .tensors
+            .iter()
+            .map(|t| {
+                serde_json::json!({"name": t.name, "dtype": numpy_name(t.dtype), "shape": t.shape})
+            })
+            .collect();
+        serde_json::json!({
+            "file": self.path.display().to_string(),
+            "format": self.format,
+            "tensors": tensors,
+            "n_tensors": self.tensors.len(),
+            "n_elements": self.numel(),
+            "n_array_elements": self.array_elements(),
+            "data_bytes": self.data_bytes(),
+            "metadata": self.metadata,
+        })
+    }
+
+    /// Writes the tensor table, the `summary` line and the metadata, each value cut at
+    /// `limit` bytes and shown through `show`.
+    fn write_table(
+        &self,
+        f: &mut impl fmt::Write,
+        summary: &str,
+        limit: usize,
+        show: impl Fn(&str) -> String,
+    ) -> fmt::Result {
         writeln!(f, "{} ({:?})", self.path.display(), self.format)?;
         let w = self
             .tensors
@@ -94,26 +169,32 @@ impl fmt::Display for Report {
         for t in &self.tensors {
             writeln!(f, "{:w$}  {:8}  {:?}", t.name, numpy_name(t.dtype), t.shape)?;
         }
-        writeln!(
-            f,
-            "{} tensors, {} parameters, {} bytes of data",
-            self.tensors.len(),
-            self.numel(),
-            self.data_bytes()
-        )?;
+        writeln!(f, "{summary}")?;
         for (k, v) in &self.metadata {
-            let v = if v.len() > 200 {
+            let v = if v.len() > limit {
                 format!(
                     "{}... ({} bytes)",
-                    &v[..v.floor_char_boundary(200)],
+                    &v[..v.floor_char_boundary(limit)],
                     v.len()
                 )
             } else {
                 v.clone()
             };
-            writeln!(f, "metadata {k}: {v}")?;
+            writeln!(f, "metadata {k}: {}", show(&v))?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let summary = format!(
+            "{} tensors, {} parameters, {} bytes of data",
+            self.tensors.len(),
+            self.numel(),
+            self.data_bytes()
+        );
+        self.write_table(f, &summary, 200, str::to_string)
     }
 }
 
@@ -234,20 +315,16 @@ fn eqx_entries(file: File, len: u64, skeleton: Option<&[LeafSpec]>) -> Result<Ve
                 out.len()
             ))
         })?;
-        if let Some(spec) = skeleton.map(|s| &s[i]) {
-            let ok = match spec.kind {
-                crate::io::eqx::LeafKind::Array => spec.dtype == h.dtype && spec.shape == h.shape,
-                crate::io::eqx::LeafKind::PyScalar => h.shape.is_empty(),
-            };
-            if !ok {
-                return Err(Error::msg(format!(
-                    "leaf {i} '{}': expected {}, found {} {:?}",
-                    spec.path,
-                    spec.describe(),
-                    numpy_name(h.dtype),
-                    h.shape
-                )));
-            }
+        if let Some(spec) = skeleton.map(|s| &s[i])
+            && !spec.fits_header(h.dtype, &h.shape)
+        {
+            return Err(Error::msg(format!(
+                "leaf {i} '{}': expected {}, found {} {:?}",
+                spec.path,
+                spec.describe(),
+                numpy_name(h.dtype),
+                h.shape
+            )));
         }
         out.push(entry(name, &h));
     }

@@ -11,6 +11,7 @@ pub mod inspect;
 pub mod lock;
 pub mod npy;
 pub mod npz;
+pub mod outputs;
 
 pub use atomic::{atomic_write, atomic_write_bytes, remove_stale_temps};
 pub use checkpoint::{
