@@ -5,7 +5,8 @@
 //!   (`t1`, `q_dim`, `Dropout.p`, ...) included, so `.eqx` files map one to one.
 //! - [`Params`]: the traced parameters, path -> [`Tensor`], in skeleton order (declared as
 //!   graph parameters, sliced from one flat vector, or assembled from loop-carried values).
-//! - [`ScoreNet`]: what every score network implements (leaves, shapes, batched `apply`).
+//! - [`ScoreNet`]: what every score network offers (leaves, shapes, batched `apply`), and
+//!   [`Model`]: how one is written (its parameter tree and forward pass).
 //! - [`ApplyMode`]: inference, or training with a random stream for dropout.
 
 use std::cell::RefCell;
@@ -21,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::graph::{Graph, Rng, Tensor};
 use crate::host::HostArray;
 use crate::io::{LeafKind, LeafSpec};
+use crate::nn::tree::{Builder, Spec, Trace};
 
 /// How a leaf gets its initial value.
 #[derive(Clone, Debug, PartialEq)]
@@ -409,8 +411,8 @@ impl ApplyMode {
 
 /// A score network `s(t, x, q, a)` with sbgm's parameter tree.
 ///
-/// Implementors give their [`Leaf`] list (exact sbgm leaf order, scalar leaves included),
-/// their data and conditioning shapes, and a batched [`ScoreNet::apply`]; the rest is provided.
+/// Every network of this crate implements it through [`Model`]; the leaf list, the shapes and
+/// the batched [`ScoreNet::apply`] are what callers use, the rest is provided.
 pub trait ScoreNet {
     /// The sbgm class name (`ResidualNetwork`, `Mixer2d`, `UNet`, `DiT`).
     fn name(&self) -> &'static str;
@@ -497,6 +499,95 @@ pub trait ScoreNet {
     }
 }
 
+/// What a network takes per sample: the shape of `x`, of the conditioning map `q` and the
+/// length of the parameter vector `a` (the last two when the model is conditioned on them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetShapes {
+    /// The shape of one sample `x`.
+    pub data: Vec<usize>,
+    /// The shape of one conditioning map `q`.
+    pub q: Option<Vec<usize>>,
+    /// The length of `a`.
+    pub a_dim: Option<usize>,
+}
+
+/// One batched evaluation's inputs, checked against the network's [`NetShapes`].
+#[derive(Clone, Copy, Debug)]
+pub struct Inputs<'a> {
+    /// Times, `(B,)` or a scalar for every sample.
+    pub t: &'a Tensor,
+    /// Samples `(B, data..)`.
+    pub x: &'a Tensor,
+    /// Conditioning maps `(B, q..)`, when the model takes them.
+    pub q: Option<&'a Tensor>,
+    /// Parameter vectors `(B, a_dim)`, when the model takes them.
+    pub a: Option<&'a Tensor>,
+    /// The batch size `B`.
+    pub batch: usize,
+}
+
+/// How a score network is written: its parameter tree (built once per use by
+/// [`Model::tree`], see [`crate::nn::tree`]) and the forward pass over the traced tree. Every
+/// `Model` is a [`ScoreNet`].
+pub trait Model {
+    /// The sbgm class name.
+    const NAME: &'static str;
+
+    /// The parameter tree, its array fields of type `L`.
+    type Tree<L>;
+
+    /// What the network takes per sample.
+    fn shapes(&self) -> NetShapes;
+
+    /// Builds the tree, naming every leaf in Equinox order.
+    fn tree<B: Builder>(&self, b: &B) -> Result<Self::Tree<B::Leaf>>;
+
+    /// The batched score of checked `inputs` with the traced tree.
+    fn forward(
+        &self,
+        tree: &Self::Tree<Tensor>,
+        inputs: Inputs,
+        mode: &ApplyMode,
+    ) -> Result<Tensor>;
+}
+
+impl<M: Model> ScoreNet for M {
+    fn name(&self) -> &'static str {
+        M::NAME
+    }
+
+    fn leaves(&self) -> Vec<Leaf> {
+        // A built model's configuration is checked, and naming its leaves cannot fail.
+        Spec::leaves(|b| self.tree(b)).expect("a checked model configuration names its leaves")
+    }
+
+    fn data_shape(&self) -> Vec<usize> {
+        self.shapes().data
+    }
+
+    fn q_shape(&self) -> Option<Vec<usize>> {
+        self.shapes().q
+    }
+
+    fn a_dim(&self) -> Option<usize> {
+        self.shapes().a_dim
+    }
+
+    fn apply(
+        &self,
+        params: &Params,
+        t: &Tensor,
+        x: &Tensor,
+        q: Option<&Tensor>,
+        a: Option<&Tensor>,
+        mode: &ApplyMode,
+    ) -> Result<Tensor> {
+        let batch = self.check_inputs(t, x, q, a)?;
+        let tree = self.tree(&Trace::new(params))?;
+        self.forward(&tree, Inputs { t, x, q, a, batch }, mode)
+    }
+}
+
 fn check_inputs<N: ScoreNet + ?Sized>(
     net: &N,
     t: &Tensor,
@@ -533,69 +624,75 @@ fn check_inputs<N: ScoreNet + ?Sized>(
             x.dtype()
         )));
     }
-    match (net.q_shape(), q) {
-        (None, Some(q)) => {
-            return Err(Error::BadArgument(format!(
-                "{name}: a conditioning map q of shape {:?} was given, but the model takes none \
-                 (set q_dim in the model config to condition on q)",
-                q.dims()
-            )));
-        }
-        (Some(qs), None) => {
-            return Err(Error::BadArgument(format!(
-                "{name}: the model is conditioned on q (shape ({}) per sample) but no q was given",
-                dims_str(&qs)
-            )));
-        }
-        (Some(qs), Some(q)) => {
-            if q.rank() != qs.len() + 1 || q.dims()[0] != b || q.dims()[1..] != qs[..] {
-                return Err(Error::BadArgument(format!(
-                    "{name}: q must have shape ({b}, {}), got {:?}",
-                    dims_str(&qs),
-                    q.dims()
-                )));
-            }
-            if q.dtype() != x.dtype() {
-                return Err(Error::BadArgument(format!(
-                    "{name}: q is {} but x is {}",
-                    q.dtype(),
-                    x.dtype()
-                )));
-            }
-        }
-        (None, None) => {}
-    }
-    match (net.a_dim(), a) {
-        (None, Some(a)) => {
-            return Err(Error::BadArgument(format!(
-                "{name}: a parameter vector a of shape {:?} was given, but the model takes none \
-                 (set a_dim in the model config to condition on a)",
-                a.dims()
-            )));
-        }
-        (Some(d), None) => {
-            return Err(Error::BadArgument(format!(
-                "{name}: the model is conditioned on a ({d} values per sample) but no a was given"
-            )));
-        }
-        (Some(d), Some(a)) => {
-            if a.dims() != [b, d] {
-                return Err(Error::BadArgument(format!(
-                    "{name}: a must have shape ({b}, {d}), got {:?}",
-                    a.dims()
-                )));
-            }
-            if a.dtype() != x.dtype() {
-                return Err(Error::BadArgument(format!(
-                    "{name}: a is {} but x is {}",
-                    a.dtype(),
-                    x.dtype()
-                )));
-            }
-        }
-        (None, None) => {}
-    }
+    let q_cond = Conditioning {
+        name: "q",
+        what: "a conditioning map q",
+        key: "q_dim",
+        per_sample: |s: &[usize]| format!("shape ({}) per sample", dims_str(s)),
+    };
+    q_cond.check(name, net.q_shape(), q, x)?;
+    let a_cond = Conditioning {
+        name: "a",
+        what: "a parameter vector a",
+        key: "a_dim",
+        per_sample: |s: &[usize]| format!("{} values per sample", dims_str(s)),
+    };
+    a_cond.check(name, net.a_dim().map(|d| vec![d]), a, x)?;
     Ok(b)
+}
+
+/// One conditioning input (`q` or `a`) as [`check_inputs`] checks it.
+struct Conditioning<F> {
+    name: &'static str,
+    what: &'static str,
+    key: &'static str,
+    per_sample: F,
+}
+
+impl<F: Fn(&[usize]) -> String> Conditioning<F> {
+    /// Checks that `got` is given exactly when the model takes it (`want`), with shape
+    /// `(B, want..)` and `x`'s dtype.
+    fn check(
+        &self,
+        net: &str,
+        want: Option<Vec<usize>>,
+        got: Option<&Tensor>,
+        x: &Tensor,
+    ) -> Result<()> {
+        let n = self.name;
+        match (want, got) {
+            (None, Some(c)) => Err(Error::BadArgument(format!(
+                "{net}: {} of shape {:?} was given, but the model takes none \
+                 (set {} in the model config to condition on {n})",
+                self.what,
+                c.dims(),
+                self.key
+            ))),
+            (Some(s), None) => Err(Error::BadArgument(format!(
+                "{net}: the model is conditioned on {n} ({}) but no {n} was given",
+                (self.per_sample)(&s)
+            ))),
+            (Some(s), Some(c)) => {
+                let b = x.dims()[0];
+                if c.rank() != s.len() + 1 || c.dims()[0] != b || c.dims()[1..] != s[..] {
+                    return Err(Error::BadArgument(format!(
+                        "{net}: {n} must have shape ({b}, {}), got {:?}",
+                        dims_str(&s),
+                        c.dims()
+                    )));
+                }
+                if c.dtype() != x.dtype() {
+                    return Err(Error::BadArgument(format!(
+                        "{net}: {n} is {} but x is {}",
+                        c.dtype(),
+                        x.dtype()
+                    )));
+                }
+                Ok(())
+            }
+            (None, None) => Ok(()),
+        }
+    }
 }
 
 fn dims_str(d: &[usize]) -> String {
