@@ -212,21 +212,11 @@ fn layer_norm_embedding_and_activations_match_closed_forms() {
         .unwrap();
     let idx = g.parameter("i", &[2, 2], DType::I32).unwrap();
     let tr = Trace::new(&p);
-    let ln = LayerNorm::new(&[r, c])
-        .build(&tr.pp("ln"))
-        .unwrap()
-        .apply(&x)
-        .unwrap();
-    let plain = LayerNorm::plain(&[c])
-        .build(&tr.pp("none"))
-        .unwrap()
-        .apply(&x)
-        .unwrap();
-    let emb = Embedding::new(5, 3)
-        .build(&tr.pp("emb"))
-        .unwrap()
-        .apply(&idx)
-        .unwrap();
+    let ln = LayerNorm::new(&[r, c]).build(&tr.pp("ln")).unwrap();
+    let plain = LayerNorm::plain(&[c]).build(&tr.pp("none")).unwrap();
+    let emb = Embedding::new(5, 3).build(&tr.pp("emb")).unwrap();
+    let (ln, plain) = (ln.apply(&x).unwrap(), plain.apply(&x).unwrap());
+    let emb = emb.apply(&idx).unwrap();
     let acts = [
         Activation::Gelu,
         Activation::GeluExact,

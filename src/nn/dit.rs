@@ -16,7 +16,7 @@
 
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
-use crate::nn::config::{DitConfig, required};
+use crate::nn::config::{DitConfig, positive, positive_when_set, required};
 use crate::nn::layers::attention::{MultiheadAttention, MultiheadAttentionTree};
 use crate::nn::layers::conv::{Conv2d, ConvTranspose2d, ConvTree};
 use crate::nn::layers::gelu_tanh;
@@ -92,12 +92,17 @@ impl TransformerBlock<Tensor> {
     }
 }
 
-/// The tree of a [`DiT`] (its Python scalars are the configuration's). The blocks' array
-/// leaves are stored stacked along depth; each member here is one slice of them.
-pub struct DitTree<L> {
+/// sbgm's `PatchEmbedding`: a strided conv, a class token and learned positions.
+pub struct PatchEmbed<L> {
     proj: ConvTree<Conv2d, L>,
     cls_token: L,
     pos_embed: L,
+}
+
+/// The tree of a [`DiT`] (its Python scalars are the configuration's). The blocks' array
+/// leaves are stored stacked along depth; each member here is one slice of them.
+pub struct DitTree<L> {
+    patch_embed: PatchEmbed<L>,
     time_embed: TimestepEmbeddingTree<L>,
     a_embed: Option<LinearTree<L>>,
     blocks: Vec<TransformerBlock<L>>,
@@ -131,28 +136,30 @@ impl DiT {
             (c.depth, "depth"),
             (c.n_heads, "n_heads"),
         ] {
-            if v == 0 {
-                return Err(Error::BadArgument(format!("model.{key} must be positive")));
-            }
+            positive(v, key)?;
         }
         if img_size % c.patch_size != 0 {
-            return Err(Error::BadArgument(format!(
-                "model.patch_size = {} must divide the image size {img_size} (the transposed \
-                 output conv would not restore the image otherwise)",
-                c.patch_size
-            )));
-        }
-        if !c.embed_dim.is_multiple_of(c.n_heads) {
-            return Err(Error::BadArgument(format!(
-                "model.embed_dim = {} must be divisible by model.n_heads = {}",
-                c.embed_dim, c.n_heads
-            )));
-        }
-        if c.q_dim == Some(0) || c.a_dim == Some(0) {
-            return Err(Error::BadArgument(
-                "model.q_dim and model.a_dim must be positive when set".into(),
+            return Err(Error::config(
+                "model",
+                "patch_size",
+                format!(
+                    "model.patch_size = {} must divide the image size {img_size} (the \
+                     transposed output conv would not restore the image otherwise)",
+                    c.patch_size
+                ),
             ));
         }
+        if !c.embed_dim.is_multiple_of(c.n_heads) {
+            return Err(Error::config(
+                "model",
+                "embed_dim",
+                format!(
+                    "model.embed_dim = {} must be divisible by model.n_heads = {}",
+                    c.embed_dim, c.n_heads
+                ),
+            ));
+        }
+        positive_when_set(&[(c.q_dim, "q_dim"), (c.a_dim, "a_dim")])?;
         Ok(DiT {
             img_size,
             patch_size: c.patch_size,
@@ -183,18 +190,17 @@ impl DiT {
         ConvTranspose2d::new(self.embed_dim, self.channels, self.patch_size).stride(self.patch_size)
     }
 
-    /// Builds the fields `patch_embed.*` (its `patch_size`, `proj`, `cls_token`, `pos_embed`).
-    fn build_patch_embed<B: Builder>(
-        &self,
-        b: &B,
-    ) -> Result<(ConvTree<Conv2d, B::Leaf>, B::Leaf, B::Leaf)> {
+    /// Builds the fields of sbgm's `PatchEmbedding`: `patch_size`, `proj`, `cls_token`,
+    /// `pos_embed`.
+    fn build_patch_embed<B: Builder>(&self, b: &B) -> Result<PatchEmbed<B::Leaf>> {
         let e = self.embed_dim;
         b.py_int("patch_size", self.patch_size);
-        let proj = self.proj().build(&b.pp("proj"))?;
         let normal = Init::Normal { std: 1.0 };
-        let cls = b.array("cls_token", vec![1, e], normal.clone())?;
-        let pos = b.array("pos_embed", vec![self.grid() * self.grid() + 1, e], normal)?;
-        Ok((proj, cls, pos))
+        Ok(PatchEmbed {
+            proj: self.proj().build(&b.pp("proj"))?,
+            cls_token: b.array("cls_token", vec![1, e], normal.clone())?,
+            pos_embed: b.array("pos_embed", vec![self.grid() * self.grid() + 1, e], normal)?,
+        })
     }
 }
 
@@ -203,64 +209,47 @@ impl Model for DiT {
     type Tree<L> = DitTree<L>;
 
     fn shapes(&self) -> NetShapes {
-        NetShapes {
-            data: vec![self.channels, self.img_size, self.img_size],
-            q: self.q_dim.map(|q| vec![q, self.img_size, self.img_size]),
-            a_dim: self.a_dim,
-        }
+        let s = self.img_size;
+        NetShapes::image([self.channels, s, s], self.q_dim, self.a_dim)
     }
 
     fn tree<B: Builder>(&self, b: &B) -> Result<DitTree<B::Leaf>> {
         b.py_int("img_size", self.img_size);
         b.py_int("channels", self.channels);
-        for (name, v) in [("q_dim", self.q_dim), ("a_dim", self.a_dim)] {
-            if let Some(v) = v {
-                b.py_int(name, v);
-            }
-        }
-        let (proj, cls_token, pos_embed) = self.build_patch_embed(&b.pp("patch_embed"))?;
-        let time_embed = TimestepEmbedding {
-            embed_dim: self.embed_dim,
-        }
-        .build(&b.pp("time_embed"))?;
-        let a_embed = self
-            .a_dim
-            .map(|a| Linear::new(a, self.embed_dim).build(&b.pp("a_embed")))
-            .transpose()?;
+        b.py_ints_when_set(&[("q_dim", self.q_dim), ("a_dim", self.a_dim)]);
         let blocks = b.pp("blocks");
-        let blocks = (0..self.depth)
-            .map(|i| transformer_block(self.embed_dim, &self.attn, &blocks.stacked(self.depth, i)))
-            .collect::<Result<_>>()?;
-        let out_conv = self.out_conv().build(&b.pp("out_conv"))?;
         Ok(DitTree {
-            proj,
-            cls_token,
-            pos_embed,
-            time_embed,
-            a_embed,
-            blocks,
-            out_conv,
+            patch_embed: self.build_patch_embed(&b.pp("patch_embed"))?,
+            time_embed: TimestepEmbedding {
+                embed_dim: self.embed_dim,
+            }
+            .build(&b.pp("time_embed"))?,
+            a_embed: (self.a_dim)
+                .map(|a| Linear::new(a, self.embed_dim).build(&b.pp("a_embed")))
+                .transpose()?,
+            blocks: (0..self.depth)
+                .map(|i| {
+                    transformer_block(self.embed_dim, &self.attn, &blocks.stacked(self.depth, i))
+                })
+                .collect::<Result<_>>()?,
+            out_conv: self.out_conv().build(&b.pp("out_conv"))?,
         })
     }
 
-    fn forward(&self, tree: &DitTree<Tensor>, inputs: Inputs, mode: &ApplyMode) -> Result<Tensor> {
-        let Inputs {
-            t,
-            x,
-            q,
-            a,
-            batch: b,
-        } = inputs;
+    fn forward(&self, tree: &DitTree<Tensor>, io: Inputs, mode: &ApplyMode) -> Result<Tensor> {
+        let Inputs { t, x, q, a, batch } = io;
+        let b = batch;
         let x = match q {
             Some(q) => Tensor::cat(&[x, q], 1)?,
             None => x.clone(),
         };
         // patch embedding: strided conv, class token, positions
         let (e, g) = (self.embed_dim, self.grid());
-        let h = tree.proj.apply(&x)?;
+        let pe = &tree.patch_embed;
+        let h = pe.proj.apply(&x)?;
         let h = h.reshape(&[b, e, g * g])?.transpose(&[0, 2, 1])?;
-        let cls = tree.cls_token.broadcast_to(&[b, 1, e])?;
-        let mut h = (Tensor::cat(&[&cls, &h], 1)? + &tree.pos_embed)?;
+        let cls = pe.cls_token.broadcast_to(&[b, 1, e])?;
+        let mut h = (Tensor::cat(&[&cls, &h], 1)? + &pe.pos_embed)?;
         let temb = tree.time_embed.apply(t, b)?;
         let emb = match (&tree.a_embed, a) {
             (Some(l), Some(a)) => (l.apply(a)? + temb)?,

@@ -11,7 +11,7 @@
 
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
-use crate::nn::config::{MixerConfig, required};
+use crate::nn::config::{MixerConfig, positive, positive_when_set, required, time_scale};
 use crate::nn::layers::{
     Activation, Conv2d, ConvTranspose2d, ConvTree, LayerNorm, LayerNormTree, Linear, LinearTree,
     Mlp, MlpTree, gelu_tanh,
@@ -54,9 +54,11 @@ impl Mixer2d {
         let img: [usize; 3] = match img.as_slice() {
             [ch, h, w] => [*ch, *h, *w],
             _ => {
-                return Err(Error::BadArgument(format!(
-                    "model.img_size must be [channels, height, width], got {img:?}"
-                )));
+                return Err(Error::config(
+                    "model",
+                    "img_size",
+                    format!("model.img_size must be [channels, height, width], got {img:?}"),
+                ));
             }
         };
         for (v, key) in [
@@ -66,41 +68,34 @@ impl Mixer2d {
             (c.mix_patch_size, "mix_patch_size"),
             (c.mix_hidden_size, "mix_hidden_size"),
         ] {
-            if v == 0 {
-                return Err(Error::BadArgument(format!(
-                    "model.{key} must be at least 1"
-                )));
-            }
+            positive(v, key)?;
         }
         if !img[1].is_multiple_of(c.patch_size)
             || !img[2].is_multiple_of(c.patch_size)
             || img[1] == 0
             || img[2] == 0
         {
-            return Err(Error::BadArgument(format!(
-                "model.patch_size = {} must divide the image height {} and width {}",
-                c.patch_size, img[1], img[2]
-            )));
+            return Err(Error::config(
+                "model",
+                "patch_size",
+                format!(
+                    "model.patch_size = {} must divide the image height {} and width {}",
+                    c.patch_size, img[1], img[2]
+                ),
+            ));
         }
         if c.embedding_dim < 4 || !c.embedding_dim.is_multiple_of(2) {
-            return Err(Error::BadArgument(format!(
-                "model.embedding_dim must be even and at least 4, got {}",
-                c.embedding_dim
-            )));
+            return Err(Error::config(
+                "model",
+                "embedding_dim",
+                format!(
+                    "model.embedding_dim must be even and at least 4, got {}",
+                    c.embedding_dim
+                ),
+            ));
         }
-        if !(c.t1.is_finite() && c.t1 > 0.0) {
-            return Err(Error::BadArgument(format!(
-                "model.t1 must be positive, got {}",
-                c.t1
-            )));
-        }
-        for (v, key) in [(c.q_dim, "q_dim"), (c.a_dim, "a_dim")] {
-            if v == Some(0) {
-                return Err(Error::BadArgument(format!(
-                    "model.{key} must be at least 1"
-                )));
-            }
-        }
+        time_scale(c.t1)?;
+        positive_when_set(&[(c.q_dim, "q_dim"), (c.a_dim, "a_dim")])?;
         Ok(Mixer2d {
             img_size: img,
             patch_size: c.patch_size,
@@ -267,53 +262,29 @@ impl Model for Mixer2d {
     type Tree<L> = MixerTree<L>;
 
     fn shapes(&self) -> NetShapes {
-        NetShapes {
-            data: self.img_size.to_vec(),
-            q: self
-                .q_dim
-                .map(|q| vec![q, self.img_size[1], self.img_size[2]]),
-            a_dim: self.a_dim,
-        }
+        NetShapes::image(self.img_size, self.q_dim, self.a_dim)
     }
 
     fn tree<B: Builder>(&self, b: &B) -> Result<MixerTree<B::Leaf>> {
-        let conv_in = self.conv_in().build(&b.pp("conv_in"))?;
-        let conv_out = self.conv_out().build(&b.pp("conv_out"))?;
-        let blocks = b.seq("blocks", self.num_blocks, |b, _| self.build_block(b))?;
-        let norm = LayerNorm::new(&[self.hidden_size, self.num_patches()]).build(&b.pp("norm"))?;
-        let t1 = b.py_float("t1", self.t1);
-        let embedding_dim = b.py_int("embedding_dim", self.embedding_dim);
+        let norm = LayerNorm::new(&[self.hidden_size, self.num_patches()]);
+        let tree = MixerTree {
+            conv_in: self.conv_in().build(&b.pp("conv_in"))?,
+            conv_out: self.conv_out().build(&b.pp("conv_out"))?,
+            blocks: b.seq("blocks", self.num_blocks, |b, _| self.build_block(b))?,
+            norm: norm.build(&b.pp("norm"))?,
+            t1: b.py_float("t1", self.t1),
+            embedding_dim: b.py_int("embedding_dim", self.embedding_dim),
+        };
         for (i, s) in self.img_size.iter().enumerate() {
             b.py_int(&format!("img_size.{i}"), *s);
         }
-        for (name, v) in [("q_dim", self.q_dim), ("a_dim", self.a_dim)] {
-            if let Some(v) = v {
-                b.py_int(name, v);
-            }
-        }
-        Ok(MixerTree {
-            conv_in,
-            conv_out,
-            blocks,
-            norm,
-            t1,
-            embedding_dim,
-        })
+        b.py_ints_when_set(&[("q_dim", self.q_dim), ("a_dim", self.a_dim)]);
+        Ok(tree)
     }
 
-    fn forward(
-        &self,
-        tree: &MixerTree<Tensor>,
-        inputs: Inputs,
-        _mode: &ApplyMode,
-    ) -> Result<Tensor> {
-        let Inputs {
-            t,
-            x,
-            q,
-            a,
-            batch: b,
-        } = inputs;
+    fn forward(&self, tree: &MixerTree<Tensor>, io: Inputs, _mode: &ApplyMode) -> Result<Tensor> {
+        let Inputs { t, x, q, a, batch } = io;
+        let b = batch;
         let (ph, pw) = self.patches();
         let (hs, np) = (self.hidden_size, self.num_patches());
         let temb = mixer_time_embedding(&(time_column(t, b)? / tree.t1)?, tree.embedding_dim)?;

@@ -9,9 +9,11 @@
 //! `dropouts.{i}.{p,inference}`, `_out.{weight,bias}`, then the Python scalars `q_dim`,
 //! `a_dim` (when set) and `t1`.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::graph::Tensor;
-use crate::nn::config::{MlpConfig, required};
+use crate::nn::config::{
+    MlpConfig, positive, positive_when_set, probability, required, time_scale,
+};
 use crate::nn::layers::{Activation, Dropout, Linear, LinearTree};
 use crate::nn::module::{ApplyMode, Init, Inputs, Model, NetShapes, time_column};
 use crate::nn::tree::Builder;
@@ -66,35 +68,11 @@ impl ResidualNetwork {
     /// [`ModelConfig::with_data`](crate::nn::ModelConfig::with_data)).
     pub fn new(c: &MlpConfig) -> Result<ResidualNetwork> {
         let in_size = required(c.in_size, "in_size")?;
-        let positive = |v: usize, key: &str| {
-            if v == 0 {
-                Err(Error::BadArgument(format!(
-                    "model.{key} must be at least 1"
-                )))
-            } else {
-                Ok(())
-            }
-        };
         positive(in_size, "in_size")?;
         positive(c.width_size, "width_size")?;
-        if let Some(q) = c.q_dim {
-            positive(q, "q_dim")?;
-        }
-        if let Some(a) = c.a_dim {
-            positive(a, "a_dim")?;
-        }
-        if !(0.0..1.0).contains(&c.dropout_p) {
-            return Err(Error::BadArgument(format!(
-                "model.dropout_p must be in [0, 1), got {}",
-                c.dropout_p
-            )));
-        }
-        if !(c.t1.is_finite() && c.t1 > 0.0) {
-            return Err(Error::BadArgument(format!(
-                "model.t1 must be positive, got {}",
-                c.t1
-            )));
-        }
+        positive_when_set(&[(c.q_dim, "q_dim"), (c.a_dim, "a_dim")])?;
+        probability(c.dropout_p, "dropout_p")?;
+        time_scale(c.t1)?;
         Ok(ResidualNetwork {
             in_size,
             width_size: c.width_size,
@@ -143,11 +121,7 @@ impl Model for ResidualNetwork {
             Ok(Dropout { p: self.dropout_p }.build(b))
         })?;
         let output = sbgm_linear(self.output(), &b.pp("_out"))?;
-        for (name, v) in [("q_dim", self.q_dim), ("a_dim", self.a_dim)] {
-            if let Some(v) = v {
-                b.py_int(name, v);
-            }
-        }
+        b.py_ints_when_set(&[("q_dim", self.q_dim), ("a_dim", self.a_dim)]);
         Ok(ResidualTree {
             input,
             layers,
@@ -157,13 +131,8 @@ impl Model for ResidualNetwork {
         })
     }
 
-    fn forward(
-        &self,
-        tree: &ResidualTree<Tensor>,
-        inputs: Inputs,
-        mode: &ApplyMode,
-    ) -> Result<Tensor> {
-        let Inputs { t, x, q, a, batch } = inputs;
+    fn forward(&self, tree: &ResidualTree<Tensor>, io: Inputs, mode: &ApplyMode) -> Result<Tensor> {
+        let Inputs { t, x, q, a, batch } = io;
         let tc = (time_column(t, batch)? / tree.t1)?;
         let mut cond = vec![tc];
         cond.extend(q.cloned());

@@ -441,7 +441,13 @@ pub trait ScoreNet {
         q: Option<&Tensor>,
         a: Option<&Tensor>,
         mode: &ApplyMode,
-    ) -> Result<Tensor>;
+    ) -> Result<Tensor> {
+        let batch = self.check_inputs(t, x, q, a)?;
+        self.apply_checked(params, Inputs { t, x, q, a, batch }, mode)
+    }
+
+    /// [`ScoreNet::apply`] to inputs [`ScoreNet::check_inputs`] has checked.
+    fn apply_checked(&self, params: &Params, inputs: Inputs, mode: &ApplyMode) -> Result<Tensor>;
 
     /// The leaf skeleton for `.eqx` files (paths, dtypes, shapes, kinds), in order.
     fn skeleton(&self) -> Vec<LeafSpec> {
@@ -511,6 +517,22 @@ pub struct NetShapes {
     pub a_dim: Option<usize>,
 }
 
+impl NetShapes {
+    /// An image model's: `x` is `(channels, height, width)`, `q` has `q_channels` channels of
+    /// the same size.
+    pub fn image(
+        [channels, height, width]: [usize; 3],
+        q_channels: Option<usize>,
+        a_dim: Option<usize>,
+    ) -> NetShapes {
+        NetShapes {
+            data: vec![channels, height, width],
+            q: q_channels.map(|q| vec![q, height, width]),
+            a_dim,
+        }
+    }
+}
+
 /// One batched evaluation's inputs, checked against the network's [`NetShapes`].
 #[derive(Clone, Copy, Debug)]
 pub struct Inputs<'a> {
@@ -573,18 +595,9 @@ impl<M: Model> ScoreNet for M {
         self.shapes().a_dim
     }
 
-    fn apply(
-        &self,
-        params: &Params,
-        t: &Tensor,
-        x: &Tensor,
-        q: Option<&Tensor>,
-        a: Option<&Tensor>,
-        mode: &ApplyMode,
-    ) -> Result<Tensor> {
-        let batch = self.check_inputs(t, x, q, a)?;
+    fn apply_checked(&self, params: &Params, inputs: Inputs, mode: &ApplyMode) -> Result<Tensor> {
         let tree = self.tree(&Trace::new(params))?;
-        self.forward(&tree, Inputs { t, x, q, a, batch }, mode)
+        self.forward(&tree, inputs, mode)
     }
 }
 
@@ -674,21 +687,15 @@ impl<F: Fn(&[usize]) -> String> Conditioning<F> {
             ))),
             (Some(s), Some(c)) => {
                 let b = x.dims()[0];
-                if c.rank() != s.len() + 1 || c.dims()[0] != b || c.dims()[1..] != s[..] {
-                    return Err(Error::BadArgument(format!(
-                        "{net}: {n} must have shape ({b}, {}), got {:?}",
-                        dims_str(&s),
-                        c.dims()
-                    )));
-                }
-                if c.dtype() != x.dtype() {
-                    return Err(Error::BadArgument(format!(
-                        "{net}: {n} is {} but x is {}",
-                        c.dtype(),
-                        x.dtype()
-                    )));
-                }
-                Ok(())
+                let (shape, dtype) = (c.dims(), c.dtype());
+                let problem = if c.rank() != s.len() + 1 || shape[0] != b || shape[1..] != s[..] {
+                    format!("must have shape ({b}, {}), got {shape:?}", dims_str(&s))
+                } else if dtype != x.dtype() {
+                    format!("is {dtype} but x is {}", x.dtype())
+                } else {
+                    return Ok(());
+                };
+                Err(Error::BadArgument(format!("{net}: {n} {problem}")))
             }
             (None, None) => Ok(()),
         }

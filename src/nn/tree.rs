@@ -97,6 +97,15 @@ pub trait Builder: Sized {
         v
     }
 
+    /// The optional Python `int` fields (`q_dim`, `a_dim`, ...) that are set, in order.
+    fn py_ints_when_set(&self, fields: &[(&str, Option<usize>)]) {
+        for &(name, v) in fields {
+            if let Some(v) = v {
+                self.py_int(name, v);
+            }
+        }
+    }
+
     /// Builds the members of a sequence field (`layers.0`, `layers.1`, ...).
     fn seq<T>(
         &self,
@@ -110,97 +119,108 @@ pub trait Builder: Sized {
     }
 }
 
-/// Collects a tree's leaf list; its trees hold each array leaf's [`Leaf`].
-#[derive(Clone, Debug, Default)]
-pub struct Spec {
-    scope: Scope,
-    leaves: Rc<RefCell<Vec<Leaf>>>,
+/// Where a [`Scoped`] builder's leaves go or come from.
+pub trait Source: Clone {
+    /// What an array field of the built tree holds.
+    type Leaf;
+
+    /// The array leaf `leaf` (its path is complete, its shape unstacked) in `scope`.
+    fn array_leaf(&self, scope: &Scope, leaf: Leaf) -> Result<Self::Leaf>;
+
+    /// Records the Python scalar leaf `leaf` in `scope`.
+    fn scalar_leaf(&self, scope: &Scope, leaf: Leaf);
 }
 
-impl Spec {
-    /// The leaves `build` names, in order.
-    pub fn leaves<T>(build: impl FnOnce(&Spec) -> Result<T>) -> Result<Vec<Leaf>> {
-        let b = Spec::default();
-        build(&b)?;
-        Ok(b.leaves.take())
-    }
-
-    fn first_of_stack(&self) -> bool {
-        self.scope.stack.is_none_or(|(_, i)| i == 0)
-    }
-}
-
-impl Builder for Spec {
-    type Leaf = Leaf;
-
-    fn scope(&self) -> &Scope {
-        &self.scope
-    }
-
-    fn with_scope(&self, scope: Scope) -> Spec {
-        Spec {
-            scope,
-            leaves: Rc::clone(&self.leaves),
-        }
-    }
-
-    fn array_leaf(&self, mut leaf: Leaf) -> Result<Leaf> {
-        if let Some((depth, _)) = self.scope.stack {
-            leaf.spec.shape.insert(0, depth);
-        }
-        if self.first_of_stack() {
-            self.leaves.borrow_mut().push(leaf.clone());
-        }
-        Ok(leaf)
-    }
-
-    fn scalar_leaf(&self, leaf: Leaf) {
-        if self.first_of_stack() {
-            self.leaves.borrow_mut().push(leaf);
-        }
-    }
-}
-
-/// Takes each array leaf from traced [`Params`]; its trees hold [`Tensor`]s.
+/// A [`Builder`]: a scope and the [`Source`] of its leaves.
 #[derive(Clone, Debug)]
-pub struct Trace<'a> {
+pub struct Scoped<S> {
     scope: Scope,
-    params: &'a Params,
+    source: S,
 }
 
-impl<'a> Trace<'a> {
-    /// A builder at the root of `params`.
-    pub fn new(params: &'a Params) -> Trace<'a> {
-        Trace {
-            scope: Scope::default(),
-            params,
-        }
-    }
-}
-
-impl Builder for Trace<'_> {
-    type Leaf = Tensor;
+impl<S: Source> Builder for Scoped<S> {
+    type Leaf = S::Leaf;
 
     fn scope(&self) -> &Scope {
         &self.scope
     }
 
     fn with_scope(&self, scope: Scope) -> Self {
-        Trace {
-            scope,
-            params: self.params,
-        }
+        let source = self.source.clone();
+        Scoped { scope, source }
     }
 
-    fn array_leaf(&self, leaf: Leaf) -> Result<Tensor> {
+    fn array_leaf(&self, leaf: Leaf) -> Result<S::Leaf> {
+        self.source.array_leaf(&self.scope, leaf)
+    }
+
+    fn scalar_leaf(&self, leaf: Leaf) {
+        self.source.scalar_leaf(&self.scope, leaf)
+    }
+}
+
+/// Collects a tree's leaf list; its trees hold each array leaf's [`Leaf`].
+pub type Spec = Scoped<Collect>;
+
+/// The leaf list a [`Spec`] builder collects (the first member of a stack only).
+#[derive(Clone, Debug, Default)]
+pub struct Collect(Rc<RefCell<Vec<Leaf>>>);
+
+impl Spec {
+    /// The leaves `build` names, in order.
+    pub fn leaves<T>(build: impl FnOnce(&Spec) -> Result<T>) -> Result<Vec<Leaf>> {
+        let b = Scoped {
+            scope: Scope::default(),
+            source: Collect::default(),
+        };
+        build(&b)?;
+        Ok(b.source.0.take())
+    }
+}
+
+impl Source for Collect {
+    type Leaf = Leaf;
+
+    fn array_leaf(&self, scope: &Scope, mut leaf: Leaf) -> Result<Leaf> {
+        if let Some((depth, _)) = scope.stack {
+            leaf.spec.shape.insert(0, depth);
+        }
+        self.scalar_leaf(scope, leaf.clone());
+        Ok(leaf)
+    }
+
+    fn scalar_leaf(&self, scope: &Scope, leaf: Leaf) {
+        if scope.stack.is_none_or(|(_, i)| i == 0) {
+            self.0.borrow_mut().push(leaf);
+        }
+    }
+}
+
+/// Takes each array leaf from traced [`Params`]; its trees hold [`Tensor`]s.
+pub type Trace<'a> = Scoped<&'a Params>;
+
+impl<'a> Trace<'a> {
+    /// A builder at the root of `params`.
+    pub fn new(params: &'a Params) -> Trace<'a> {
+        Scoped {
+            scope: Scope::default(),
+            source: params,
+        }
+    }
+}
+
+impl Source for &Params {
+    type Leaf = Tensor;
+
+    fn array_leaf(&self, scope: &Scope, leaf: Leaf) -> Result<Tensor> {
         let (path, shape) = (&leaf.spec.path, &leaf.spec.shape);
-        let t = self.params.get(path)?;
+        let t = self.get(path)?;
         let mut want = shape.clone();
-        if let Some((depth, _)) = self.scope.stack {
+        if let Some((depth, _)) = scope.stack {
             want.insert(0, depth);
         }
         if t.dims() != want {
-            let stacked = if self.scope.stack.is_some() {
+            let stacked = if scope.stack.is_some() {
                 " (stacked along depth)"
             } else {
                 ""
@@ -210,11 +230,11 @@ impl Builder for Trace<'_> {
                 t.dims()
             )));
         }
-        match self.scope.stack {
+        match scope.stack {
             Some((_, i)) => t.narrow(0, i, 1)?.reshape(shape),
             None => Ok(t.clone()),
         }
     }
 
-    fn scalar_leaf(&self, _leaf: Leaf) {}
+    fn scalar_leaf(&self, _scope: &Scope, _leaf: Leaf) {}
 }

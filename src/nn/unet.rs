@@ -12,7 +12,7 @@
 
 use crate::error::{Error, Result};
 use crate::graph::{DotDims, Tensor};
-use crate::nn::config::{PerStage, UnetConfig, required};
+use crate::nn::config::{PerStage, UnetConfig, positive, positive_when_set, probability, required};
 use crate::nn::layers::Activation;
 use crate::nn::layers::attention::{
     Attention, AttentionDims, AttentionTree, LinearAttention, LinearAttentionTree, RmsNorm,
@@ -300,18 +300,6 @@ pub struct UNet {
     final_res_block: ResnetBlock,
 }
 
-/// A config size that must be positive.
-fn positive(v: usize, key: &str) -> Result<()> {
-    if v == 0 {
-        return Err(Error::config(
-            "model",
-            key,
-            format!("model.{key} must be positive"),
-        ));
-    }
-    Ok(())
-}
-
 /// The per-stage attention settings: full attention, heads, channels per head.
 struct StageAttn {
     full: Vec<bool>,
@@ -371,11 +359,7 @@ impl UNet {
         }
         let init_dim = c.init_dim.unwrap_or(c.dim);
         positive(init_dim, "init_dim")?;
-        for (v, key) in [(c.q_channels, "q_channels"), (c.a_dim, "a_dim")] {
-            if let Some(v) = v {
-                positive(v, key)?;
-            }
-        }
+        positive_when_set(&[(c.q_channels, "q_channels"), (c.a_dim, "a_dim")])?;
         let random_or_learned = c.learned_sinusoidal_cond || c.random_fourier_features;
         let embed = if random_or_learned {
             FourierFeatures::RandomOrLearned {
@@ -460,13 +444,7 @@ impl UNet {
                 ),
             ));
         }
-        if c.dropout.is_nan() || !(0.0..1.0).contains(&c.dropout) {
-            return Err(Error::config(
-                "model",
-                "dropout",
-                format!("model.dropout must be in [0, 1), got {}", c.dropout),
-            ));
-        }
+        probability(c.dropout, "dropout")?;
         let n = c.dim_mults.len();
         let factor = 1usize << (n - 1);
         if height % factor != 0 || width % factor != 0 || height == 0 || width == 0 {
@@ -547,15 +525,22 @@ impl UNet {
     }
 }
 
-/// The tree of a [`UNet`] (its Python scalars are the configuration's).
+/// The tree of a [`UNet`] (fields in Equinox order; `q_channels` and `a_dim` are the
+/// configuration's).
 pub struct UnetTree<L> {
+    /// Channels of the data.
+    pub channels: usize,
     init_conv: ConvTree<Conv2d, L>,
+    /// Whether the time features are random or learned (else sinusoidal).
+    pub random_or_learned: bool,
     time_mlp: TimeMlpTree<L>,
     downs: Vec<StageTree<L>>,
     ups: Vec<StageTree<L>>,
     mid_block1: ResnetTree<L>,
     mid_attn: AttentionTree<L>,
     mid_block2: ResnetTree<L>,
+    /// Output channels.
+    pub out_dim: usize,
     final_res_block: ResnetTree<L>,
     final_conv: ConvTree<Conv2d, L>,
 }
@@ -565,46 +550,32 @@ impl Model for UNet {
     type Tree<L> = UnetTree<L>;
 
     fn shapes(&self) -> NetShapes {
-        NetShapes {
-            data: vec![self.channels, self.height, self.width],
-            q: self.q_channels.map(|q| vec![q, self.height, self.width]),
-            a_dim: self.a_dim,
-        }
+        let image = [self.channels, self.height, self.width];
+        NetShapes::image(image, self.q_channels, self.a_dim)
     }
 
     fn tree<B: Builder>(&self, b: &B) -> Result<UnetTree<B::Leaf>> {
-        b.py_int("channels", self.channels);
-        let init_conv = self.init_conv().build(&b.pp("init_conv"))?;
-        b.py_bool("random_or_learned_sinusoidal_cond", self.random_or_learned);
-        let time_mlp = self.time_mlp.build(&b.pp("time_mlp"))?;
-        let downs = b.seq("downs", self.downs.len(), |b, i| self.downs[i].build(b))?;
-        let ups = b.seq("ups", self.ups.len(), |b, i| self.ups[i].build(b))?;
-        let mid_block1 = self.mid_block1.build(&b.pp("mid_block1"))?;
-        let mid_attn = self.mid_attn.build(&b.pp("mid_attn"))?;
-        let mid_block2 = self.mid_block2.build(&b.pp("mid_block2"))?;
-        b.py_int("out_dim", self.out_dim);
-        let final_res_block = self.final_res_block.build(&b.pp("final_res_block"))?;
-        let final_conv = self.final_conv().build(&b.pp("final_conv"))?;
-        for (name, v) in [("q_channels", self.q_channels), ("a_dim", self.a_dim)] {
-            if let Some(v) = v {
-                b.py_int(name, v);
-            }
-        }
-        Ok(UnetTree {
-            init_conv,
-            time_mlp,
-            downs,
-            ups,
-            mid_block1,
-            mid_attn,
-            mid_block2,
-            final_res_block,
-            final_conv,
-        })
+        let tree = UnetTree {
+            channels: b.py_int("channels", self.channels),
+            init_conv: self.init_conv().build(&b.pp("init_conv"))?,
+            random_or_learned: b
+                .py_bool("random_or_learned_sinusoidal_cond", self.random_or_learned),
+            time_mlp: self.time_mlp.build(&b.pp("time_mlp"))?,
+            downs: b.seq("downs", self.downs.len(), |b, i| self.downs[i].build(b))?,
+            ups: b.seq("ups", self.ups.len(), |b, i| self.ups[i].build(b))?,
+            mid_block1: self.mid_block1.build(&b.pp("mid_block1"))?,
+            mid_attn: self.mid_attn.build(&b.pp("mid_attn"))?,
+            mid_block2: self.mid_block2.build(&b.pp("mid_block2"))?,
+            out_dim: b.py_int("out_dim", self.out_dim),
+            final_res_block: self.final_res_block.build(&b.pp("final_res_block"))?,
+            final_conv: self.final_conv().build(&b.pp("final_conv"))?,
+        };
+        b.py_ints_when_set(&[("q_channels", self.q_channels), ("a_dim", self.a_dim)]);
+        Ok(tree)
     }
 
-    fn forward(&self, tree: &UnetTree<Tensor>, inputs: Inputs, mode: &ApplyMode) -> Result<Tensor> {
-        let Inputs { t, x, q, a, batch } = inputs;
+    fn forward(&self, tree: &UnetTree<Tensor>, io: Inputs, mode: &ApplyMode) -> Result<Tensor> {
+        let Inputs { t, x, q, a, batch } = io;
         let with_q = |h: &Tensor| match q {
             Some(q) => Tensor::cat(&[h, q], 1),
             None => Ok(h.clone()),

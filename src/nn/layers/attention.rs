@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::graph::{DotDims, Tensor};
-use crate::nn::layers::conv::{Conv2d, ConvTree};
+use crate::nn::layers::conv::{Conv2d, ConvTree, check_input};
 use crate::nn::layers::dropout::Dropout;
 use crate::nn::layers::linear::{Linear, LinearTree};
 use crate::nn::module::{ApplyMode, Init};
@@ -69,21 +69,10 @@ pub struct RmsNormTree<L> {
 impl RmsNormTree<Tensor> {
     /// Normalises `x` (B, dim, H, W) over its channels.
     pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
-        check_map("RMS norm", x, self.dim)?;
+        check_input("RMS norm", x, self.dim)?;
         let norm = x.sqr()?.sum(&[1], true)?.sqrt()?;
         ((x / norm)? * (&self.gamma + 1.0)?)? * self.scale
     }
-}
-
-/// Checks that `x` is a batch of `dim`-channel feature maps.
-fn check_map(what: &str, x: &Tensor, dim: usize) -> Result<()> {
-    if x.rank() != 4 || x.dims()[1] != dim {
-        return Err(Error::BadArgument(format!(
-            "{what} takes (batch, {dim}, height, width) input, got {:?}",
-            x.dims()
-        )));
-    }
-    Ok(())
 }
 
 /// The UNet's attention settings shared by [`LinearAttention`] and [`Attention`]
@@ -220,7 +209,7 @@ impl LinearAttentionTree<Tensor> {
     pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
         let h = &self.head;
         let a = &h.dims;
-        check_map("linear attention", x, a.dim)?;
+        check_input("linear attention", x, a.dim)?;
         let d = x.dims().to_vec();
         let b = d[0];
         let xn = h.norm.apply(x)?;
@@ -274,7 +263,7 @@ impl AttentionTree<Tensor> {
     pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
         let h = &self.head;
         let a = &h.dims;
-        check_map("attention", x, a.dim)?;
+        check_input("attention", x, a.dim)?;
         let d = x.dims().to_vec();
         let b = d[0];
         let xn = h.norm.apply(x)?;
@@ -315,10 +304,14 @@ impl MultiheadAttention {
     /// `num_heads` heads over `query_size` channels, no dropout.
     pub fn new(num_heads: usize, query_size: usize) -> Result<MultiheadAttention> {
         if num_heads == 0 || query_size < num_heads {
-            return Err(Error::BadArgument(format!(
-                "multihead attention needs 1 <= num_heads <= query_size, got {num_heads} heads \
-                 over {query_size} channels"
-            )));
+            return Err(Error::config(
+                "model",
+                "n_heads",
+                format!(
+                    "multihead attention needs 1 <= num_heads <= query_size, got {num_heads} \
+                     heads over {query_size} channels"
+                ),
+            ));
         }
         Ok(MultiheadAttention {
             num_heads,
@@ -345,9 +338,11 @@ impl MultiheadAttention {
         let proj_in = |name: &str| self.proj_in().build(&b.pp(name));
         Ok(MultiheadAttentionTree {
             cfg: *self,
-            query_proj: proj_in("query_proj")?,
-            key_proj: proj_in("key_proj")?,
-            value_proj: proj_in("value_proj")?,
+            qkv_proj: [
+                proj_in("query_proj")?,
+                proj_in("key_proj")?,
+                proj_in("value_proj")?,
+            ],
             output_proj: self.proj_out().build(&b.pp("output_proj"))?,
             dropout: Dropout { p: self.dropout_p }.build(&b.pp("dropout")),
         })
@@ -359,12 +354,8 @@ impl MultiheadAttention {
 pub struct MultiheadAttentionTree<L> {
     /// The configuration.
     pub cfg: MultiheadAttention,
-    /// Query projection.
-    pub query_proj: LinearTree<L>,
-    /// Key projection.
-    pub key_proj: LinearTree<L>,
-    /// Value projection.
-    pub value_proj: LinearTree<L>,
+    /// The query, key and value projections (`query_proj`, `key_proj`, `value_proj`).
+    pub qkv_proj: [LinearTree<L>; 3],
     /// Output projection.
     pub output_proj: LinearTree<L>,
     /// Dropout on the attention weights.
@@ -409,9 +400,10 @@ impl MultiheadAttentionTree<Tensor> {
             )));
         }
         let (b, s) = (query.dims()[0], query.dims()[1]);
-        let q = self.heads(&self.query_proj, query)?;
-        let k = self.heads(&self.key_proj, key)?;
-        let v = self.heads(&self.value_proj, value)?;
+        let [pq, pk, pv] = &self.qkv_proj;
+        let q = self.heads(pq, query)?;
+        let k = self.heads(pk, key)?;
+        let v = self.heads(pv, value)?;
         let q = (q / (c.head_size() as f64).sqrt())?;
         let logits = batched_dot(&q, &k, 2, 3, 3)?;
         let weights = logits.softmax(3)?;

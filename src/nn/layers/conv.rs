@@ -25,7 +25,8 @@ pub struct ConvTree<C, L> {
     pub bias: Option<L>,
 }
 
-fn check_input(what: &str, x: &Tensor, channels: usize) -> Result<()> {
+/// Checks that `x` is a batch of `channels`-channel feature maps.
+pub(crate) fn check_input(what: &str, x: &Tensor, channels: usize) -> Result<()> {
     if x.rank() != 4 || x.dims()[1] != channels {
         return Err(Error::BadArgument(format!(
             "{what} takes (batch, {channels}, height, width) input, got {:?}",

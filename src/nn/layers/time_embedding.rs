@@ -40,17 +40,26 @@ impl FourierFeatures {
     pub fn validate(&self) -> Result<()> {
         match *self {
             FourierFeatures::RandomOrLearned { dim, .. } if dim == 0 || dim % 2 != 0 => {
-                Err(Error::BadArgument(format!(
-                    "model.learned_sinusoidal_dim must be even and positive, got {dim}"
-                )))
+                Err(Error::config(
+                    "model",
+                    "learned_sinusoidal_dim",
+                    format!("model.learned_sinusoidal_dim must be even and positive, got {dim}"),
+                ))
             }
             FourierFeatures::Sinusoidal { dim, .. } if dim < 4 || dim % 2 != 0 => {
-                Err(Error::BadArgument(format!(
-                    "the sinusoidal time embedding has `dim` features and needs an even dim >= 4, \
-                     got {dim} (or set learned_sinusoidal_cond / random_fourier_features)"
-                )))
+                Err(Error::config(
+                    "model",
+                    "dim",
+                    format!(
+                        "the sinusoidal time embedding has `dim` features and needs an even dim \
+                         >= 4, got {dim} (or set learned_sinusoidal_cond / \
+                         random_fourier_features)"
+                    ),
+                ))
             }
-            FourierFeatures::Sinusoidal { theta, .. } if theta < 2 => Err(Error::BadArgument(
+            FourierFeatures::Sinusoidal { theta, .. } if theta < 2 => Err(Error::config(
+                "model",
+                "sinusoidal_pos_emb_theta",
                 format!("model.sinusoidal_pos_emb_theta must be at least 2, got {theta}"),
             )),
             _ => Ok(()),
