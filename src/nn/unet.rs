@@ -84,7 +84,7 @@ impl ResnetBlock {
     }
 }
 
-/// A built [`ResnetBlock`].
+/// A built residual block (sbgm's `ResnetBlock`).
 pub struct ResnetTree<L> {
     dim_out: usize,
     mlp: LinearTree<L>,
@@ -116,7 +116,7 @@ enum StageAttention {
     Full(Attention),
 }
 
-/// A built [`StageAttention`].
+/// A built stage attention: linear or full.
 pub enum StageAttentionTree<L> {
     /// Linear attention.
     Linear(LinearAttentionTree<L>),
@@ -260,7 +260,7 @@ struct Stage {
     resample: (Resample, Conv2d),
 }
 
-/// A built [`Stage`] (fields `0`..`3`).
+/// A built down or up stage (fields `0`..`3`).
 pub struct StageTree<L> {
     block1: ResnetTree<L>,
     block2: ResnetTree<L>,
