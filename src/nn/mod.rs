@@ -25,6 +25,7 @@
 
 pub mod config;
 pub mod dit;
+mod inputs;
 pub mod layers;
 pub mod mixer;
 pub mod mlp;
