@@ -9,6 +9,7 @@ use sbgm_xla::io::{Checkpoint, load_checkpoint};
 use sbgm_xla::nn::layers::{
     Activation, Conv2d, ConvTranspose2d, Embedding, GroupNorm, LayerNorm, Mlp, dropout,
 };
+use sbgm_xla::nn::tree::{Builder, Spec, Trace};
 use sbgm_xla::nn::{ApplyMode, Params};
 use sbgm_xla::pjrt::{Client, CompileOptions, Program};
 use sbgm_xla::{DType, HostArray};
@@ -79,18 +80,27 @@ fn conv_block_matches_equinox_with_gradients() {
         let xa = ck.get("in.x").unwrap();
         let x = g.parameter("x", xa.shape(), xa.dtype()).unwrap();
         args.push(xa.clone());
+        let tr = Trace::new(&p);
         let conv = Conv2d::new(3, 4, 3)
             .padding(1)
-            .apply(&p, "conv", &x)
+            .build(&tr.pp("conv"))
+            .unwrap()
+            .apply(&x)
             .unwrap();
-        let norm = GroupNorm::new(2, 4).apply(&p, "norm", &conv).unwrap();
+        let norm = GroupNorm::new(2, 4)
+            .build(&tr.pp("norm"))
+            .unwrap()
+            .apply(&conv)
+            .unwrap();
         let silu = Activation::Silu.apply(&norm).unwrap();
         let pool = silu.avg_pool2d((2, 2), (2, 2)).unwrap();
         let y = ConvTranspose2d::new(4, 3, 3)
             .stride(2)
             .padding(1)
             .output_padding(1)
-            .apply(&p, "convt", &pool)
+            .build(&tr.pp("convt"))
+            .unwrap()
+            .apply(&pool)
             .unwrap();
         assert_eq!(y.dims(), &[2, 3, 8, 8]);
         let loss = y.sqr().unwrap().mean_all().unwrap();
@@ -144,10 +154,14 @@ fn equinox_mlp_matches_jax_with_gradients() {
             ..Mlp::new(3, 2, 16, 2)
         };
         // the leaf names are Equinox's MLP names
-        let leaf_paths: Vec<String> = mlp.leaves("").into_iter().map(|l| l.spec.path).collect();
+        let leaf_paths: Vec<String> = Spec::leaves(|b| mlp.build(b))
+            .unwrap()
+            .into_iter()
+            .map(|l| l.spec.path)
+            .collect();
         assert_eq!(leaf_paths, names);
         let h = Tensor::cat(&[&x, &t.unsqueeze(1).unwrap()], 1).unwrap();
-        let s = mlp.apply(&p, "", &h).unwrap();
+        let s = mlp.build(&Trace::new(&p)).unwrap().apply(&h).unwrap();
         let loss = s.sqr().unwrap().mean_all().unwrap();
         let mut wrt = p.tensors();
         wrt.extend([&t, &x]);
@@ -197,9 +211,12 @@ fn layer_norm_embedding_and_activations_match_closed_forms() {
     p.insert("emb.weight", g.parameter("e", &[5, 3], DType::F64).unwrap())
         .unwrap();
     let idx = g.parameter("i", &[2, 2], DType::I32).unwrap();
-    let ln = LayerNorm::new(&[r, c]).apply(&p, "ln", &x).unwrap();
-    let plain = LayerNorm::plain(&[c]).apply(&p, "none", &x).unwrap();
-    let emb = Embedding::new(5, 3).apply(&p, "emb", &idx).unwrap();
+    let tr = Trace::new(&p);
+    let ln = LayerNorm::new(&[r, c]).build(&tr.pp("ln")).unwrap();
+    let plain = LayerNorm::plain(&[c]).build(&tr.pp("none")).unwrap();
+    let emb = Embedding::new(5, 3).build(&tr.pp("emb")).unwrap();
+    let (ln, plain) = (ln.apply(&x).unwrap(), plain.apply(&x).unwrap());
+    let emb = emb.apply(&idx).unwrap();
     let acts = [
         Activation::Gelu,
         Activation::GeluExact,
@@ -334,11 +351,9 @@ fn linear_on_parts_equals_linear_on_the_concatenation_with_gradients() {
     p.insert("l.bias", bt.clone()).unwrap();
     let xt = g.parameter("x", &[4, 3], DType::F32).unwrap();
     let ct = g.parameter("c", &[4, 2], DType::F32).unwrap();
-    let l = Linear::new(5, 6);
-    let whole = l
-        .apply(&p, "l", &Tensor::cat(&[&xt, &ct], 1).unwrap())
-        .unwrap();
-    let parts = l.apply_split(&p, "l", &[&xt, &ct]).unwrap();
+    let l = Linear::new(5, 6).build(&Trace::new(&p).pp("l")).unwrap();
+    let whole = l.apply(&Tensor::cat(&[&xt, &ct], 1).unwrap()).unwrap();
+    let parts = l.apply_split(&[&xt, &ct]).unwrap();
     let gw = |y: &Tensor| grad(&y.tanh().unwrap().sum_all().unwrap(), &[&wt, &xt, &ct]).unwrap();
     let (g1, g2) = (gw(&whole), gw(&parts));
     let out = run(

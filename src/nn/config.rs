@@ -127,10 +127,15 @@ impl<T: Clone> PerStage<T> {
         match self {
             PerStage::One(v) => Ok(vec![v.clone(); n]),
             PerStage::Each(v) if v.len() == n => Ok(v.clone()),
-            PerStage::Each(v) => Err(Error::BadArgument(format!(
-                "model.{key} has {} entries but there are {n} stages (one per dim_mults entry)",
-                v.len()
-            ))),
+            PerStage::Each(v) => Err(Error::config(
+                "model",
+                key,
+                format!(
+                    "model.{key} has {} entries but there are {n} stages (one per dim_mults \
+                     entry)",
+                    v.len()
+                ),
+            )),
         }
     }
 }
@@ -256,9 +261,13 @@ fn fill<T: PartialEq + std::fmt::Debug + Clone>(
             Ok(())
         }
         Some(s) if *s == v => Ok(()),
-        Some(s) => Err(Error::BadArgument(format!(
-            "model.{key} = {s:?} but the {what} gives {v:?}; remove model.{key} or fix the data"
-        ))),
+        Some(s) => Err(Error::config(
+            "model",
+            key,
+            format!(
+                "model.{key} = {s:?} but the {what} gives {v:?}; remove model.{key} or fix the data"
+            ),
+        )),
     }
 }
 
@@ -266,9 +275,14 @@ fn fill<T: PartialEq + std::fmt::Debug + Clone>(
 fn fill_cond(slot: &mut Option<usize>, v: Option<usize>, key: &str, what: &str) -> Result<()> {
     match (slot.as_ref(), v) {
         (_, Some(v)) => fill(slot, v, key, what),
-        (Some(s), None) => Err(Error::BadArgument(format!(
-            "model.{key} = {s} but the data has no {what}; remove model.{key} or add it to the data"
-        ))),
+        (Some(s), None) => Err(Error::config(
+            "model",
+            key,
+            format!(
+                "model.{key} = {s} but the data has no {what}; remove model.{key} or add it to \
+                 the data"
+            ),
+        )),
         (None, None) => Ok(()),
     }
 }
@@ -276,10 +290,14 @@ fn fill_cond(slot: &mut Option<usize>, v: Option<usize>, key: &str, what: &str) 
 fn image_shape(data_shape: &[usize], kind: &str) -> Result<[usize; 3]> {
     match data_shape {
         [c, h, w] => Ok([*c, *h, *w]),
-        _ => Err(Error::BadArgument(format!(
-            "the {kind} model takes images (channels, height, width), but the data samples have \
-             shape {data_shape:?}"
-        ))),
+        _ => Err(Error::config(
+            "model",
+            "kind",
+            format!(
+                "the {kind} model takes images (channels, height, width), but the data samples \
+                 have shape {data_shape:?}"
+            ),
+        )),
     }
 }
 
@@ -287,10 +305,14 @@ fn map_channels(q_shape: Option<&[usize]>, data: [usize; 3]) -> Result<Option<us
     match q_shape {
         None => Ok(None),
         Some([c, h, w]) if *h == data[1] && *w == data[2] => Ok(Some(*c)),
-        Some(s) => Err(Error::BadArgument(format!(
-            "the conditioning map q must be (channels, {}, {}) like the data, got {s:?}",
-            data[1], data[2]
-        ))),
+        Some(s) => Err(Error::config(
+            "model",
+            "q_dim",
+            format!(
+                "the conditioning map q must be (channels, {}, {}) like the data, got {s:?}",
+                data[1], data[2]
+            ),
+        )),
     }
 }
 
@@ -333,9 +355,14 @@ impl ModelConfig {
                     None => None,
                     Some([n]) => Some(*n),
                     Some(s) => {
-                        return Err(Error::BadArgument(format!(
-                            "the mlp model takes a conditioning vector q, got q samples of shape {s:?}"
-                        )));
+                        return Err(Error::config(
+                            "model",
+                            "q_dim",
+                            format!(
+                                "the mlp model takes a conditioning vector q, got q samples of \
+                                 shape {s:?}"
+                            ),
+                        ));
                     }
                 };
                 fill_cond(&mut c.q_dim, q, "q_dim", "conditioning q")?;
@@ -359,10 +386,14 @@ impl ModelConfig {
             ModelConfig::Dit(c) => {
                 let img = image_shape(data_shape, "dit")?;
                 if img[1] != img[2] {
-                    return Err(Error::BadArgument(format!(
-                        "the dit model takes square images, got {}x{}",
-                        img[1], img[2]
-                    )));
+                    return Err(Error::config(
+                        "model",
+                        "img_size",
+                        format!(
+                            "the dit model takes square images, got {}x{}",
+                            img[1], img[2]
+                        ),
+                    ));
                 }
                 fill(&mut c.img_size, img[1], "img_size", "data")?;
                 fill(&mut c.channels, img[0], "channels", "data")?;
@@ -390,12 +421,62 @@ pub fn build(config: &ModelConfig) -> Result<Box<dyn ScoreNet>> {
     }
 }
 
+/// Checks that the size `model.{key}` is positive.
+pub(crate) fn positive(v: usize, key: &str) -> Result<()> {
+    if v == 0 {
+        return Err(Error::config(
+            "model",
+            key,
+            format!("model.{key} must be positive"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that each optional size (`q_dim`, `a_dim`, ...) is positive when set.
+pub(crate) fn positive_when_set(sizes: &[(Option<usize>, &str)]) -> Result<()> {
+    for &(v, key) in sizes {
+        if let Some(v) = v {
+            positive(v, key)?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks that a probability `model.{key}` is in `[0, 1)`.
+pub(crate) fn probability(p: f64, key: &str) -> Result<()> {
+    if p.is_nan() || !(0.0..1.0).contains(&p) {
+        return Err(Error::config(
+            "model",
+            key,
+            format!("model.{key} must be in [0, 1), got {p}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the time scale `model.t1`.
+pub(crate) fn time_scale(t1: f64) -> Result<()> {
+    if !(t1.is_finite() && t1 > 0.0) {
+        return Err(Error::config(
+            "model",
+            "t1",
+            format!("model.t1 must be positive, got {t1}"),
+        ));
+    }
+    Ok(())
+}
+
 /// A required size in a config, or an error saying how to set it.
 pub(crate) fn required<T: Copy>(v: Option<T>, key: &str) -> Result<T> {
     v.ok_or_else(|| {
-        Error::BadArgument(format!(
-            "model.{key} is not set: set it in the [model] config, or build the config with \
-             ModelConfig::with_data (the train command fills it from the data)"
-        ))
+        Error::config(
+            "model",
+            key,
+            format!(
+                "model.{key} is not set: set it in the [model] config, or build the config with \
+                 ModelConfig::with_data (the train command fills it from the data)"
+            ),
+        )
     })
 }

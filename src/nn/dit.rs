@@ -14,51 +14,42 @@
 //! Leaf order (dataclass fields): `img_size`, `channels`, `q_dim`, `a_dim` (when set),
 //! `patch_embed`, `time_embed`, `a_embed` (when `a_dim` is set), `blocks`, `out_conv`.
 
-use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
-use crate::io::LeafKind;
-use crate::nn::config::{DitConfig, required};
-use crate::nn::layers::attention::MultiheadAttention;
-use crate::nn::layers::conv::{Conv2d, ConvTranspose2d};
+use crate::nn::config::{DitConfig, positive, positive_when_set, required};
+use crate::nn::layers::attention::{MultiheadAttention, MultiheadAttentionTree};
+use crate::nn::layers::conv::{Conv2d, ConvTranspose2d, ConvTree};
 use crate::nn::layers::gelu_tanh;
-use crate::nn::layers::linear::Linear;
-use crate::nn::layers::norm::LayerNorm;
-use crate::nn::layers::time_embedding::TimestepEmbedding;
-use crate::nn::module::{ApplyMode, Init, Leaf, Params, ScoreNet, join};
+use crate::nn::layers::linear::{Linear, LinearTree};
+use crate::nn::layers::norm::{LayerNorm, LayerNormTree};
+use crate::nn::layers::time_embedding::{TimestepEmbedding, TimestepEmbeddingTree};
+use crate::nn::module::{ApplyMode, Init, Inputs, Model, NetShapes};
+use crate::nn::tree::Builder;
 
 /// sbgm's `AdaLayerNorm(embed_dim)`: fields `norm` (LayerNorm), `scale_proj`, `shift_proj`
 /// (Linear embed_dim → embed_dim); `norm(x) * (1 + scale_proj(y)) + shift_proj(y)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct AdaLayerNorm {
-    embed_dim: usize,
+pub struct AdaLayerNorm<L> {
+    norm: LayerNormTree<L>,
+    scale_proj: LinearTree<L>,
+    shift_proj: LinearTree<L>,
 }
 
-impl AdaLayerNorm {
-    fn proj(&self) -> Linear {
-        Linear::new(self.embed_dim, self.embed_dim)
-    }
+fn ada_layer_norm<B: Builder>(embed_dim: usize, b: &B) -> Result<AdaLayerNorm<B::Leaf>> {
+    let proj = |name: &str| Linear::new(embed_dim, embed_dim).build(&b.pp(name));
+    Ok(AdaLayerNorm {
+        norm: LayerNorm::new(&[embed_dim]).build(&b.pp("norm"))?,
+        scale_proj: proj("scale_proj")?,
+        shift_proj: proj("shift_proj")?,
+    })
+}
 
-    fn leaves(&self, prefix: &str) -> Vec<Leaf> {
-        let mut v = LayerNorm::new(&[self.embed_dim]).leaves(&join(prefix, "norm"));
-        v.extend(self.proj().leaves(&join(prefix, "scale_proj")));
-        v.extend(self.proj().leaves(&join(prefix, "shift_proj")));
-        v
-    }
-
+impl AdaLayerNorm<Tensor> {
     /// `x` (B, S, E) normalised per token, modulated by `y` (B, E).
-    fn apply(&self, p: &Params, prefix: &str, x: &Tensor, y: &Tensor) -> Result<Tensor> {
-        let b = y.dims()[0];
-        let e = self.embed_dim;
-        let gamma = self
-            .proj()
-            .apply(p, &join(prefix, "scale_proj"), y)?
-            .reshape(&[b, 1, e])?;
-        let beta = self
-            .proj()
-            .apply(p, &join(prefix, "shift_proj"), y)?
-            .reshape(&[b, 1, e])?;
-        let n = LayerNorm::new(&[e]).apply(p, &join(prefix, "norm"), x)?;
+    fn apply(&self, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+        let (b, e) = (y.dims()[0], self.scale_proj.cfg.out_features);
+        let gamma = self.scale_proj.apply(y)?.reshape(&[b, 1, e])?;
+        let beta = self.shift_proj.apply(y)?.reshape(&[b, 1, e])?;
+        let n = self.norm.apply(x)?;
         (n * (gamma + 1.0)?)? + beta
     }
 }
@@ -66,55 +57,56 @@ impl AdaLayerNorm {
 /// sbgm's `TransformerBlock(embed_dim, n_heads)`: fields `norm1`, `attn`
 /// (`eqx.nn.MultiheadAttention`), `norm2`, `mlp` (Sequential [Linear(E, 4E), gelu,
 /// Linear(4E, E)]); `x = norm1(x, y); x = x + attn(x); x = norm2(x, y); x = x + mlp(x)`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct TransformerBlock {
-    embed_dim: usize,
-    attn: MultiheadAttention,
+pub struct TransformerBlock<L> {
+    norm1: AdaLayerNorm<L>,
+    attn: MultiheadAttentionTree<L>,
+    norm2: AdaLayerNorm<L>,
+    mlp: [LinearTree<L>; 2],
 }
 
-impl TransformerBlock {
-    fn norm(&self) -> AdaLayerNorm {
-        AdaLayerNorm {
-            embed_dim: self.embed_dim,
-        }
-    }
-    fn mlp_in(&self) -> Linear {
-        Linear::new(self.embed_dim, self.embed_dim * 4)
-    }
-    fn mlp_out(&self) -> Linear {
-        Linear::new(self.embed_dim * 4, self.embed_dim)
-    }
+fn transformer_block<B: Builder>(
+    embed_dim: usize,
+    attn: &MultiheadAttention,
+    b: &B,
+) -> Result<TransformerBlock<B::Leaf>> {
+    let e = embed_dim;
+    Ok(TransformerBlock {
+        norm1: ada_layer_norm(e, &b.pp("norm1"))?,
+        attn: attn.build(&b.pp("attn"))?,
+        norm2: ada_layer_norm(e, &b.pp("norm2"))?,
+        mlp: [
+            Linear::new(e, e * 4).build(&b.pp("mlp.layers.0"))?,
+            Linear::new(e * 4, e).build(&b.pp("mlp.layers.2"))?,
+        ],
+    })
+}
 
-    /// The leaves of one block (unstacked shapes).
-    fn leaves(&self, prefix: &str) -> Vec<Leaf> {
-        let mut v = self.norm().leaves(&join(prefix, "norm1"));
-        v.extend(self.attn.leaves(&join(prefix, "attn")));
-        v.extend(self.norm().leaves(&join(prefix, "norm2")));
-        v.extend(self.mlp_in().leaves(&join(prefix, "mlp.layers.0")));
-        v.extend(self.mlp_out().leaves(&join(prefix, "mlp.layers.2")));
-        v
-    }
-
-    fn apply(
-        &self,
-        p: &Params,
-        prefix: &str,
-        x: &Tensor,
-        y: &Tensor,
-        mode: &ApplyMode,
-    ) -> Result<Tensor> {
-        let x = self.norm().apply(p, &join(prefix, "norm1"), x, y)?;
-        let x = (&x
-            + self
-                .attn
-                .apply(p, &join(prefix, "attn"), &x, &x, &x, mode)?)?;
-        let x = self.norm().apply(p, &join(prefix, "norm2"), &x, y)?;
-        let h = self.mlp_in().apply(p, &join(prefix, "mlp.layers.0"), &x)?;
-        let h = self
-            .mlp_out()
-            .apply(p, &join(prefix, "mlp.layers.2"), &gelu_tanh(&h)?)?;
+impl TransformerBlock<Tensor> {
+    fn apply(&self, x: &Tensor, y: &Tensor, mode: &ApplyMode) -> Result<Tensor> {
+        let x = self.norm1.apply(x, y)?;
+        let x = (&x + self.attn.apply(&x, &x, &x, mode)?)?;
+        let x = self.norm2.apply(&x, y)?;
+        let h = self.mlp[0].apply(&x)?;
+        let h = self.mlp[1].apply(&gelu_tanh(&h)?)?;
         x + h
     }
+}
+
+/// sbgm's `PatchEmbedding`: a strided conv, a class token and learned positions.
+pub struct PatchEmbed<L> {
+    proj: ConvTree<Conv2d, L>,
+    cls_token: L,
+    pos_embed: L,
+}
+
+/// The tree of a [`DiT`] (its Python scalars are the configuration's). The blocks' array
+/// leaves are stored stacked along depth; each member here is one slice of them.
+pub struct DitTree<L> {
+    patch_embed: PatchEmbed<L>,
+    time_embed: TimestepEmbeddingTree<L>,
+    a_embed: Option<LinearTree<L>>,
+    blocks: Vec<TransformerBlock<L>>,
+    out_conv: ConvTree<ConvTranspose2d, L>,
 }
 
 /// sbgm 0.0.38's `DiT`, built from a [`DitConfig`] (which must give `img_size` and
@@ -128,7 +120,7 @@ pub struct DiT {
     depth: usize,
     q_dim: Option<usize>,
     a_dim: Option<usize>,
-    block: TransformerBlock,
+    attn: MultiheadAttention,
 }
 
 impl DiT {
@@ -144,28 +136,30 @@ impl DiT {
             (c.depth, "depth"),
             (c.n_heads, "n_heads"),
         ] {
-            if v == 0 {
-                return Err(Error::BadArgument(format!("model.{key} must be positive")));
-            }
+            positive(v, key)?;
         }
         if img_size % c.patch_size != 0 {
-            return Err(Error::BadArgument(format!(
-                "model.patch_size = {} must divide the image size {img_size} (the transposed \
-                 output conv would not restore the image otherwise)",
-                c.patch_size
-            )));
-        }
-        if !c.embed_dim.is_multiple_of(c.n_heads) {
-            return Err(Error::BadArgument(format!(
-                "model.embed_dim = {} must be divisible by model.n_heads = {}",
-                c.embed_dim, c.n_heads
-            )));
-        }
-        if c.q_dim == Some(0) || c.a_dim == Some(0) {
-            return Err(Error::BadArgument(
-                "model.q_dim and model.a_dim must be positive when set".into(),
+            return Err(Error::config(
+                "model",
+                "patch_size",
+                format!(
+                    "model.patch_size = {} must divide the image size {img_size} (the \
+                     transposed output conv would not restore the image otherwise)",
+                    c.patch_size
+                ),
             ));
         }
+        if !c.embed_dim.is_multiple_of(c.n_heads) {
+            return Err(Error::config(
+                "model",
+                "embed_dim",
+                format!(
+                    "model.embed_dim = {} must be divisible by model.n_heads = {}",
+                    c.embed_dim, c.n_heads
+                ),
+            ));
+        }
+        positive_when_set(&[(c.q_dim, "q_dim"), (c.a_dim, "a_dim")])?;
         Ok(DiT {
             img_size,
             patch_size: c.patch_size,
@@ -174,10 +168,7 @@ impl DiT {
             depth: c.depth,
             q_dim: c.q_dim,
             a_dim: c.a_dim,
-            block: TransformerBlock {
-                embed_dim: c.embed_dim,
-                attn: MultiheadAttention::new(c.n_heads, c.embed_dim)?,
-            },
+            attn: MultiheadAttention::new(c.n_heads, c.embed_dim)?,
         })
     }
 
@@ -199,144 +190,79 @@ impl DiT {
         ConvTranspose2d::new(self.embed_dim, self.channels, self.patch_size).stride(self.patch_size)
     }
 
-    fn time_embed(&self) -> TimestepEmbedding {
-        TimestepEmbedding {
-            embed_dim: self.embed_dim,
-        }
-    }
-
-    fn a_embed(&self) -> Option<Linear> {
-        self.a_dim.map(|a| Linear::new(a, self.embed_dim))
-    }
-
-    /// The parameters of block `i`: each stacked `blocks.*` array sliced at `i`, under its
-    /// unstacked path.
-    fn block_params(&self, p: &Params, i: usize) -> Result<Params> {
-        let mut out = Params::new();
-        for leaf in self.block.leaves("blocks") {
-            if leaf.spec.kind != LeafKind::Array {
-                continue;
-            }
-            let path = leaf.spec.path;
-            let stacked = p.get(&path)?;
-            let mut want = vec![self.depth];
-            want.extend(&leaf.spec.shape);
-            if stacked.dims() != want {
-                return Err(Error::BadArgument(format!(
-                    "'{path}' has shape {:?}, expected {want:?} (blocks stacked along depth)",
-                    stacked.dims()
-                )));
-            }
-            let t = stacked.narrow(0, i, 1)?.reshape(&leaf.spec.shape)?;
-            out.insert(path, t)?;
-        }
-        Ok(out)
-    }
-
-    /// `x` (B, C, H, W) → tokens (B, 1 + patches, E): strided conv, class token, positions.
-    fn patch_embed(&self, p: &Params, x: &Tensor) -> Result<Tensor> {
-        let b = x.dims()[0];
-        let (e, n) = (self.embed_dim, self.grid() * self.grid());
-        let h = self.proj().apply(p, "patch_embed.proj", x)?;
-        let h = h.reshape(&[b, e, n])?.transpose(&[0, 2, 1])?;
-        let cls = p.get("patch_embed.cls_token")?.broadcast_to(&[b, 1, e])?;
-        let h = Tensor::cat(&[&cls, &h], 1)?;
-        h + p.get("patch_embed.pos_embed")?
+    /// Builds the fields of sbgm's `PatchEmbedding`: `patch_size`, `proj`, `cls_token`,
+    /// `pos_embed`.
+    fn build_patch_embed<B: Builder>(&self, b: &B) -> Result<PatchEmbed<B::Leaf>> {
+        let e = self.embed_dim;
+        b.py_int("patch_size", self.patch_size);
+        let normal = Init::Normal { std: 1.0 };
+        Ok(PatchEmbed {
+            proj: self.proj().build(&b.pp("proj"))?,
+            cls_token: b.array("cls_token", vec![1, e], normal.clone())?,
+            pos_embed: b.array("pos_embed", vec![self.grid() * self.grid() + 1, e], normal)?,
+        })
     }
 }
 
-impl ScoreNet for DiT {
-    fn name(&self) -> &'static str {
-        "DiT"
+impl Model for DiT {
+    const NAME: &'static str = "DiT";
+    type Tree<L> = DitTree<L>;
+
+    fn shapes(&self) -> NetShapes {
+        let s = self.img_size;
+        NetShapes::image([self.channels, s, s], self.q_dim, self.a_dim)
     }
 
-    fn leaves(&self) -> Vec<Leaf> {
-        let e = self.embed_dim;
-        let mut v = vec![
-            Leaf::py_int("img_size", self.img_size as i64),
-            Leaf::py_int("channels", self.channels as i64),
-        ];
-        if let Some(q) = self.q_dim {
-            v.push(Leaf::py_int("q_dim", q as i64));
-        }
-        if let Some(a) = self.a_dim {
-            v.push(Leaf::py_int("a_dim", a as i64));
-        }
-        v.push(Leaf::py_int(
-            "patch_embed.patch_size",
-            self.patch_size as i64,
-        ));
-        v.extend(self.proj().leaves("patch_embed.proj"));
-        let normal = Init::Normal { std: 1.0 };
-        v.push(Leaf::array(
-            "patch_embed.cls_token",
-            DType::F32,
-            vec![1, e],
-            normal.clone(),
-        ));
-        v.push(Leaf::array(
-            "patch_embed.pos_embed",
-            DType::F32,
-            vec![self.grid() * self.grid() + 1, e],
-            normal,
-        ));
-        v.extend(self.time_embed().leaves("time_embed"));
-        if let Some(l) = self.a_embed() {
-            v.extend(l.leaves("a_embed"));
-        }
-        for mut leaf in self.block.leaves("blocks") {
-            if leaf.spec.kind == LeafKind::Array {
-                leaf.spec.shape.insert(0, self.depth);
+    fn tree<B: Builder>(&self, b: &B) -> Result<DitTree<B::Leaf>> {
+        b.py_int("img_size", self.img_size);
+        b.py_int("channels", self.channels);
+        b.py_ints_when_set(&[("q_dim", self.q_dim), ("a_dim", self.a_dim)]);
+        let blocks = b.pp("blocks");
+        Ok(DitTree {
+            patch_embed: self.build_patch_embed(&b.pp("patch_embed"))?,
+            time_embed: TimestepEmbedding {
+                embed_dim: self.embed_dim,
             }
-            v.push(leaf);
-        }
-        v.extend(self.out_conv().leaves("out_conv"));
-        v
+            .build(&b.pp("time_embed"))?,
+            a_embed: (self.a_dim)
+                .map(|a| Linear::new(a, self.embed_dim).build(&b.pp("a_embed")))
+                .transpose()?,
+            blocks: (0..self.depth)
+                .map(|i| {
+                    transformer_block(self.embed_dim, &self.attn, &blocks.stacked(self.depth, i))
+                })
+                .collect::<Result<_>>()?,
+            out_conv: self.out_conv().build(&b.pp("out_conv"))?,
+        })
     }
 
-    fn data_shape(&self) -> Vec<usize> {
-        vec![self.channels, self.img_size, self.img_size]
-    }
-
-    fn q_shape(&self) -> Option<Vec<usize>> {
-        self.q_dim.map(|q| vec![q, self.img_size, self.img_size])
-    }
-
-    fn a_dim(&self) -> Option<usize> {
-        self.a_dim
-    }
-
-    fn apply(
-        &self,
-        params: &Params,
-        t: &Tensor,
-        x: &Tensor,
-        q: Option<&Tensor>,
-        a: Option<&Tensor>,
-        mode: &ApplyMode,
-    ) -> Result<Tensor> {
-        let b = self.check_inputs(t, x, q, a)?;
-        let p = params;
+    fn forward(&self, tree: &DitTree<Tensor>, io: Inputs, mode: &ApplyMode) -> Result<Tensor> {
+        let Inputs { t, x, q, a, batch } = io;
+        let b = batch;
         let x = match q {
             Some(q) => Tensor::cat(&[x, q], 1)?,
             None => x.clone(),
         };
-        let mut h = self.patch_embed(p, &x)?;
-        let temb = self.time_embed().apply(p, "time_embed", t, b)?;
-        let emb = match (self.a_embed(), a) {
-            (Some(l), Some(a)) => (l.apply(p, "a_embed", a)? + temb)?,
+        // patch embedding: strided conv, class token, positions
+        let (e, g) = (self.embed_dim, self.grid());
+        let pe = &tree.patch_embed;
+        let h = pe.proj.apply(&x)?;
+        let h = h.reshape(&[b, e, g * g])?.transpose(&[0, 2, 1])?;
+        let cls = pe.cls_token.broadcast_to(&[b, 1, e])?;
+        let mut h = (Tensor::cat(&[&cls, &h], 1)? + &pe.pos_embed)?;
+        let temb = tree.time_embed.apply(t, b)?;
+        let emb = match (&tree.a_embed, a) {
+            (Some(l), Some(a)) => (l.apply(a)? + temb)?,
             _ => temb,
         };
-        for i in 0..self.depth {
-            let bp = self.block_params(p, i)?;
-            h = self.block.apply(&bp, "blocks", &h, &emb, mode)?;
+        for block in &tree.blocks {
+            h = block.apply(&h, &emb, mode)?;
         }
-        let (e, g) = (self.embed_dim, self.grid());
         let n = h.dims()[1];
         let h = h
             .narrow(1, 1, n - 1)?
             .transpose(&[0, 2, 1])?
             .reshape(&[b, e, g, g])?;
-        self.out_conv().apply(p, "out_conv", &h)
+        tree.out_conv.apply(&h)
     }
 }

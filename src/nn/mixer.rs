@@ -11,9 +11,13 @@
 
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
-use crate::nn::config::{MixerConfig, required};
-use crate::nn::layers::{Activation, Conv2d, ConvTranspose2d, LayerNorm, Linear, Mlp, gelu_tanh};
-use crate::nn::module::{ApplyMode, Leaf, Params, ScoreNet, join, time_column};
+use crate::nn::config::{MixerConfig, positive, positive_when_set, required, time_scale};
+use crate::nn::layers::{
+    Activation, Conv2d, ConvTranspose2d, ConvTree, LayerNorm, LayerNormTree, Linear, LinearTree,
+    Mlp, MlpTree, gelu_tanh,
+};
+use crate::nn::module::{ApplyMode, Inputs, Model, NetShapes, time_column};
+use crate::nn::tree::Builder;
 
 /// sbgm's `Mixer2d`.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,9 +54,11 @@ impl Mixer2d {
         let img: [usize; 3] = match img.as_slice() {
             [ch, h, w] => [*ch, *h, *w],
             _ => {
-                return Err(Error::BadArgument(format!(
-                    "model.img_size must be [channels, height, width], got {img:?}"
-                )));
+                return Err(Error::config(
+                    "model",
+                    "img_size",
+                    format!("model.img_size must be [channels, height, width], got {img:?}"),
+                ));
             }
         };
         for (v, key) in [
@@ -62,41 +68,34 @@ impl Mixer2d {
             (c.mix_patch_size, "mix_patch_size"),
             (c.mix_hidden_size, "mix_hidden_size"),
         ] {
-            if v == 0 {
-                return Err(Error::BadArgument(format!(
-                    "model.{key} must be at least 1"
-                )));
-            }
+            positive(v, key)?;
         }
         if !img[1].is_multiple_of(c.patch_size)
             || !img[2].is_multiple_of(c.patch_size)
             || img[1] == 0
             || img[2] == 0
         {
-            return Err(Error::BadArgument(format!(
-                "model.patch_size = {} must divide the image height {} and width {}",
-                c.patch_size, img[1], img[2]
-            )));
+            return Err(Error::config(
+                "model",
+                "patch_size",
+                format!(
+                    "model.patch_size = {} must divide the image height {} and width {}",
+                    c.patch_size, img[1], img[2]
+                ),
+            ));
         }
         if c.embedding_dim < 4 || !c.embedding_dim.is_multiple_of(2) {
-            return Err(Error::BadArgument(format!(
-                "model.embedding_dim must be even and at least 4, got {}",
-                c.embedding_dim
-            )));
+            return Err(Error::config(
+                "model",
+                "embedding_dim",
+                format!(
+                    "model.embedding_dim must be even and at least 4, got {}",
+                    c.embedding_dim
+                ),
+            ));
         }
-        if !(c.t1.is_finite() && c.t1 > 0.0) {
-            return Err(Error::BadArgument(format!(
-                "model.t1 must be positive, got {}",
-                c.t1
-            )));
-        }
-        for (v, key) in [(c.q_dim, "q_dim"), (c.a_dim, "a_dim")] {
-            if v == Some(0) {
-                return Err(Error::BadArgument(format!(
-                    "model.{key} must be at least 1"
-                )));
-            }
-        }
+        time_scale(c.t1)?;
+        positive_when_set(&[(c.q_dim, "q_dim"), (c.a_dim, "a_dim")])?;
         Ok(Mixer2d {
             img_size: img,
             patch_size: c.patch_size,
@@ -158,57 +157,84 @@ impl Mixer2d {
         )
     }
 
-    fn block_leaves(&self, prefix: &str) -> Vec<Leaf> {
+    fn build_block<B: Builder>(&self, b: &B) -> Result<MixerBlock<B::Leaf>> {
         let (hs, np) = (self.hidden_size, self.num_patches());
-        let mut v = self.patch_mixer().leaves(&join(prefix, "patch_mixer"));
-        v.extend(self.hidden_mixer().leaves(&join(prefix, "hidden_mixer")));
-        v.push(Leaf::py_int(join(prefix, "num_patches"), np as i64));
-        v.push(Leaf::py_int(join(prefix, "hidden_size"), hs as i64));
-        for (norm, shape) in [("norm1", [hs, np]), ("norm2", [np, hs])] {
-            let n = join(prefix, norm);
-            v.extend(self.ada_net().leaves(&join(&n, "net")));
-            v.push(Leaf::py_int(join(&n, "data_shape.0"), shape[0] as i64));
-            v.push(Leaf::py_int(join(&n, "data_shape.1"), shape[1] as i64));
-        }
-        v.push(Leaf::py_int(
-            join(prefix, "a_dim"),
-            self.context_dim() as i64,
-        ));
-        v
+        let patch_mixer = self.patch_mixer().build(&b.pp("patch_mixer"))?;
+        let hidden_mixer = self.hidden_mixer().build(&b.pp("hidden_mixer"))?;
+        b.py_int("num_patches", np);
+        b.py_int("hidden_size", hs);
+        let ada_norm = |name: &str, shape: [usize; 2]| -> Result<AdaLayerNorm<B::Leaf>> {
+            let b = b.pp(name);
+            let net = self.ada_net().build(&b.pp("net"))?;
+            Ok(AdaLayerNorm {
+                net,
+                ln: LayerNorm::plain(&shape).build(&b.pp("ln"))?,
+                shape: [
+                    b.py_int("data_shape.0", shape[0]),
+                    b.py_int("data_shape.1", shape[1]),
+                ],
+            })
+        };
+        let norm1 = ada_norm("norm1", [hs, np])?;
+        let norm2 = ada_norm("norm2", [np, hs])?;
+        b.py_int("a_dim", self.context_dim());
+        Ok(MixerBlock {
+            patch_mixer,
+            hidden_mixer,
+            norm1,
+            norm2,
+        })
     }
+}
 
-    /// `AdaLayerNorm`: `LN(y) * (1 + scale) + shift` from `gelu(net(ctx))`.
-    fn ada_norm(
-        &self,
-        p: &Params,
-        prefix: &str,
-        y: &Tensor,
-        ctx: &Tensor,
-        shape: [usize; 2],
-    ) -> Result<Tensor> {
+/// sbgm's Mixer `AdaLayerNorm`: `LN(y) * (1 + scale) + shift` with `(scale, shift)` from
+/// `gelu(net(ctx))` and a layer norm without weight and bias.
+pub struct AdaLayerNorm<L> {
+    net: LinearTree<L>,
+    ln: LayerNormTree<L>,
+    shape: [usize; 2],
+}
+
+impl AdaLayerNorm<Tensor> {
+    fn apply(&self, y: &Tensor, ctx: &Tensor) -> Result<Tensor> {
         let b = y.dims()[0];
+        let shape = self.shape;
         let d = shape[0] * shape[1];
-        let ss = gelu_tanh(&self.ada_net().apply(p, &join(prefix, "net"), ctx)?)?;
+        let ss = gelu_tanh(&self.net.apply(ctx)?)?;
         let scale = ss.narrow(1, 0, d)?.reshape(&[b, shape[0], shape[1]])?;
         let shift = ss.narrow(1, d, d)?.reshape(&[b, shape[0], shape[1]])?;
-        let n = LayerNorm::plain(&shape).apply(p, &join(prefix, "ln"), y)?;
+        let n = self.ln.apply(y)?;
         (n * (scale + 1.0)?)? + shift
     }
+}
 
-    fn block(&self, p: &Params, prefix: &str, y: &Tensor, ctx: &Tensor) -> Result<Tensor> {
-        let (hs, np) = (self.hidden_size, self.num_patches());
-        let n1 = self.ada_norm(p, &join(prefix, "norm1"), y, ctx, [hs, np])?;
-        let y = (y + self
-            .patch_mixer()
-            .apply(p, &join(prefix, "patch_mixer"), &n1)?)?;
+/// One mixer block: patch mixing then channel mixing, each after an adaptive norm.
+pub struct MixerBlock<L> {
+    patch_mixer: MlpTree<L>,
+    hidden_mixer: MlpTree<L>,
+    norm1: AdaLayerNorm<L>,
+    norm2: AdaLayerNorm<L>,
+}
+
+impl MixerBlock<Tensor> {
+    fn apply(&self, y: &Tensor, ctx: &Tensor) -> Result<Tensor> {
+        let n1 = self.norm1.apply(y, ctx)?;
+        let y = (y + self.patch_mixer.apply(&n1)?)?;
         let y = y.transpose(&[0, 2, 1])?;
-        let n2 = self.ada_norm(p, &join(prefix, "norm2"), &y, ctx, [np, hs])?;
-        let y = (&y
-            + self
-                .hidden_mixer()
-                .apply(p, &join(prefix, "hidden_mixer"), &n2)?)?;
+        let n2 = self.norm2.apply(&y, ctx)?;
+        let y = (&y + self.hidden_mixer.apply(&n2)?)?;
         y.transpose(&[0, 2, 1])
     }
+}
+
+/// The tree of a [`Mixer2d`] (its Python scalars are the configuration's).
+pub struct MixerTree<L> {
+    conv_in: ConvTree<Conv2d, L>,
+    conv_out: ConvTree<ConvTranspose2d, L>,
+    blocks: Vec<MixerBlock<L>>,
+    norm: LayerNormTree<L>,
+    t1: f64,
+    embedding_dim: usize,
 }
 
 /// sbgm's Mixer time embedding of a `(B, 1)` column of scaled times: with `h = dim / 2` and
@@ -231,77 +257,51 @@ pub fn mixer_time_embedding(t: &Tensor, dim: usize) -> Result<Tensor> {
     Tensor::cat(&[&e.sin()?, &e.cos()?], 1)
 }
 
-impl ScoreNet for Mixer2d {
-    fn name(&self) -> &'static str {
-        "Mixer2d"
+impl Model for Mixer2d {
+    const NAME: &'static str = "Mixer2d";
+    type Tree<L> = MixerTree<L>;
+
+    fn shapes(&self) -> NetShapes {
+        NetShapes::image(self.img_size, self.q_dim, self.a_dim)
     }
 
-    fn leaves(&self) -> Vec<Leaf> {
-        let mut v = self.conv_in().leaves("conv_in");
-        v.extend(self.conv_out().leaves("conv_out"));
-        for i in 0..self.num_blocks {
-            v.extend(self.block_leaves(&format!("blocks.{i}")));
-        }
-        v.extend(LayerNorm::new(&[self.hidden_size, self.num_patches()]).leaves("norm"));
-        v.push(Leaf::py_float("t1", self.t1));
-        v.push(Leaf::py_int("embedding_dim", self.embedding_dim as i64));
+    fn tree<B: Builder>(&self, b: &B) -> Result<MixerTree<B::Leaf>> {
+        let norm = LayerNorm::new(&[self.hidden_size, self.num_patches()]);
+        let tree = MixerTree {
+            conv_in: self.conv_in().build(&b.pp("conv_in"))?,
+            conv_out: self.conv_out().build(&b.pp("conv_out"))?,
+            blocks: b.seq("blocks", self.num_blocks, |b, _| self.build_block(b))?,
+            norm: norm.build(&b.pp("norm"))?,
+            t1: b.py_float("t1", self.t1),
+            embedding_dim: b.py_int("embedding_dim", self.embedding_dim),
+        };
         for (i, s) in self.img_size.iter().enumerate() {
-            v.push(Leaf::py_int(format!("img_size.{i}"), *s as i64));
+            b.py_int(&format!("img_size.{i}"), *s);
         }
-        if let Some(q) = self.q_dim {
-            v.push(Leaf::py_int("q_dim", q as i64));
-        }
-        if let Some(a) = self.a_dim {
-            v.push(Leaf::py_int("a_dim", a as i64));
-        }
-        v
+        b.py_ints_when_set(&[("q_dim", self.q_dim), ("a_dim", self.a_dim)]);
+        Ok(tree)
     }
 
-    fn data_shape(&self) -> Vec<usize> {
-        self.img_size.to_vec()
-    }
-
-    fn q_shape(&self) -> Option<Vec<usize>> {
-        self.q_dim
-            .map(|q| vec![q, self.img_size[1], self.img_size[2]])
-    }
-
-    fn a_dim(&self) -> Option<usize> {
-        self.a_dim
-    }
-
-    fn apply(
-        &self,
-        p: &Params,
-        t: &Tensor,
-        x: &Tensor,
-        q: Option<&Tensor>,
-        a: Option<&Tensor>,
-        _mode: &ApplyMode,
-    ) -> Result<Tensor> {
-        let b = self.check_inputs(t, x, q, a)?;
+    fn forward(&self, tree: &MixerTree<Tensor>, io: Inputs, _mode: &ApplyMode) -> Result<Tensor> {
+        let Inputs { t, x, q, a, batch } = io;
+        let b = batch;
         let (ph, pw) = self.patches();
         let (hs, np) = (self.hidden_size, self.num_patches());
-        let temb = mixer_time_embedding(&(time_column(t, b)? / self.t1)?, self.embedding_dim)?;
+        let temb = mixer_time_embedding(&(time_column(t, b)? / tree.t1)?, tree.embedding_dim)?;
         let input = match q {
             Some(q) => Tensor::cat(&[x, q], 1)?,
             None => x.clone(),
         };
-        let mut y = self
-            .conv_in()
-            .apply(p, "conv_in", &input)?
-            .reshape(&[b, hs, np])?;
+        let mut y = tree.conv_in.apply(&input)?.reshape(&[b, hs, np])?;
         let ctx = match a {
             Some(a) => Tensor::cat(&[a, &temb], 1)?,
             None => temb,
         };
-        for i in 0..self.num_blocks {
-            y = self.block(p, &format!("blocks.{i}"), &y, &ctx)?;
+        for block in &tree.blocks {
+            y = block.apply(&y, &ctx)?;
         }
-        let y = LayerNorm::new(&[hs, np])
-            .apply(p, "norm", &y)?
-            .reshape(&[b, hs, ph, pw])?;
-        let y = self.conv_out().apply(p, "conv_out", &y)?;
+        let y = tree.norm.apply(&y)?.reshape(&[b, hs, ph, pw])?;
+        let y = tree.conv_out.apply(&y)?;
         match self.final_activation {
             Some(f) => f.apply(&y),
             None => Ok(y),

@@ -9,11 +9,14 @@
 //! `dropouts.{i}.{p,inference}`, `_out.{weight,bias}`, then the Python scalars `q_dim`,
 //! `a_dim` (when set) and `t1`.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::graph::Tensor;
-use crate::nn::config::{MlpConfig, required};
-use crate::nn::layers::{Activation, Linear, dropout};
-use crate::nn::module::{ApplyMode, Init, Leaf, Params, ScoreNet, time_column};
+use crate::nn::config::{
+    MlpConfig, positive, positive_when_set, probability, required, time_scale,
+};
+use crate::nn::layers::{Activation, Dropout, Linear, LinearTree};
+use crate::nn::module::{ApplyMode, Init, Inputs, Model, NetShapes, time_column};
+use crate::nn::tree::Builder;
 
 /// sbgm's `ResidualNetwork`.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,11 +39,11 @@ pub struct ResidualNetwork {
     pub t1: f64,
 }
 
-/// sbgm's MLP `Linear` leaves: weight `truncated_normal(-2, 2) * sqrt(1 / (in + 1))`, zero bias.
-fn sbgm_linear(prefix: &str, l: Linear) -> Vec<Leaf> {
+/// sbgm's MLP `Linear`: weight `truncated_normal(-2, 2) * sqrt(1 / (in + 1))`, zero bias.
+fn sbgm_linear<B: Builder>(l: Linear, b: &B) -> Result<LinearTree<B::Leaf>> {
     let std = (1.0 / (l.in_features as f64 + 1.0)).sqrt();
-    l.leaves_with(
-        prefix,
+    l.build_with(
+        b,
         Init::TruncatedNormal {
             std,
             lower: -2.0,
@@ -50,40 +53,26 @@ fn sbgm_linear(prefix: &str, l: Linear) -> Vec<Leaf> {
     )
 }
 
+/// The tree of a [`ResidualNetwork`] (its Python scalars `q_dim`, `a_dim`, `t1` are the
+/// configuration's).
+pub struct ResidualTree<L> {
+    input: LinearTree<L>,
+    layers: Vec<LinearTree<L>>,
+    dropouts: Vec<Dropout>,
+    output: LinearTree<L>,
+    t1: f64,
+}
+
 impl ResidualNetwork {
     /// The network a config describes (`in_size` must be set, see
     /// [`ModelConfig::with_data`](crate::nn::ModelConfig::with_data)).
     pub fn new(c: &MlpConfig) -> Result<ResidualNetwork> {
         let in_size = required(c.in_size, "in_size")?;
-        let positive = |v: usize, key: &str| {
-            if v == 0 {
-                Err(Error::BadArgument(format!(
-                    "model.{key} must be at least 1"
-                )))
-            } else {
-                Ok(())
-            }
-        };
         positive(in_size, "in_size")?;
         positive(c.width_size, "width_size")?;
-        if let Some(q) = c.q_dim {
-            positive(q, "q_dim")?;
-        }
-        if let Some(a) = c.a_dim {
-            positive(a, "a_dim")?;
-        }
-        if !(0.0..1.0).contains(&c.dropout_p) {
-            return Err(Error::BadArgument(format!(
-                "model.dropout_p must be in [0, 1), got {}",
-                c.dropout_p
-            )));
-        }
-        if !(c.t1.is_finite() && c.t1 > 0.0) {
-            return Err(Error::BadArgument(format!(
-                "model.t1 must be positive, got {}",
-                c.t1
-            )));
-        }
+        positive_when_set(&[(c.q_dim, "q_dim"), (c.a_dim, "a_dim")])?;
+        probability(c.dropout_p, "dropout_p")?;
+        time_scale(c.t1)?;
         Ok(ResidualNetwork {
             in_size,
             width_size: c.width_size,
@@ -113,70 +102,50 @@ impl ResidualNetwork {
     }
 }
 
-impl ScoreNet for ResidualNetwork {
-    fn name(&self) -> &'static str {
-        "ResidualNetwork"
-    }
+impl Model for ResidualNetwork {
+    const NAME: &'static str = "ResidualNetwork";
+    type Tree<L> = ResidualTree<L>;
 
-    fn leaves(&self) -> Vec<Leaf> {
-        let mut v = sbgm_linear("_in", self.input());
-        for i in 0..self.depth {
-            v.extend(sbgm_linear(&format!("layers.{i}"), self.layer()));
+    fn shapes(&self) -> NetShapes {
+        NetShapes {
+            data: vec![self.in_size],
+            q: self.q_dim.map(|q| vec![q]),
+            a_dim: self.a_dim,
         }
-        for i in 0..self.depth {
-            v.extend(crate::nn::layers::dropout::leaves(
-                &format!("dropouts.{i}"),
-                self.dropout_p,
-            ));
-        }
-        v.extend(sbgm_linear("_out", self.output()));
-        if let Some(q) = self.q_dim {
-            v.push(Leaf::py_int("q_dim", q as i64));
-        }
-        if let Some(a) = self.a_dim {
-            v.push(Leaf::py_int("a_dim", a as i64));
-        }
-        v.push(Leaf::py_float("t1", self.t1));
-        v
     }
 
-    fn data_shape(&self) -> Vec<usize> {
-        vec![self.in_size]
+    fn tree<B: Builder>(&self, b: &B) -> Result<ResidualTree<B::Leaf>> {
+        let input = sbgm_linear(self.input(), &b.pp("_in"))?;
+        let layers = b.seq("layers", self.depth, |b, _| sbgm_linear(self.layer(), b))?;
+        let dropouts = b.seq("dropouts", self.depth, |b, _| {
+            Ok(Dropout { p: self.dropout_p }.build(b))
+        })?;
+        let output = sbgm_linear(self.output(), &b.pp("_out"))?;
+        b.py_ints_when_set(&[("q_dim", self.q_dim), ("a_dim", self.a_dim)]);
+        Ok(ResidualTree {
+            input,
+            layers,
+            dropouts,
+            output,
+            t1: b.py_float("t1", self.t1),
+        })
     }
 
-    fn q_shape(&self) -> Option<Vec<usize>> {
-        self.q_dim.map(|q| vec![q])
-    }
-
-    fn a_dim(&self) -> Option<usize> {
-        self.a_dim
-    }
-
-    fn apply(
-        &self,
-        p: &Params,
-        t: &Tensor,
-        x: &Tensor,
-        q: Option<&Tensor>,
-        a: Option<&Tensor>,
-        mode: &ApplyMode,
-    ) -> Result<Tensor> {
-        let b = self.check_inputs(t, x, q, a)?;
-        let tc = (time_column(t, b)? / self.t1)?;
+    fn forward(&self, tree: &ResidualTree<Tensor>, io: Inputs, mode: &ApplyMode) -> Result<Tensor> {
+        let Inputs { t, x, q, a, batch } = io;
+        let tc = (time_column(t, batch)? / tree.t1)?;
         let mut cond = vec![tc];
         cond.extend(q.cloned());
         cond.extend(a.cloned());
         let cond = Tensor::cat(&cond.iter().collect::<Vec<_>>(), 1)?;
         // each layer sees [h, t', q, a]
-        let h0 = self.input().apply_parts(p, "_in", &[x, &cond])?;
+        let h0 = tree.input.apply_parts(&[x, &cond])?;
         let mut h = h0.clone();
-        for i in 0..self.depth {
-            h = self
-                .layer()
-                .apply_parts(p, &format!("layers.{i}"), &[&h, &cond])?;
-            h = dropout(&h, self.dropout_p, mode)?;
+        for (layer, dropout) in tree.layers.iter().zip(&tree.dropouts) {
+            h = layer.apply_parts(&[&h, &cond])?;
+            h = dropout.apply(&h, mode)?;
             h = self.activation.apply(&h)?;
         }
-        self.output().apply(p, "_out", &(h0 + h)?)
+        tree.output.apply(&(h0 + h)?)
     }
 }

@@ -5,7 +5,8 @@
 //!   (`t1`, `q_dim`, `Dropout.p`, ...) included, so `.eqx` files map one to one.
 //! - [`Params`]: the traced parameters, path -> [`Tensor`], in skeleton order (declared as
 //!   graph parameters, sliced from one flat vector, or assembled from loop-carried values).
-//! - [`ScoreNet`]: what every score network implements (leaves, shapes, batched `apply`).
+//! - [`ScoreNet`]: what every score network offers (leaves, shapes, batched `apply`), and
+//!   [`Model`]: how one is written (its parameter tree and forward pass).
 //! - [`ApplyMode`]: inference, or training with a random stream for dropout.
 
 use std::cell::RefCell;
@@ -21,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::graph::{Graph, Rng, Tensor};
 use crate::host::HostArray;
 use crate::io::{LeafKind, LeafSpec};
+use crate::nn::tree::{Builder, Spec, Trace};
 
 /// How a leaf gets its initial value.
 #[derive(Clone, Debug, PartialEq)]
@@ -409,8 +411,8 @@ impl ApplyMode {
 
 /// A score network `s(t, x, q, a)` with sbgm's parameter tree.
 ///
-/// Implementors give their [`Leaf`] list (exact sbgm leaf order, scalar leaves included),
-/// their data and conditioning shapes, and a batched [`ScoreNet::apply`]; the rest is provided.
+/// Every network of this crate implements it through [`Model`]; the leaf list, the shapes and
+/// the batched [`ScoreNet::apply`] are what callers use, the rest is provided.
 pub trait ScoreNet {
     /// The sbgm class name (`ResidualNetwork`, `Mixer2d`, `UNet`, `DiT`).
     fn name(&self) -> &'static str;
@@ -439,7 +441,13 @@ pub trait ScoreNet {
         q: Option<&Tensor>,
         a: Option<&Tensor>,
         mode: &ApplyMode,
-    ) -> Result<Tensor>;
+    ) -> Result<Tensor> {
+        let batch = self.check_inputs(t, x, q, a)?;
+        self.apply_checked(params, Inputs { t, x, q, a, batch }, mode)
+    }
+
+    /// [`ScoreNet::apply`] to inputs [`ScoreNet::check_inputs`] has checked.
+    fn apply_checked(&self, params: &Params, inputs: Inputs, mode: &ApplyMode) -> Result<Tensor>;
 
     /// The leaf skeleton for `.eqx` files (paths, dtypes, shapes, kinds), in order.
     fn skeleton(&self) -> Vec<LeafSpec> {
@@ -493,116 +501,104 @@ pub trait ScoreNet {
         q: Option<&Tensor>,
         a: Option<&Tensor>,
     ) -> Result<usize> {
-        check_inputs(self, t, x, q, a)
+        crate::nn::inputs::check_inputs(self, (t, x), (q, a))
     }
 }
 
-fn check_inputs<N: ScoreNet + ?Sized>(
-    net: &N,
-    t: &Tensor,
-    x: &Tensor,
-    q: Option<&Tensor>,
-    a: Option<&Tensor>,
-) -> Result<usize> {
-    let name = net.name();
-    let ds = net.data_shape();
-    if x.rank() != ds.len() + 1 || x.dims()[1..] != ds[..] {
-        return Err(Error::BadArgument(format!(
-            "{name}: x must have shape (batch, {}), got {:?}",
-            dims_str(&ds),
-            x.dims()
-        )));
-    }
-    if !x.dtype().is_float() {
-        return Err(Error::BadArgument(format!(
-            "{name}: x must be a float array, got {}",
-            x.dtype()
-        )));
-    }
-    let b = x.dims()[0];
-    if !(t.rank() == 0 || t.dims() == [b]) {
-        return Err(Error::BadArgument(format!(
-            "{name}: t must have shape ({b},) (one time per sample) or be a scalar, got {:?}",
-            t.dims()
-        )));
-    }
-    if t.dtype() != x.dtype() {
-        return Err(Error::BadArgument(format!(
-            "{name}: t is {} but x is {}; use one float type",
-            t.dtype(),
-            x.dtype()
-        )));
-    }
-    match (net.q_shape(), q) {
-        (None, Some(q)) => {
-            return Err(Error::BadArgument(format!(
-                "{name}: a conditioning map q of shape {:?} was given, but the model takes none \
-                 (set q_dim in the model config to condition on q)",
-                q.dims()
-            )));
-        }
-        (Some(qs), None) => {
-            return Err(Error::BadArgument(format!(
-                "{name}: the model is conditioned on q (shape ({}) per sample) but no q was given",
-                dims_str(&qs)
-            )));
-        }
-        (Some(qs), Some(q)) => {
-            if q.rank() != qs.len() + 1 || q.dims()[0] != b || q.dims()[1..] != qs[..] {
-                return Err(Error::BadArgument(format!(
-                    "{name}: q must have shape ({b}, {}), got {:?}",
-                    dims_str(&qs),
-                    q.dims()
-                )));
-            }
-            if q.dtype() != x.dtype() {
-                return Err(Error::BadArgument(format!(
-                    "{name}: q is {} but x is {}",
-                    q.dtype(),
-                    x.dtype()
-                )));
-            }
-        }
-        (None, None) => {}
-    }
-    match (net.a_dim(), a) {
-        (None, Some(a)) => {
-            return Err(Error::BadArgument(format!(
-                "{name}: a parameter vector a of shape {:?} was given, but the model takes none \
-                 (set a_dim in the model config to condition on a)",
-                a.dims()
-            )));
-        }
-        (Some(d), None) => {
-            return Err(Error::BadArgument(format!(
-                "{name}: the model is conditioned on a ({d} values per sample) but no a was given"
-            )));
-        }
-        (Some(d), Some(a)) => {
-            if a.dims() != [b, d] {
-                return Err(Error::BadArgument(format!(
-                    "{name}: a must have shape ({b}, {d}), got {:?}",
-                    a.dims()
-                )));
-            }
-            if a.dtype() != x.dtype() {
-                return Err(Error::BadArgument(format!(
-                    "{name}: a is {} but x is {}",
-                    a.dtype(),
-                    x.dtype()
-                )));
-            }
-        }
-        (None, None) => {}
-    }
-    Ok(b)
+/// What a network takes per sample: the shape of `x`, of the conditioning map `q` and the
+/// length of the parameter vector `a` (the last two when the model is conditioned on them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetShapes {
+    /// The shape of one sample `x`.
+    pub data: Vec<usize>,
+    /// The shape of one conditioning map `q`.
+    pub q: Option<Vec<usize>>,
+    /// The length of `a`.
+    pub a_dim: Option<usize>,
 }
 
-fn dims_str(d: &[usize]) -> String {
-    d.iter()
-        .map(|v| v.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+impl NetShapes {
+    /// An image model's: `x` is `(channels, height, width)`, `q` has `q_channels` channels of
+    /// the same size.
+    pub fn image(
+        [channels, height, width]: [usize; 3],
+        q_channels: Option<usize>,
+        a_dim: Option<usize>,
+    ) -> NetShapes {
+        NetShapes {
+            data: vec![channels, height, width],
+            q: q_channels.map(|q| vec![q, height, width]),
+            a_dim,
+        }
+    }
+}
+
+/// One batched evaluation's inputs, checked against the network's [`NetShapes`].
+#[derive(Clone, Copy, Debug)]
+pub struct Inputs<'a> {
+    /// Times, `(B,)` or a scalar for every sample.
+    pub t: &'a Tensor,
+    /// Samples `(B, data..)`.
+    pub x: &'a Tensor,
+    /// Conditioning maps `(B, q..)`, when the model takes them.
+    pub q: Option<&'a Tensor>,
+    /// Parameter vectors `(B, a_dim)`, when the model takes them.
+    pub a: Option<&'a Tensor>,
+    /// The batch size `B`.
+    pub batch: usize,
+}
+
+/// How a score network is written: its parameter tree (built once per use by
+/// [`Model::tree`], see [`crate::nn::tree`]) and the forward pass over the traced tree. Every
+/// `Model` is a [`ScoreNet`].
+pub trait Model {
+    /// The sbgm class name.
+    const NAME: &'static str;
+
+    /// The parameter tree, its array fields of type `L`.
+    type Tree<L>;
+
+    /// What the network takes per sample.
+    fn shapes(&self) -> NetShapes;
+
+    /// Builds the tree, naming every leaf in Equinox order.
+    fn tree<B: Builder>(&self, b: &B) -> Result<Self::Tree<B::Leaf>>;
+
+    /// The batched score of checked `inputs` with the traced tree.
+    fn forward(
+        &self,
+        tree: &Self::Tree<Tensor>,
+        inputs: Inputs,
+        mode: &ApplyMode,
+    ) -> Result<Tensor>;
+}
+
+impl<M: Model> ScoreNet for M {
+    fn name(&self) -> &'static str {
+        M::NAME
+    }
+
+    fn leaves(&self) -> Vec<Leaf> {
+        // A built model's configuration is checked, and naming its leaves cannot fail.
+        Spec::leaves(|b| self.tree(b)).expect("a checked model configuration names its leaves")
+    }
+
+    fn data_shape(&self) -> Vec<usize> {
+        self.shapes().data
+    }
+
+    fn q_shape(&self) -> Option<Vec<usize>> {
+        self.shapes().q
+    }
+
+    fn a_dim(&self) -> Option<usize> {
+        self.shapes().a_dim
+    }
+
+    fn apply_checked(&self, params: &Params, inputs: Inputs, mode: &ApplyMode) -> Result<Tensor> {
+        let tree = self.tree(&Trace::new(params))?;
+        self.forward(&tree, inputs, mode)
+    }
 }
 
 /// `t` as a `(B, 1)` column (a scalar `t` is broadcast to every sample).

@@ -12,50 +12,50 @@
 
 use crate::error::{Error, Result};
 use crate::graph::{DotDims, Tensor};
-use crate::nn::config::{UnetConfig, required};
+use crate::nn::config::{PerStage, UnetConfig, positive, positive_when_set, probability, required};
 use crate::nn::layers::Activation;
-use crate::nn::layers::attention::{Attention, AttentionDims, LinearAttention, RmsNorm};
-use crate::nn::layers::conv::Conv2d;
-use crate::nn::layers::dropout;
-use crate::nn::layers::linear::Linear;
-use crate::nn::layers::time_embedding::{FourierFeatures, TimeMlp};
-use crate::nn::module::{ApplyMode, Leaf, Params, ScoreNet, join};
+use crate::nn::layers::attention::{
+    Attention, AttentionDims, AttentionTree, LinearAttention, LinearAttentionTree, RmsNorm,
+    RmsNormTree,
+};
+use crate::nn::layers::conv::{Conv2d, ConvTree};
+use crate::nn::layers::dropout::Dropout;
+use crate::nn::layers::linear::{Linear, LinearTree};
+use crate::nn::layers::time_embedding::{FourierFeatures, TimeMlp, TimeMlpTree};
+use crate::nn::module::{ApplyMode, Inputs, Model, NetShapes};
+use crate::nn::tree::Builder;
 
 /// sbgm's `Block(dim, dim_out, dropout)`: fields `proj` (3×3 conv), `norm` (RMS), `dropout`;
 /// `dropout(silu(norm(proj(x)) * (scale + 1) + shift))`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Block {
-    dim: usize,
-    dim_out: usize,
-    dropout: f64,
+pub struct Block<L> {
+    proj: ConvTree<Conv2d, L>,
+    norm: RmsNormTree<L>,
+    dropout: Dropout,
 }
 
-impl Block {
-    fn proj(&self) -> Conv2d {
-        Conv2d::new(self.dim, self.dim_out, 3).padding(1)
-    }
+fn block<B: Builder>(dim: usize, dim_out: usize, dropout: f64, b: &B) -> Result<Block<B::Leaf>> {
+    Ok(Block {
+        proj: Conv2d::new(dim, dim_out, 3)
+            .padding(1)
+            .build(&b.pp("proj"))?,
+        norm: RmsNorm::new(dim_out).build(&b.pp("norm"))?,
+        dropout: Dropout { p: dropout }.build(&b.pp("dropout")),
+    })
+}
 
-    fn leaves(&self, prefix: &str) -> Vec<Leaf> {
-        let mut v = self.proj().leaves(&join(prefix, "proj"));
-        v.extend(RmsNorm::new(self.dim_out).leaves(&join(prefix, "norm")));
-        v.extend(dropout::leaves(&join(prefix, "dropout"), self.dropout));
-        v
-    }
-
+impl Block<Tensor> {
     fn apply(
         &self,
-        p: &Params,
-        prefix: &str,
         x: &Tensor,
         scale_shift: Option<(&Tensor, &Tensor)>,
         mode: &ApplyMode,
     ) -> Result<Tensor> {
-        let h = self.proj().apply(p, &join(prefix, "proj"), x)?;
-        let mut h = RmsNorm::new(self.dim_out).apply(p, &join(prefix, "norm"), &h)?;
+        let h = self.proj.apply(x)?;
+        let mut h = self.norm.apply(&h)?;
         if let Some((scale, shift)) = scale_shift {
             h = ((h * (scale + 1.0)?)? + shift)?;
         }
-        dropout::dropout(&Activation::Silu.apply(&h)?, self.dropout, mode)
+        self.dropout.apply(&Activation::Silu.apply(&h)?, mode)
     }
 }
 
@@ -71,59 +71,38 @@ struct ResnetBlock {
 }
 
 impl ResnetBlock {
-    fn mlp(&self) -> Linear {
-        Linear::new(self.time_emb_dim, self.dim_out * 2)
-    }
-    fn block1(&self) -> Block {
-        Block {
-            dim: self.dim,
+    fn build<B: Builder>(&self, b: &B) -> Result<ResnetTree<B::Leaf>> {
+        Ok(ResnetTree {
             dim_out: self.dim_out,
-            dropout: self.dropout,
-        }
+            mlp: Linear::new(self.time_emb_dim, self.dim_out * 2).build(&b.pp("mlp"))?,
+            block1: block(self.dim, self.dim_out, self.dropout, &b.pp("block1"))?,
+            block2: block(self.dim_out, self.dim_out, 0.0, &b.pp("block2"))?,
+            res_conv: (self.dim != self.dim_out)
+                .then(|| Conv2d::new(self.dim, self.dim_out, 1).build(&b.pp("res_conv")))
+                .transpose()?,
+        })
     }
-    fn block2(&self) -> Block {
-        Block {
-            dim: self.dim_out,
-            dim_out: self.dim_out,
-            dropout: 0.0,
-        }
-    }
-    fn res_conv(&self) -> Option<Conv2d> {
-        (self.dim != self.dim_out).then(|| Conv2d::new(self.dim, self.dim_out, 1))
-    }
+}
 
-    fn leaves(&self, prefix: &str) -> Vec<Leaf> {
-        let mut v = self.mlp().leaves(&join(prefix, "mlp"));
-        v.extend(self.block1().leaves(&join(prefix, "block1")));
-        v.extend(self.block2().leaves(&join(prefix, "block2")));
-        if let Some(c) = self.res_conv() {
-            v.extend(c.leaves(&join(prefix, "res_conv")));
-        }
-        v
-    }
+/// A built residual block (sbgm's `ResnetBlock`).
+pub struct ResnetTree<L> {
+    dim_out: usize,
+    mlp: LinearTree<L>,
+    block1: Block<L>,
+    block2: Block<L>,
+    res_conv: Option<ConvTree<Conv2d, L>>,
+}
 
-    fn apply(
-        &self,
-        p: &Params,
-        prefix: &str,
-        x: &Tensor,
-        time_emb: &Tensor,
-        mode: &ApplyMode,
-    ) -> Result<Tensor> {
+impl ResnetTree<Tensor> {
+    fn apply(&self, x: &Tensor, time_emb: &Tensor, mode: &ApplyMode) -> Result<Tensor> {
         let b = x.dims()[0];
-        let e = self
-            .mlp()
-            .apply(p, &join(prefix, "mlp"), &Activation::Silu.apply(time_emb)?)?;
+        let e = self.mlp.apply(&Activation::Silu.apply(time_emb)?)?;
         let e = e.reshape(&[b, self.dim_out * 2, 1, 1])?;
         let ss = e.chunk(2, 1)?;
-        let h = self
-            .block1()
-            .apply(p, &join(prefix, "block1"), x, Some((&ss[0], &ss[1])), mode)?;
-        let h = self
-            .block2()
-            .apply(p, &join(prefix, "block2"), &h, None, mode)?;
-        let res = match self.res_conv() {
-            Some(c) => c.apply(p, &join(prefix, "res_conv"), x)?,
+        let h = self.block1.apply(x, Some((&ss[0], &ss[1])), mode)?;
+        let h = self.block2.apply(&h, None, mode)?;
+        let res = match &self.res_conv {
+            Some(c) => c.apply(x)?,
             None => x.clone(),
         };
         h + res
@@ -137,6 +116,14 @@ enum StageAttention {
     Full(Attention),
 }
 
+/// A built stage attention: linear or full.
+pub enum StageAttentionTree<L> {
+    /// Linear attention.
+    Linear(LinearAttentionTree<L>),
+    /// Full attention.
+    Full(AttentionTree<L>),
+}
+
 impl StageAttention {
     fn new(full: bool, dims: AttentionDims) -> StageAttention {
         if full {
@@ -145,17 +132,20 @@ impl StageAttention {
             StageAttention::Linear(LinearAttention(dims))
         }
     }
-    fn leaves(&self, prefix: &str) -> Vec<Leaf> {
-        match self {
-            StageAttention::Linear(a) => a.leaves(prefix),
-            StageAttention::Full(a) => a.leaves(prefix),
-        }
+    fn build<B: Builder>(&self, b: &B) -> Result<StageAttentionTree<B::Leaf>> {
+        Ok(match self {
+            StageAttention::Linear(a) => StageAttentionTree::Linear(a.build(b)?),
+            StageAttention::Full(a) => StageAttentionTree::Full(a.build(b)?),
+        })
     }
+}
+
+impl StageAttentionTree<Tensor> {
     /// `attn(x) + x`.
-    fn residual(&self, p: &Params, prefix: &str, x: &Tensor) -> Result<Tensor> {
+    fn residual(&self, x: &Tensor) -> Result<Tensor> {
         let y = match self {
-            StageAttention::Linear(a) => a.apply(p, prefix, x)?,
-            StageAttention::Full(a) => a.apply(p, prefix, x)?,
+            StageAttentionTree::Linear(a) => a.apply(x)?,
+            StageAttentionTree::Full(a) => a.apply(x)?,
         };
         y + x
     }
@@ -165,25 +155,38 @@ impl StageAttention {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Resample {
     /// sbgm's `Downsample`: space-to-depth (2×2) then a 1×1 conv (field `conv`).
-    Down(Conv2d),
+    Down,
     /// sbgm's `Upsample`: bilinear ×2 (`jax.image.resize`) then a 3×3 conv (field `conv`).
-    Up(Conv2d),
+    Up,
     /// A plain 3×3 conv (the last stage of each path).
-    Conv(Conv2d),
+    Conv,
+}
+
+/// A built resampling layer: its kind and its conv.
+pub struct ResampleTree<L> {
+    kind: Resample,
+    conv: ConvTree<Conv2d, L>,
 }
 
 impl Resample {
-    fn leaves(&self, prefix: &str) -> Vec<Leaf> {
-        match self {
-            Resample::Down(c) | Resample::Up(c) => c.leaves(&join(prefix, "conv")),
-            Resample::Conv(c) => c.leaves(prefix),
-        }
+    fn build<B: Builder>(self, conv: Conv2d, b: &B) -> Result<ResampleTree<B::Leaf>> {
+        let b = match self {
+            Resample::Down | Resample::Up => b.pp("conv"),
+            Resample::Conv => b.pp(""),
+        };
+        Ok(ResampleTree {
+            kind: self,
+            conv: conv.build(&b)?,
+        })
     }
-    fn apply(&self, p: &Params, prefix: &str, x: &Tensor) -> Result<Tensor> {
-        match self {
-            Resample::Down(c) => c.apply(p, &join(prefix, "conv"), &space_to_depth(x)?),
-            Resample::Up(c) => c.apply(p, &join(prefix, "conv"), &upsample_bilinear_2x(x)?),
-            Resample::Conv(c) => c.apply(p, prefix, x),
+}
+
+impl ResampleTree<Tensor> {
+    fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        match self.kind {
+            Resample::Down => self.conv.apply(&space_to_depth(x)?),
+            Resample::Up => self.conv.apply(&upsample_bilinear_2x(x)?),
+            Resample::Conv => self.conv.apply(x),
         }
     }
 }
@@ -254,16 +257,26 @@ struct Stage {
     block1: ResnetBlock,
     block2: ResnetBlock,
     attn: StageAttention,
-    resample: Resample,
+    resample: (Resample, Conv2d),
+}
+
+/// A built down or up stage (fields `0`..`3`).
+pub struct StageTree<L> {
+    block1: ResnetTree<L>,
+    block2: ResnetTree<L>,
+    attn: StageAttentionTree<L>,
+    resample: ResampleTree<L>,
 }
 
 impl Stage {
-    fn leaves(&self, prefix: &str) -> Vec<Leaf> {
-        let mut v = self.block1.leaves(&join(prefix, "0"));
-        v.extend(self.block2.leaves(&join(prefix, "1")));
-        v.extend(self.attn.leaves(&join(prefix, "2")));
-        v.extend(self.resample.leaves(&join(prefix, "3")));
-        v
+    fn build<B: Builder>(&self, b: &B) -> Result<StageTree<B::Leaf>> {
+        let (kind, conv) = self.resample;
+        Ok(StageTree {
+            block1: self.block1.build(&b.pp("0"))?,
+            block2: self.block2.build(&b.pp("1"))?,
+            attn: self.attn.build(&b.pp("2"))?,
+            resample: kind.build(conv, &b.pp("3"))?,
+        })
     }
 }
 
@@ -287,67 +300,66 @@ pub struct UNet {
     final_res_block: ResnetBlock,
 }
 
+/// The per-stage attention settings: full attention, heads, channels per head.
+struct StageAttn {
+    full: Vec<bool>,
+    heads: Vec<usize>,
+    dim_heads: Vec<usize>,
+}
+
+impl StageAttn {
+    fn new(c: &UnetConfig, n: usize) -> Result<StageAttn> {
+        // sbgm: `if not full_attn: full_attn = (False, ..., False, True)`.
+        let full = match &c.full_attn {
+            PerStage::One(false) => (0..n).map(|i| i == n - 1).collect::<Vec<_>>(),
+            f => f.per_stage(n, "full_attn")?,
+        };
+        let heads = c.attn_heads.per_stage(n, "attn_heads")?;
+        let dim_heads = c.attn_dim_head.per_stage(n, "attn_dim_head")?;
+        if heads.contains(&0) || dim_heads.contains(&0) {
+            return Err(Error::config(
+                "model",
+                "attn_heads",
+                "model.attn_heads and model.attn_dim_head must be positive",
+            ));
+        }
+        Ok(StageAttn {
+            full,
+            heads,
+            dim_heads,
+        })
+    }
+
+    fn at(&self, i: usize, dim: usize) -> StageAttention {
+        StageAttention::new(
+            self.full[i],
+            AttentionDims::new(dim, self.heads[i], self.dim_heads[i]),
+        )
+    }
+}
+
 impl UNet {
     /// Builds the network sbgm's `UNet(**config)` builds, checking the sizes.
     pub fn new(c: &UnetConfig) -> Result<UNet> {
-        let shape = required(c.data_shape.as_ref(), "data_shape")?;
-        let [channels, height, width] = shape[..] else {
-            return Err(Error::BadArgument(format!(
-                "model.data_shape must be [channels, height, width], got {shape:?}"
-            )));
-        };
-        if let Some(ch) = c.channels
-            && ch != channels
-        {
-            return Err(Error::BadArgument(format!(
-                "model.channels = {ch} but model.data_shape has {channels} channels"
-            )));
-        }
-        let pos = |v: usize, key: &str| -> Result<()> {
-            if v == 0 {
-                return Err(Error::BadArgument(format!("model.{key} must be positive")));
-            }
-            Ok(())
-        };
-        pos(c.dim, "dim")?;
-        pos(channels, "data_shape channels")?;
-        if c.dim_mults.is_empty() || c.dim_mults.contains(&0) {
-            return Err(Error::BadArgument(format!(
-                "model.dim_mults must be a non-empty list of positive multipliers, got {:?}",
-                c.dim_mults
-            )));
-        }
-        if c.dropout.is_nan() || !(0.0..1.0).contains(&c.dropout) {
-            return Err(Error::BadArgument(format!(
-                "model.dropout must be in [0, 1), got {}",
-                c.dropout
-            )));
-        }
+        let [channels, height, width] = Self::image(c)?;
         let n = c.dim_mults.len();
-        let factor = 1usize << (n - 1);
-        if height % factor != 0 || width % factor != 0 || height == 0 || width == 0 {
-            return Err(Error::BadArgument(format!(
-                "the UNet with {n} stages downsamples by {factor}: the image size {height}x{width} \
-                 must be divisible by {factor} (use fewer dim_mults or pad the images)"
-            )));
-        }
         let out_dim = c
             .out_dim
             .unwrap_or(channels * if c.learned_variance { 2 } else { 1 });
         if out_dim != channels {
-            return Err(Error::BadArgument(format!(
-                "the UNet's output has {out_dim} channels but a score needs {channels} (the data's); \
-                 sbgm's UNet refuses this at call time too: remove model.out_dim / learned_variance"
-            )));
+            return Err(Error::config(
+                "model",
+                "out_dim",
+                format!(
+                    "the UNet's output has {out_dim} channels but a score needs {channels} (the \
+                     data's); sbgm's UNet refuses this at call time too: remove model.out_dim / \
+                     learned_variance"
+                ),
+            ));
         }
         let init_dim = c.init_dim.unwrap_or(c.dim);
-        pos(init_dim, "init_dim")?;
-        if let Some(q) = c.q_channels {
-            pos(q, "q_channels")?;
-        }
-        if let Some(a) = c.a_dim {
-            pos(a, "a_dim")?;
-        }
+        positive(init_dim, "init_dim")?;
+        positive_when_set(&[(c.q_channels, "q_channels"), (c.a_dim, "a_dim")])?;
         let random_or_learned = c.learned_sinusoidal_cond || c.random_fourier_features;
         let embed = if random_or_learned {
             FourierFeatures::RandomOrLearned {
@@ -362,76 +374,17 @@ impl UNet {
         };
         embed.validate()?;
         let time_dim = c.dim * 4;
-        let time_mlp = TimeMlp {
-            embed,
-            time_dim,
-            a_dim: c.a_dim,
-        };
-
-        // sbgm: `if not full_attn: full_attn = (False, ..., False, True)`.
-        let full_attn = match &c.full_attn {
-            crate::nn::config::PerStage::One(false) => {
-                (0..n).map(|i| i == n - 1).collect::<Vec<_>>()
-            }
-            f => f.per_stage(n, "full_attn")?,
-        };
-        let heads = c.attn_heads.per_stage(n, "attn_heads")?;
-        let dim_heads = c.attn_dim_head.per_stage(n, "attn_dim_head")?;
-        if heads.contains(&0) || dim_heads.contains(&0) {
-            return Err(Error::BadArgument(
-                "model.attn_heads and model.attn_dim_head must be positive".into(),
-            ));
-        }
-
+        let attn = StageAttn::new(c, n)?;
         let mut dims = vec![init_dim];
         dims.extend(c.dim_mults.iter().map(|m| c.dim * m));
-        let in_out: Vec<(usize, usize)> = dims.windows(2).map(|w| (w[0], w[1])).collect();
         let resnet = |dim: usize, dim_out: usize| ResnetBlock {
             dim,
             dim_out,
             time_emb_dim: time_dim,
             dropout: c.dropout,
         };
-        let conv3 = |i: usize, o: usize| Conv2d::new(i, o, 3).padding(1);
-
-        let downs = in_out
-            .iter()
-            .enumerate()
-            .map(|(i, &(din, dout))| Stage {
-                block1: resnet(din, din),
-                block2: resnet(din, din),
-                attn: StageAttention::new(
-                    full_attn[i],
-                    AttentionDims::new(din, heads[i], dim_heads[i]),
-                ),
-                resample: if i + 1 < n {
-                    Resample::Down(Conv2d::new(din * 4, dout, 1))
-                } else {
-                    Resample::Conv(conv3(din, dout))
-                },
-            })
-            .collect();
+        let (downs, ups) = Self::stages(&dims, &attn, &resnet);
         let mid = dims[n];
-        let ups = (0..n)
-            .rev()
-            .enumerate()
-            .map(|(k, i)| {
-                let (din, dout) = in_out[i];
-                Stage {
-                    block1: resnet(dout + din, dout),
-                    block2: resnet(dout + din, dout),
-                    attn: StageAttention::new(
-                        full_attn[i],
-                        AttentionDims::new(dout, heads[i], dim_heads[i]),
-                    ),
-                    resample: if k + 1 < n {
-                        Resample::Up(conv3(dout, din))
-                    } else {
-                        Resample::Conv(conv3(dout, din))
-                    },
-                }
-            })
-            .collect();
         Ok(UNet {
             channels,
             height,
@@ -441,14 +394,117 @@ impl UNet {
             q_channels: c.q_channels,
             a_dim: c.a_dim,
             random_or_learned,
-            time_mlp,
+            time_mlp: TimeMlp {
+                embed,
+                time_dim,
+                a_dim: c.a_dim,
+            },
             downs,
             ups,
             mid_block1: resnet(mid, mid),
-            mid_attn: Attention(AttentionDims::new(mid, heads[n - 1], dim_heads[n - 1])),
+            mid_attn: Attention(AttentionDims::new(
+                mid,
+                attn.heads[n - 1],
+                attn.dim_heads[n - 1],
+            )),
             mid_block2: resnet(mid, mid),
             final_res_block: resnet(init_dim * 2, init_dim),
         })
+    }
+
+    /// The checked image shape `[channels, height, width]` and the checks that need only it,
+    /// `dim`, `dim_mults` and `dropout`.
+    fn image(c: &UnetConfig) -> Result<[usize; 3]> {
+        let shape = required(c.data_shape.as_ref(), "data_shape")?;
+        let [channels, height, width] = shape[..] else {
+            return Err(Error::config(
+                "model",
+                "data_shape",
+                format!("model.data_shape must be [channels, height, width], got {shape:?}"),
+            ));
+        };
+        if let Some(ch) = c.channels
+            && ch != channels
+        {
+            return Err(Error::config(
+                "model",
+                "channels",
+                format!("model.channels = {ch} but model.data_shape has {channels} channels"),
+            ));
+        }
+        positive(c.dim, "dim")?;
+        positive(channels, "data_shape channels")?;
+        if c.dim_mults.is_empty() || c.dim_mults.contains(&0) {
+            return Err(Error::config(
+                "model",
+                "dim_mults",
+                format!(
+                    "model.dim_mults must be a non-empty list of positive multipliers, got {:?}",
+                    c.dim_mults
+                ),
+            ));
+        }
+        probability(c.dropout, "dropout")?;
+        let n = c.dim_mults.len();
+        let factor = 1usize << (n - 1);
+        if height % factor != 0 || width % factor != 0 || height == 0 || width == 0 {
+            return Err(Error::config(
+                "model",
+                "dim_mults",
+                format!(
+                    "the UNet with {n} stages downsamples by {factor}: the image size \
+                     {height}x{width} must be divisible by {factor} (use fewer dim_mults or pad \
+                     the images)"
+                ),
+            ));
+        }
+        Ok([channels, height, width])
+    }
+
+    /// The down and up stages over the channel counts `dims` (`init_dim`, then one per stage).
+    fn stages(
+        dims: &[usize],
+        attn: &StageAttn,
+        resnet: &dyn Fn(usize, usize) -> ResnetBlock,
+    ) -> (Vec<Stage>, Vec<Stage>) {
+        let n = dims.len() - 1;
+        let in_out: Vec<(usize, usize)> = dims.windows(2).map(|w| (w[0], w[1])).collect();
+        let conv3 = |i: usize, o: usize| Conv2d::new(i, o, 3).padding(1);
+        let downs = in_out
+            .iter()
+            .enumerate()
+            .map(|(i, &(din, dout))| Stage {
+                block1: resnet(din, din),
+                block2: resnet(din, din),
+                attn: attn.at(i, din),
+                resample: if i + 1 < n {
+                    (Resample::Down, Conv2d::new(din * 4, dout, 1))
+                } else {
+                    (Resample::Conv, conv3(din, dout))
+                },
+            })
+            .collect();
+        let ups = (0..n)
+            .rev()
+            .enumerate()
+            .map(|(k, i)| {
+                let (din, dout) = in_out[i];
+                Stage {
+                    block1: resnet(dout + din, dout),
+                    block2: resnet(dout + din, dout),
+                    attn: attn.at(i, dout),
+                    resample: (
+                        if k + 1 < n {
+                            Resample::Up
+                        } else {
+                            Resample::Conv
+                        },
+                        conv3(dout, din),
+                    ),
+                }
+            })
+            .collect();
+        (downs, ups)
     }
 
     fn init_conv(&self) -> Conv2d {
@@ -469,106 +525,95 @@ impl UNet {
     }
 }
 
-impl ScoreNet for UNet {
-    fn name(&self) -> &'static str {
-        "UNet"
+/// The tree of a [`UNet`] (fields in Equinox order; `q_channels` and `a_dim` are the
+/// configuration's).
+pub struct UnetTree<L> {
+    /// Channels of the data.
+    pub channels: usize,
+    init_conv: ConvTree<Conv2d, L>,
+    /// Whether the time features are random or learned (else sinusoidal).
+    pub random_or_learned: bool,
+    time_mlp: TimeMlpTree<L>,
+    downs: Vec<StageTree<L>>,
+    ups: Vec<StageTree<L>>,
+    mid_block1: ResnetTree<L>,
+    mid_attn: AttentionTree<L>,
+    mid_block2: ResnetTree<L>,
+    /// Output channels.
+    pub out_dim: usize,
+    final_res_block: ResnetTree<L>,
+    final_conv: ConvTree<Conv2d, L>,
+}
+
+impl Model for UNet {
+    const NAME: &'static str = "UNet";
+    type Tree<L> = UnetTree<L>;
+
+    fn shapes(&self) -> NetShapes {
+        let image = [self.channels, self.height, self.width];
+        NetShapes::image(image, self.q_channels, self.a_dim)
     }
 
-    fn leaves(&self) -> Vec<Leaf> {
-        let mut v = vec![Leaf::py_int("channels", self.channels as i64)];
-        v.extend(self.init_conv().leaves("init_conv"));
-        v.push(Leaf::py_bool(
-            "random_or_learned_sinusoidal_cond",
-            self.random_or_learned,
-        ));
-        v.extend(self.time_mlp.leaves("time_mlp"));
-        for (i, s) in self.downs.iter().enumerate() {
-            v.extend(s.leaves(&format!("downs.{i}")));
-        }
-        for (i, s) in self.ups.iter().enumerate() {
-            v.extend(s.leaves(&format!("ups.{i}")));
-        }
-        v.extend(self.mid_block1.leaves("mid_block1"));
-        v.extend(self.mid_attn.leaves("mid_attn"));
-        v.extend(self.mid_block2.leaves("mid_block2"));
-        v.push(Leaf::py_int("out_dim", self.out_dim as i64));
-        v.extend(self.final_res_block.leaves("final_res_block"));
-        v.extend(self.final_conv().leaves("final_conv"));
-        if let Some(q) = self.q_channels {
-            v.push(Leaf::py_int("q_channels", q as i64));
-        }
-        if let Some(a) = self.a_dim {
-            v.push(Leaf::py_int("a_dim", a as i64));
-        }
-        v
+    fn tree<B: Builder>(&self, b: &B) -> Result<UnetTree<B::Leaf>> {
+        let tree = UnetTree {
+            channels: b.py_int("channels", self.channels),
+            init_conv: self.init_conv().build(&b.pp("init_conv"))?,
+            random_or_learned: b
+                .py_bool("random_or_learned_sinusoidal_cond", self.random_or_learned),
+            time_mlp: self.time_mlp.build(&b.pp("time_mlp"))?,
+            downs: b.seq("downs", self.downs.len(), |b, i| self.downs[i].build(b))?,
+            ups: b.seq("ups", self.ups.len(), |b, i| self.ups[i].build(b))?,
+            mid_block1: self.mid_block1.build(&b.pp("mid_block1"))?,
+            mid_attn: self.mid_attn.build(&b.pp("mid_attn"))?,
+            mid_block2: self.mid_block2.build(&b.pp("mid_block2"))?,
+            out_dim: b.py_int("out_dim", self.out_dim),
+            final_res_block: self.final_res_block.build(&b.pp("final_res_block"))?,
+            final_conv: self.final_conv().build(&b.pp("final_conv"))?,
+        };
+        b.py_ints_when_set(&[("q_channels", self.q_channels), ("a_dim", self.a_dim)]);
+        Ok(tree)
     }
 
-    fn data_shape(&self) -> Vec<usize> {
-        vec![self.channels, self.height, self.width]
-    }
-
-    fn q_shape(&self) -> Option<Vec<usize>> {
-        self.q_channels.map(|q| vec![q, self.height, self.width])
-    }
-
-    fn a_dim(&self) -> Option<usize> {
-        self.a_dim
-    }
-
-    fn apply(
-        &self,
-        params: &Params,
-        t: &Tensor,
-        x: &Tensor,
-        q: Option<&Tensor>,
-        a: Option<&Tensor>,
-        mode: &ApplyMode,
-    ) -> Result<Tensor> {
-        let b = self.check_inputs(t, x, q, a)?;
-        let p = params;
+    fn forward(&self, tree: &UnetTree<Tensor>, io: Inputs, mode: &ApplyMode) -> Result<Tensor> {
+        let Inputs { t, x, q, a, batch } = io;
         let with_q = |h: &Tensor| match q {
             Some(q) => Tensor::cat(&[h, q], 1),
             None => Ok(h.clone()),
         };
-        let mut h = self.init_conv().apply(p, "init_conv", &with_q(x)?)?;
+        let mut h = tree.init_conv.apply(&with_q(x)?)?;
         let r = h.clone();
-        let temb = self.time_mlp.apply(p, "time_mlp", t, a, b)?;
+        let temb = tree.time_mlp.apply(t, a, batch)?;
 
-        let mut skips = Vec::with_capacity(2 * self.downs.len());
-        for (i, s) in self.downs.iter().enumerate() {
-            let pre = format!("downs.{i}");
-            h = s.block1.apply(p, &join(&pre, "0"), &h, &temb, mode)?;
+        let mut skips = Vec::with_capacity(2 * tree.downs.len());
+        for s in &tree.downs {
+            h = s.block1.apply(&h, &temb, mode)?;
             skips.push(h.clone());
-            h = s.block2.apply(p, &join(&pre, "1"), &h, &temb, mode)?;
-            h = s.attn.residual(p, &join(&pre, "2"), &h)?;
+            h = s.block2.apply(&h, &temb, mode)?;
+            h = s.attn.residual(&h)?;
             skips.push(h.clone());
-            h = s.resample.apply(p, &join(&pre, "3"), &h)?;
+            h = s.resample.apply(&h)?;
         }
 
-        h = self.mid_block1.apply(p, "mid_block1", &h, &temb, mode)?;
-        h = (self.mid_attn.apply(p, "mid_attn", &h)? + &h)?;
-        h = self.mid_block2.apply(p, "mid_block2", &h, &temb, mode)?;
+        h = tree.mid_block1.apply(&h, &temb, mode)?;
+        h = (tree.mid_attn.apply(&h)? + &h)?;
+        h = tree.mid_block2.apply(&h, &temb, mode)?;
 
-        for (i, s) in self.ups.iter().enumerate() {
-            let pre = format!("ups.{i}");
-            let skip = skips
+        let mut pop_skip = || {
+            skips
                 .pop()
-                .ok_or_else(|| Error::Msg("UNet skip stack empty".into()))?;
-            h = Tensor::cat(&[&h, &skip], 1)?;
-            h = s.block1.apply(p, &join(&pre, "0"), &h, &temb, mode)?;
-            let skip = skips
-                .pop()
-                .ok_or_else(|| Error::Msg("UNet skip stack empty".into()))?;
-            h = Tensor::cat(&[&h, &skip], 1)?;
-            h = s.block2.apply(p, &join(&pre, "1"), &h, &temb, mode)?;
-            h = s.attn.residual(p, &join(&pre, "2"), &h)?;
-            h = s.resample.apply(p, &join(&pre, "3"), &h)?;
+                .ok_or_else(|| Error::Msg("UNet skip stack empty".into()))
+        };
+        for s in &tree.ups {
+            h = Tensor::cat(&[&h, &pop_skip()?], 1)?;
+            h = s.block1.apply(&h, &temb, mode)?;
+            h = Tensor::cat(&[&h, &pop_skip()?], 1)?;
+            h = s.block2.apply(&h, &temb, mode)?;
+            h = s.attn.residual(&h)?;
+            h = s.resample.apply(&h)?;
         }
 
         h = Tensor::cat(&[&h, &r], 1)?;
-        h = self
-            .final_res_block
-            .apply(p, "final_res_block", &h, &temb, mode)?;
-        self.final_conv().apply(p, "final_conv", &with_q(&h)?)
+        h = tree.final_res_block.apply(&h, &temb, mode)?;
+        tree.final_conv.apply(&with_q(&h)?)
     }
 }

@@ -2,13 +2,13 @@
 //! `LinearAttention` and `Attention` over feature maps (RMS-normalised, with learned memory
 //! keys and values) and Equinox's `MultiheadAttention` (the DiT's).
 
-use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::{DotDims, Tensor};
-use crate::nn::layers::conv::Conv2d;
-use crate::nn::layers::dropout;
-use crate::nn::layers::linear::Linear;
-use crate::nn::module::{ApplyMode, Init, Leaf, Params, join};
+use crate::nn::layers::conv::{Conv2d, ConvTree, check_input};
+use crate::nn::layers::dropout::Dropout;
+use crate::nn::layers::linear::{Linear, LinearTree};
+use crate::nn::module::{ApplyMode, Init};
+use crate::nn::tree::Builder;
 
 /// A `dot_general` with leading batch axes `0..n_batch` on both sides, contracting `lc` of
 /// `lhs` with `rc` of `rhs`.
@@ -45,31 +45,33 @@ impl RmsNorm {
         (self.dim as f64).powf(0.5)
     }
 
-    /// The leaves `prefix.scale` (Python float) and `prefix.gamma` (dim, 1, 1).
-    pub fn leaves(&self, prefix: &str) -> Vec<Leaf> {
-        vec![
-            Leaf::py_float(join(prefix, "scale"), self.scale()),
-            Leaf::array(
-                join(prefix, "gamma"),
-                DType::F32,
-                vec![self.dim, 1, 1],
-                Init::Zeros,
-            ),
-        ]
+    /// Builds the fields `scale` (Python float) and `gamma` (dim, 1, 1).
+    pub fn build<B: Builder>(&self, b: &B) -> Result<RmsNormTree<B::Leaf>> {
+        Ok(RmsNormTree {
+            dim: self.dim,
+            scale: b.py_float("scale", self.scale()),
+            gamma: b.array("gamma", vec![self.dim, 1, 1], Init::Zeros)?,
+        })
     }
+}
 
+/// A built [`RmsNorm`]: its fields.
+#[derive(Clone, Debug)]
+pub struct RmsNormTree<L> {
+    /// Channels.
+    pub dim: usize,
+    /// `dim ** 0.5`.
+    pub scale: f64,
+    /// `(dim, 1, 1)`.
+    pub gamma: L,
+}
+
+impl RmsNormTree<Tensor> {
     /// Normalises `x` (B, dim, H, W) over its channels.
-    pub fn apply(&self, p: &Params, prefix: &str, x: &Tensor) -> Result<Tensor> {
-        if x.rank() != 4 || x.dims()[1] != self.dim {
-            return Err(Error::BadArgument(format!(
-                "RMS norm '{prefix}' takes (batch, {}, height, width) input, got {:?}",
-                self.dim,
-                x.dims()
-            )));
-        }
-        let gamma = p.get(&join(prefix, "gamma"))?;
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        check_input("RMS norm", x, self.dim)?;
         let norm = x.sqr()?.sum(&[1], true)?.sqrt()?;
-        ((x / norm)? * (gamma + 1.0)?)? * self.scale()
+        ((x / norm)? * (&self.gamma + 1.0)?)? * self.scale
     }
 }
 
@@ -111,60 +113,64 @@ impl AttentionDims {
         Conv2d::new(self.dim, self.hidden() * 3, 1).no_bias()
     }
 
-    /// `scale`, `heads` (Python fields).
-    fn scalar_leaves(&self, prefix: &str) -> Vec<Leaf> {
-        vec![
-            Leaf::py_float(join(prefix, "scale"), self.scale()),
-            Leaf::py_int(join(prefix, "heads"), self.heads as i64),
-        ]
+    /// Builds the fields `scale`, `heads`, the norm `norm_name`, `mem_kv` (2, heads, `mem`)
+    /// and `to_qkv`, which both attentions start with, in this order.
+    fn build_head<B: Builder>(
+        &self,
+        b: &B,
+        norm_name: &str,
+        mem: [usize; 2],
+    ) -> Result<AttentionHead<B::Leaf>> {
+        Ok(AttentionHead {
+            dims: *self,
+            scale: b.py_float("scale", self.scale()),
+            heads: b.py_int("heads", self.heads),
+            norm: RmsNorm::new(self.dim).build(&b.pp(norm_name))?,
+            mem_kv: b.array(
+                "mem_kv",
+                vec![2, self.heads, mem[0], mem[1]],
+                Init::Normal { std: 1.0 },
+            )?,
+            to_qkv: self.qkv_conv().build(&b.pp("to_qkv"))?,
+        })
     }
+}
 
-    fn mem_kv_leaf(&self, prefix: &str, shape: Vec<usize>) -> Leaf {
-        Leaf::array(
-            join(prefix, "mem_kv"),
-            DType::F32,
-            shape,
-            Init::Normal { std: 1.0 },
-        )
-    }
+/// The fields both UNet attentions start with: `scale`, `heads`, an RMS norm, the memory
+/// keys and values `mem_kv` and the projection `to_qkv`.
+#[derive(Clone, Debug)]
+pub struct AttentionHead<L> {
+    /// The sizes.
+    pub dims: AttentionDims,
+    /// `dim_head ** -0.5`.
+    pub scale: f64,
+    /// Number of heads.
+    pub heads: usize,
+    /// The input norm.
+    pub norm: RmsNormTree<L>,
+    /// `(2, heads, .., ..)`: memory keys and values.
+    pub mem_kv: L,
+    /// The 1×1 projection to queries, keys and values.
+    pub to_qkv: ConvTree<Conv2d, L>,
+}
 
+impl AttentionHead<Tensor> {
     /// The projections `q, k, v`, each (B, heads, dim_head, H*W), of the normalised map.
-    fn qkv(&self, p: &Params, prefix: &str, xn: &Tensor) -> Result<[Tensor; 3]> {
+    fn qkv(&self, xn: &Tensor) -> Result<[Tensor; 3]> {
         let d = xn.dims();
         let (b, n) = (d[0], d[2] * d[3]);
-        let qkv = self.qkv_conv().apply(p, &join(prefix, "to_qkv"), xn)?;
+        let qkv = self.to_qkv.apply(xn)?;
         let parts = qkv.chunk(3, 1)?;
-        let r = |t: &Tensor| t.reshape(&[b, self.heads, self.dim_head, n]);
+        let r = |t: &Tensor| t.reshape(&[b, self.dims.heads, self.dims.dim_head, n]);
         Ok([r(&parts[0])?, r(&parts[1])?, r(&parts[2])?])
     }
 
     /// Memory keys and values `mem_kv[0]`, `mem_kv[1]` broadcast over the batch.
-    fn memory(&self, p: &Params, prefix: &str, b: usize, shape: [usize; 2]) -> Result<[Tensor; 2]> {
-        let mem = p.get(&join(prefix, "mem_kv"))?;
-        let want = [2, self.heads, shape[0], shape[1]];
-        if mem.dims() != want {
-            return Err(Error::BadArgument(format!(
-                "'{}' has shape {:?}, expected {want:?}",
-                join(prefix, "mem_kv"),
-                mem.dims()
-            )));
-        }
-        let one = |i: usize| -> Result<Tensor> {
-            let m = mem.narrow(0, i, 1)?;
-            m.broadcast_to(&[b, self.heads, shape[0], shape[1]])
-        };
+    fn memory(&self, b: usize) -> Result<[Tensor; 2]> {
+        let mut dims = self.mem_kv.dims().to_vec();
+        dims[0] = b;
+        let one = |i: usize| -> Result<Tensor> { self.mem_kv.narrow(0, i, 1)?.broadcast_to(&dims) };
         Ok([one(0)?, one(1)?])
-    }
-
-    fn check(&self, what: &str, prefix: &str, x: &Tensor) -> Result<()> {
-        if x.rank() != 4 || x.dims()[1] != self.dim {
-            return Err(Error::BadArgument(format!(
-                "{what} '{prefix}' takes (batch, {}, height, width) input, got {:?}",
-                self.dim,
-                x.dims()
-            )));
-        }
-        Ok(())
     }
 }
 
@@ -176,40 +182,51 @@ impl AttentionDims {
 pub struct LinearAttention(pub AttentionDims);
 
 impl LinearAttention {
-    /// Every leaf in Equinox order.
-    pub fn leaves(&self, prefix: &str) -> Vec<Leaf> {
+    /// Builds every field in Equinox order.
+    pub fn build<B: Builder>(&self, b: &B) -> Result<LinearAttentionTree<B::Leaf>> {
         let a = &self.0;
-        let mut v = a.scalar_leaves(prefix);
-        v.extend(RmsNorm::new(a.dim).leaves(&join(prefix, "norm1")));
-        v.push(a.mem_kv_leaf(prefix, vec![2, a.heads, a.dim_head, a.num_mem_kv]));
-        v.extend(a.qkv_conv().leaves(&join(prefix, "to_qkv")));
-        v.extend(Conv2d::new(a.hidden(), a.dim, 1).leaves(&join(prefix, "conv")));
-        v.extend(RmsNorm::new(a.dim).leaves(&join(prefix, "norm2")));
-        v
+        Ok(LinearAttentionTree {
+            head: a.build_head(b, "norm1", [a.dim_head, a.num_mem_kv])?,
+            conv: Conv2d::new(a.hidden(), a.dim, 1).build(&b.pp("conv"))?,
+            norm2: RmsNorm::new(a.dim).build(&b.pp("norm2"))?,
+        })
     }
+}
 
+/// A built [`LinearAttention`].
+#[derive(Clone, Debug)]
+pub struct LinearAttentionTree<L> {
+    /// `scale`, `heads`, `norm1`, `mem_kv`, `to_qkv`.
+    pub head: AttentionHead<L>,
+    /// The output 1×1 conv.
+    pub conv: ConvTree<Conv2d, L>,
+    /// The output norm.
+    pub norm2: RmsNormTree<L>,
+}
+
+impl LinearAttentionTree<Tensor> {
     /// The attention output (B, dim, H, W) of `x` (B, dim, H, W) (the UNet adds `x` itself).
-    pub fn apply(&self, p: &Params, prefix: &str, x: &Tensor) -> Result<Tensor> {
-        let a = &self.0;
-        a.check("linear attention", prefix, x)?;
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        let h = &self.head;
+        let a = &h.dims;
+        check_input("linear attention", x, a.dim)?;
         let d = x.dims().to_vec();
         let b = d[0];
-        let xn = RmsNorm::new(a.dim).apply(p, &join(prefix, "norm1"), x)?;
-        let [q, k, v] = a.qkv(p, prefix, &xn)?;
-        let [mk, mv] = a.memory(p, prefix, b, [a.dim_head, a.num_mem_kv])?;
+        let xn = h.norm.apply(x)?;
+        let [q, k, v] = h.qkv(&xn)?;
+        let [mk, mv] = h.memory(b)?;
         // (B, h, d, M + N)
         let k = Tensor::cat(&[&mk, &k], 3)?;
         let v = Tensor::cat(&[&mv, &v], 3)?;
         let q = q.softmax(2)?;
         let k = k.softmax(3)?;
-        let q = (q * a.scale())?;
+        let q = (q * h.scale)?;
         // context[b, h, d, e] = sum_n k[b, h, d, n] v[b, h, e, n]
         let context = batched_dot(&k, &v, 2, 3, 3)?;
         // out[b, h, e, n] = sum_d context[b, h, d, e] q[b, h, d, n]
         let out = batched_dot(&context, &q, 2, 2, 2)?;
         let out = out.reshape(&[b, a.hidden(), d[2], d[3]])?;
-        let out = Conv2d::new(a.hidden(), a.dim, 1).apply(p, &join(prefix, "conv"), &out)?;
-        RmsNorm::new(a.dim).apply(p, &join(prefix, "norm2"), &out)
+        self.norm2.apply(&self.conv.apply(&out)?)
     }
 }
 
@@ -220,35 +237,43 @@ impl LinearAttention {
 pub struct Attention(pub AttentionDims);
 
 impl Attention {
-    /// Every leaf in Equinox order.
-    pub fn leaves(&self, prefix: &str) -> Vec<Leaf> {
+    /// Builds every field in Equinox order.
+    pub fn build<B: Builder>(&self, b: &B) -> Result<AttentionTree<B::Leaf>> {
         let a = &self.0;
-        let mut v = a.scalar_leaves(prefix);
-        v.extend(RmsNorm::new(a.dim).leaves(&join(prefix, "norm")));
-        v.push(a.mem_kv_leaf(prefix, vec![2, a.heads, a.num_mem_kv, a.dim_head]));
-        v.extend(a.qkv_conv().leaves(&join(prefix, "to_qkv")));
-        v.extend(
-            Conv2d::new(a.hidden(), a.dim, 1)
+        Ok(AttentionTree {
+            head: a.build_head(b, "norm", [a.num_mem_kv, a.dim_head])?,
+            to_out: Conv2d::new(a.hidden(), a.dim, 1)
                 .no_bias()
-                .leaves(&join(prefix, "to_out")),
-        );
-        v
+                .build(&b.pp("to_out"))?,
+        })
     }
+}
 
+/// A built [`Attention`].
+#[derive(Clone, Debug)]
+pub struct AttentionTree<L> {
+    /// `scale`, `heads`, `norm`, `mem_kv`, `to_qkv`.
+    pub head: AttentionHead<L>,
+    /// The output 1×1 conv.
+    pub to_out: ConvTree<Conv2d, L>,
+}
+
+impl AttentionTree<Tensor> {
     /// The attention output (B, dim, H, W) of `x` (B, dim, H, W) (the UNet adds `x` itself).
-    pub fn apply(&self, p: &Params, prefix: &str, x: &Tensor) -> Result<Tensor> {
-        let a = &self.0;
-        a.check("attention", prefix, x)?;
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        let h = &self.head;
+        let a = &h.dims;
+        check_input("attention", x, a.dim)?;
         let d = x.dims().to_vec();
         let b = d[0];
-        let xn = RmsNorm::new(a.dim).apply(p, &join(prefix, "norm"), x)?;
+        let xn = h.norm.apply(x)?;
         // (B, h, N, d)
-        let [q, k, v] = a.qkv(p, prefix, &xn)?.map(|t| t.transpose(&[0, 1, 3, 2]));
+        let [q, k, v] = h.qkv(&xn)?.map(|t| t.transpose(&[0, 1, 3, 2]));
         let (q, k, v) = (q?, k?, v?);
-        let [mk, mv] = a.memory(p, prefix, b, [a.num_mem_kv, a.dim_head])?;
+        let [mk, mv] = h.memory(b)?;
         let k = Tensor::cat(&[&mk, &k], 2)?;
         let v = Tensor::cat(&[&mv, &v], 2)?;
-        let q = (q * a.scale())?;
+        let q = (q * h.scale)?;
         // sim[b, h, i, j] = sum_d q[b, h, i, d] k[b, h, j, d]
         let sim = batched_dot(&q, &k, 2, 3, 3)?;
         let attn = sim.softmax(3)?;
@@ -257,9 +282,7 @@ impl Attention {
         let out = out
             .transpose(&[0, 1, 3, 2])?
             .reshape(&[b, a.hidden(), d[2], d[3]])?;
-        Conv2d::new(a.hidden(), a.dim, 1)
-            .no_bias()
-            .apply(p, &join(prefix, "to_out"), &out)
+        self.to_out.apply(&out)
     }
 }
 
@@ -281,10 +304,14 @@ impl MultiheadAttention {
     /// `num_heads` heads over `query_size` channels, no dropout.
     pub fn new(num_heads: usize, query_size: usize) -> Result<MultiheadAttention> {
         if num_heads == 0 || query_size < num_heads {
-            return Err(Error::BadArgument(format!(
-                "multihead attention needs 1 <= num_heads <= query_size, got {num_heads} heads \
-                 over {query_size} channels"
-            )));
+            return Err(Error::config(
+                "model",
+                "n_heads",
+                format!(
+                    "multihead attention needs 1 <= num_heads <= query_size, got {num_heads} \
+                     heads over {query_size} channels"
+                ),
+            ));
         }
         Ok(MultiheadAttention {
             num_heads,
@@ -306,23 +333,41 @@ impl MultiheadAttention {
         Linear::new(self.num_heads * self.head_size(), self.query_size).no_bias()
     }
 
-    /// Every leaf in Equinox order.
-    pub fn leaves(&self, prefix: &str) -> Vec<Leaf> {
-        let mut v = Vec::new();
-        for name in ["query_proj", "key_proj", "value_proj"] {
-            v.extend(self.proj_in().leaves(&join(prefix, name)));
-        }
-        v.extend(self.proj_out().leaves(&join(prefix, "output_proj")));
-        v.extend(dropout::leaves(&join(prefix, "dropout"), self.dropout_p));
-        v
+    /// Builds every field in Equinox order.
+    pub fn build<B: Builder>(&self, b: &B) -> Result<MultiheadAttentionTree<B::Leaf>> {
+        let proj_in = |name: &str| self.proj_in().build(&b.pp(name));
+        Ok(MultiheadAttentionTree {
+            cfg: *self,
+            qkv_proj: [
+                proj_in("query_proj")?,
+                proj_in("key_proj")?,
+                proj_in("value_proj")?,
+            ],
+            output_proj: self.proj_out().build(&b.pp("output_proj"))?,
+            dropout: Dropout { p: self.dropout_p }.build(&b.pp("dropout")),
+        })
     }
+}
 
+/// A built [`MultiheadAttention`].
+#[derive(Clone, Debug)]
+pub struct MultiheadAttentionTree<L> {
+    /// The configuration.
+    pub cfg: MultiheadAttention,
+    /// The query, key and value projections (`query_proj`, `key_proj`, `value_proj`).
+    pub qkv_proj: [LinearTree<L>; 3],
+    /// Output projection.
+    pub output_proj: LinearTree<L>,
+    /// Dropout on the attention weights.
+    pub dropout: Dropout,
+}
+
+impl MultiheadAttentionTree<Tensor> {
     /// `(B, S, h, c) -> (B, h, S, c)` projection of `x` (B, S, query_size).
-    fn heads(&self, p: &Params, path: &str, x: &Tensor) -> Result<Tensor> {
+    fn heads(&self, proj: &LinearTree<Tensor>, x: &Tensor) -> Result<Tensor> {
         let (b, s) = (x.dims()[0], x.dims()[1]);
-        self.proj_in()
-            .apply(p, path, x)?
-            .reshape(&[b, s, self.num_heads, self.head_size()])?
+        proj.apply(x)?
+            .reshape(&[b, s, self.cfg.num_heads, self.cfg.head_size()])?
             .transpose(&[0, 2, 1, 3])
     }
 
@@ -330,25 +375,24 @@ impl MultiheadAttention {
     /// giving (B, S, query_size); dropout on the weights in training mode.
     pub fn apply(
         &self,
-        p: &Params,
-        prefix: &str,
         query: &Tensor,
         key: &Tensor,
         value: &Tensor,
         mode: &ApplyMode,
     ) -> Result<Tensor> {
+        let c = &self.cfg;
         for (what, t) in [("query", query), ("key", key), ("value", value)] {
-            if t.rank() != 3 || t.dims()[2] != self.query_size {
+            if t.rank() != 3 || t.dims()[2] != c.query_size {
                 return Err(Error::BadArgument(format!(
-                    "attention '{prefix}': the {what} must be (batch, sequence, {}), got {:?}",
-                    self.query_size,
+                    "attention: the {what} must be (batch, sequence, {}), got {:?}",
+                    c.query_size,
                     t.dims()
                 )));
             }
         }
         if key.dims() != value.dims() || key.dims()[0] != query.dims()[0] {
             return Err(Error::BadArgument(format!(
-                "attention '{prefix}': key {:?} and value {:?} must be sequences of equal length \
+                "attention: key {:?} and value {:?} must be sequences of equal length \
                  with the query's batch {}",
                 key.dims(),
                 value.dims(),
@@ -356,16 +400,17 @@ impl MultiheadAttention {
             )));
         }
         let (b, s) = (query.dims()[0], query.dims()[1]);
-        let q = self.heads(p, &join(prefix, "query_proj"), query)?;
-        let k = self.heads(p, &join(prefix, "key_proj"), key)?;
-        let v = self.heads(p, &join(prefix, "value_proj"), value)?;
-        let q = (q / (self.head_size() as f64).sqrt())?;
+        let [pq, pk, pv] = &self.qkv_proj;
+        let q = self.heads(pq, query)?;
+        let k = self.heads(pk, key)?;
+        let v = self.heads(pv, value)?;
+        let q = (q / (c.head_size() as f64).sqrt())?;
         let logits = batched_dot(&q, &k, 2, 3, 3)?;
         let weights = logits.softmax(3)?;
-        let weights = dropout::dropout(&weights, self.dropout_p, mode)?;
+        let weights = self.dropout.apply(&weights, mode)?;
         let out = batched_dot(&weights, &v, 2, 3, 2)?
             .transpose(&[0, 2, 1, 3])?
-            .reshape(&[b, s, self.num_heads * self.head_size()])?;
-        self.proj_out().apply(p, &join(prefix, "output_proj"), &out)
+            .reshape(&[b, s, c.num_heads * c.head_size()])?;
+        self.output_proj.apply(&out)
     }
 }

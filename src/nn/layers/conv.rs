@@ -7,56 +7,95 @@
 //! each side (plus `output_padding` after), so its output size is
 //! `(h - 1) stride - 2 padding + dilation (k - 1) + output_padding + 1`.
 
-use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::{ConvSpec, Tensor};
-use crate::nn::module::{Init, Leaf, Params, join};
+use crate::nn::layers::linear::add_bias;
+use crate::nn::module::Init;
+use crate::nn::tree::Builder;
 
-fn conv_leaves(
-    prefix: &str,
-    out: usize,
-    in_per_group: usize,
-    kernel: (usize, usize),
-    use_bias: bool,
-) -> Vec<Leaf> {
-    let lim = 1.0 / ((in_per_group * kernel.0 * kernel.1) as f64).sqrt();
-    let mut v = vec![Leaf::array(
-        join(prefix, "weight"),
-        DType::F32,
-        vec![out, in_per_group, kernel.0, kernel.1],
-        Init::Uniform { lim },
-    )];
-    if use_bias {
-        v.push(Leaf::array(
-            join(prefix, "bias"),
-            DType::F32,
-            vec![out, 1, 1],
-            Init::Uniform { lim },
-        ));
-    }
-    v
+/// A built convolution (`C` is [`Conv2d`] or [`ConvTranspose2d`]): its configuration and its
+/// fields.
+#[derive(Clone, Debug)]
+pub struct ConvTree<C, L> {
+    /// The configuration.
+    pub cfg: C,
+    /// `(out, in / groups, kh, kw)`.
+    pub weight: L,
+    /// `(out, 1, 1)`, if the layer has a bias.
+    pub bias: Option<L>,
 }
 
-fn weight<'a>(p: &'a Params, prefix: &str, want: [usize; 4]) -> Result<&'a Tensor> {
-    let w = p.get(&join(prefix, "weight"))?;
-    if w.dims() != want {
-        return Err(Error::BadArgument(format!(
-            "'{}' has shape {:?}, expected {want:?}",
-            join(prefix, "weight"),
-            w.dims()
-        )));
-    }
-    Ok(w)
-}
-
-fn check_input(what: &str, prefix: &str, x: &Tensor, channels: usize) -> Result<()> {
+/// Checks that `x` is a batch of `channels`-channel feature maps.
+pub(crate) fn check_input(what: &str, x: &Tensor, channels: usize) -> Result<()> {
     if x.rank() != 4 || x.dims()[1] != channels {
         return Err(Error::BadArgument(format!(
-            "{what} '{prefix}' takes (batch, {channels}, height, width) input, got {:?}",
+            "{what} takes (batch, {channels}, height, width) input, got {:?}",
             x.dims()
         )));
     }
     Ok(())
+}
+
+/// The setters and the leaves both convolutions share.
+macro_rules! conv_common {
+    ($t:ident) => {
+        impl $t {
+            /// Same stride on both axes.
+            pub fn stride(self, s: usize) -> $t {
+                $t {
+                    stride: (s, s),
+                    ..self
+                }
+            }
+            /// Same padding `p` before and after both axes (Equinox's integer `padding`).
+            pub fn padding(self, p: usize) -> $t {
+                $t {
+                    padding: [(p as i64, p as i64); 2],
+                    ..self
+                }
+            }
+            /// Same dilation on both axes.
+            pub fn dilation(self, d: usize) -> $t {
+                $t {
+                    dilation: (d, d),
+                    ..self
+                }
+            }
+            /// Feature groups.
+            pub fn groups(self, g: usize) -> $t {
+                $t { groups: g, ..self }
+            }
+            /// Without a bias.
+            pub fn no_bias(self) -> $t {
+                $t {
+                    use_bias: false,
+                    ..self
+                }
+            }
+
+            /// Builds the fields `weight` (out, in / groups, kh, kw) and `bias` (out, 1, 1),
+            /// uniform on `±1/sqrt(in / groups * kh * kw)`.
+            pub fn build<B: Builder>(&self, b: &B) -> Result<ConvTree<$t, B::Leaf>> {
+                let in_per_group = self.in_channels / self.groups.max(1);
+                let (kh, kw) = self.kernel;
+                let lim = 1.0 / ((in_per_group * kh * kw) as f64).sqrt();
+                Ok(ConvTree {
+                    cfg: *self,
+                    weight: b.array(
+                        "weight",
+                        vec![self.out_channels, in_per_group, kh, kw],
+                        Init::Uniform { lim },
+                    )?,
+                    bias: self
+                        .use_bias
+                        .then(|| {
+                            b.array("bias", vec![self.out_channels, 1, 1], Init::Uniform { lim })
+                        })
+                        .transpose()?,
+                })
+            }
+        }
+    };
 }
 
 /// A 2-D convolution's configuration (Equinox's `Conv2d` arguments).
@@ -80,6 +119,8 @@ pub struct Conv2d {
     pub use_bias: bool,
 }
 
+conv_common!(Conv2d);
+
 impl Conv2d {
     /// A square `kernel`, stride 1, no padding, one group, with a bias.
     pub fn new(in_channels: usize, out_channels: usize, kernel: usize) -> Conv2d {
@@ -94,74 +135,19 @@ impl Conv2d {
             use_bias: true,
         }
     }
-    /// Same stride on both axes.
-    pub fn stride(self, s: usize) -> Conv2d {
-        Conv2d {
-            stride: (s, s),
-            ..self
-        }
-    }
-    /// Same padding `p` before and after both axes (Equinox's integer `padding`).
-    pub fn padding(self, p: usize) -> Conv2d {
-        Conv2d {
-            padding: [(p as i64, p as i64); 2],
-            ..self
-        }
-    }
-    /// Same dilation on both axes.
-    pub fn dilation(self, d: usize) -> Conv2d {
-        Conv2d {
-            dilation: (d, d),
-            ..self
-        }
-    }
-    /// Feature groups.
-    pub fn groups(self, g: usize) -> Conv2d {
-        Conv2d { groups: g, ..self }
-    }
-    /// Without a bias.
-    pub fn no_bias(self) -> Conv2d {
-        Conv2d {
-            use_bias: false,
-            ..self
-        }
-    }
+}
 
-    /// The leaves `prefix.weight` (out, in / groups, kh, kw) and `prefix.bias` (out, 1, 1).
-    pub fn leaves(&self, prefix: &str) -> Vec<Leaf> {
-        conv_leaves(
-            prefix,
-            self.out_channels,
-            self.in_channels / self.groups.max(1),
-            self.kernel,
-            self.use_bias,
-        )
-    }
-
+impl ConvTree<Conv2d, Tensor> {
     /// The convolution of `x` (B, in, H, W), giving (B, out, H', W').
-    pub fn apply(&self, p: &Params, prefix: &str, x: &Tensor) -> Result<Tensor> {
-        check_input("conv", prefix, x, self.in_channels)?;
-        let w = weight(
-            p,
-            prefix,
-            [
-                self.out_channels,
-                self.in_channels / self.groups.max(1),
-                self.kernel.0,
-                self.kernel.1,
-            ],
-        )?;
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        let c = &self.cfg;
+        check_input("conv", x, c.in_channels)?;
         let spec = ConvSpec::new(2)
-            .stride(&[self.stride.0, self.stride.1])
-            .padding(&self.padding)
-            .rhs_dilation(&[self.dilation.0, self.dilation.1])
-            .groups(self.groups);
-        let y = x.conv(w, &spec)?;
-        if self.use_bias {
-            y + p.get(&join(prefix, "bias"))?
-        } else {
-            Ok(y)
-        }
+            .stride(&[c.stride.0, c.stride.1])
+            .padding(&c.padding)
+            .rhs_dilation(&[c.dilation.0, c.dilation.1])
+            .groups(c.groups);
+        add_bias(x.conv(&self.weight, &spec)?, self.bias.as_ref())
     }
 }
 
@@ -188,6 +174,8 @@ pub struct ConvTranspose2d {
     pub use_bias: bool,
 }
 
+conv_common!(ConvTranspose2d);
+
 impl ConvTranspose2d {
     /// A square `kernel`, stride 1, no padding, one group, with a bias.
     pub fn new(in_channels: usize, out_channels: usize, kernel: usize) -> ConvTranspose2d {
@@ -203,20 +191,6 @@ impl ConvTranspose2d {
             use_bias: true,
         }
     }
-    /// Same stride on both axes.
-    pub fn stride(self, s: usize) -> ConvTranspose2d {
-        ConvTranspose2d {
-            stride: (s, s),
-            ..self
-        }
-    }
-    /// Same padding `p` before and after both axes.
-    pub fn padding(self, p: usize) -> ConvTranspose2d {
-        ConvTranspose2d {
-            padding: [(p as i64, p as i64); 2],
-            ..self
-        }
-    }
     /// Same output padding on both axes.
     pub fn output_padding(self, a: usize) -> ConvTranspose2d {
         ConvTranspose2d {
@@ -224,70 +198,33 @@ impl ConvTranspose2d {
             ..self
         }
     }
-    /// Same dilation on both axes.
-    pub fn dilation(self, d: usize) -> ConvTranspose2d {
-        ConvTranspose2d {
-            dilation: (d, d),
-            ..self
-        }
-    }
-    /// Feature groups.
-    pub fn groups(self, g: usize) -> ConvTranspose2d {
-        ConvTranspose2d { groups: g, ..self }
-    }
+}
 
-    /// The leaves `prefix.weight` (out, in / groups, kh, kw) and `prefix.bias` (out, 1, 1).
-    pub fn leaves(&self, prefix: &str) -> Vec<Leaf> {
-        conv_leaves(
-            prefix,
-            self.out_channels,
-            self.in_channels / self.groups.max(1),
-            self.kernel,
-            self.use_bias,
-        )
-    }
-
+impl ConvTree<ConvTranspose2d, Tensor> {
     /// The transposed convolution of `x` (B, in, H, W), giving (B, out, H', W').
-    pub fn apply(&self, p: &Params, prefix: &str, x: &Tensor) -> Result<Tensor> {
-        check_input("transposed conv", prefix, x, self.in_channels)?;
-        if self.output_padding.0 >= self.stride.0 || self.output_padding.1 >= self.stride.1 {
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        let c = &self.cfg;
+        check_input("transposed conv", x, c.in_channels)?;
+        if c.output_padding.0 >= c.stride.0 || c.output_padding.1 >= c.stride.1 {
             return Err(Error::BadArgument(format!(
-                "transposed conv '{prefix}': output_padding {:?} must be below the stride {:?}",
-                self.output_padding, self.stride
+                "transposed conv: output_padding {:?} must be below the stride {:?}",
+                c.output_padding, c.stride
             )));
         }
-        let w = weight(
-            p,
-            prefix,
-            [
-                self.out_channels,
-                self.in_channels / self.groups.max(1),
-                self.kernel.0,
-                self.kernel.1,
-            ],
-        )?;
-        let k = [self.kernel.0, self.kernel.1];
-        let d = [self.dilation.0, self.dilation.1];
-        let a = [self.output_padding.0, self.output_padding.1];
+        let k = [c.kernel.0, c.kernel.1];
+        let d = [c.dilation.0, c.dilation.1];
+        let a = [c.output_padding.0, c.output_padding.1];
         let pads: Vec<(i64, i64)> = (0..2)
             .map(|i| {
                 let span = (d[i] * (k[i] - 1)) as i64;
-                (
-                    span - self.padding[i].0,
-                    span - self.padding[i].1 + a[i] as i64,
-                )
+                (span - c.padding[i].0, span - c.padding[i].1 + a[i] as i64)
             })
             .collect();
         let spec = ConvSpec::new(2)
-            .lhs_dilation(&[self.stride.0, self.stride.1])
+            .lhs_dilation(&[c.stride.0, c.stride.1])
             .padding(&pads)
             .rhs_dilation(&d)
-            .groups(self.groups);
-        let y = x.conv(w, &spec)?;
-        if self.use_bias {
-            y + p.get(&join(prefix, "bias"))?
-        } else {
-            Ok(y)
-        }
+            .groups(c.groups);
+        add_bias(x.conv(&self.weight, &spec)?, self.bias.as_ref())
     }
 }

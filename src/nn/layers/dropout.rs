@@ -4,15 +4,28 @@
 
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
-use crate::nn::module::{ApplyMode, Leaf, join};
+use crate::nn::module::ApplyMode;
+use crate::nn::tree::Builder;
 
-/// The leaves `prefix.p` (Python float) and `prefix.inference` (Python bool, `False` as
-/// Equinox builds it).
-pub fn leaves(prefix: &str, p: f64) -> Vec<Leaf> {
-    vec![
-        Leaf::py_float(join(prefix, "p"), p),
-        Leaf::py_bool(join(prefix, "inference"), false),
-    ]
+/// `eqx.nn.Dropout(p)`: its Python fields `p` and `inference` (`False` as Equinox builds it).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Dropout {
+    /// Probability of dropping an element.
+    pub p: f64,
+}
+
+impl Dropout {
+    /// Builds the fields `p` (Python float) and `inference` (Python bool).
+    pub fn build<B: Builder>(self, b: &B) -> Dropout {
+        let p = b.py_float("p", self.p);
+        b.py_bool("inference", false);
+        Dropout { p }
+    }
+
+    /// [`dropout`] with this layer's probability.
+    pub fn apply(&self, x: &Tensor, mode: &ApplyMode) -> Result<Tensor> {
+        dropout(x, self.p, mode)
+    }
 }
 
 /// Dropout with probability `p`: `where(u < 1 - p, x / (1 - p), 0)` in training mode, the

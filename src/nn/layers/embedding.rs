@@ -1,10 +1,10 @@
 //! `eqx.nn.Embedding`: `weight` (num_embeddings, embedding_size) initialised standard normal;
 //! looks up rows by integer index.
 
-use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
-use crate::nn::module::{Init, Leaf, Params, join};
+use crate::nn::module::Init;
+use crate::nn::tree::Builder;
 
 /// An embedding table's configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,34 +24,34 @@ impl Embedding {
         }
     }
 
-    /// The leaf `prefix.weight`, standard normal as Equinox initialises it.
-    pub fn leaves(&self, prefix: &str) -> Vec<Leaf> {
-        vec![Leaf::array(
-            join(prefix, "weight"),
-            DType::F32,
-            vec![self.num_embeddings, self.embedding_size],
-            Init::Normal { std: 1.0 },
-        )]
+    /// Builds the field `weight`, standard normal as Equinox initialises it.
+    pub fn build<B: Builder>(&self, b: &B) -> Result<EmbeddingTree<B::Leaf>> {
+        Ok(EmbeddingTree {
+            weight: b.array(
+                "weight",
+                vec![self.num_embeddings, self.embedding_size],
+                Init::Normal { std: 1.0 },
+            )?,
+        })
     }
+}
 
+/// A built [`Embedding`]: its table.
+#[derive(Clone, Debug)]
+pub struct EmbeddingTree<L> {
+    /// `(num_embeddings, embedding_size)`.
+    pub weight: L,
+}
+
+impl EmbeddingTree<Tensor> {
     /// Rows of the table for integer `indices` of any shape `S`, giving `S + (embedding_size,)`.
-    pub fn apply(&self, p: &Params, prefix: &str, indices: &Tensor) -> Result<Tensor> {
+    pub fn apply(&self, indices: &Tensor) -> Result<Tensor> {
         if !indices.dtype().is_integer() {
             return Err(Error::BadArgument(format!(
-                "embedding '{prefix}': indices must be integers, got {}",
+                "embedding: indices must be integers, got {}",
                 indices.dtype()
             )));
         }
-        let w = p.get(&join(prefix, "weight"))?;
-        if w.dims() != [self.num_embeddings, self.embedding_size] {
-            return Err(Error::BadArgument(format!(
-                "'{}' has shape {:?}, expected [{}, {}]",
-                join(prefix, "weight"),
-                w.dims(),
-                self.num_embeddings,
-                self.embedding_size
-            )));
-        }
-        w.take(indices)
+        self.weight.take(indices)
     }
 }

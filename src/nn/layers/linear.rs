@@ -4,7 +4,8 @@
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::{DotDims, MatmulPrecision, Tensor};
-use crate::nn::module::{Init, Leaf, Params, join};
+use crate::nn::module::Init;
+use crate::nn::tree::Builder;
 
 /// A linear layer's configuration (Equinox's `Linear(in_features, out_features, use_bias)`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,52 +36,54 @@ impl Linear {
         }
     }
 
-    /// Equinox's leaves with its initialisation: weight and bias uniform on
+    /// Builds the layer with Equinox's initialisation: weight and bias uniform on
     /// `±1/sqrt(in_features)`.
-    pub fn leaves(&self, prefix: &str) -> Vec<Leaf> {
+    pub fn build<B: Builder>(&self, b: &B) -> Result<LinearTree<B::Leaf>> {
         let lim = 1.0 / (self.in_features as f64).sqrt();
-        self.leaves_with(prefix, Init::Uniform { lim }, Init::Uniform { lim })
+        self.build_with(b, Init::Uniform { lim }, Init::Uniform { lim })
     }
 
-    /// The leaves `prefix.weight` (out, in) and `prefix.bias` (out,) with given initialisations.
-    pub fn leaves_with(&self, prefix: &str, weight: Init, bias: Init) -> Vec<Leaf> {
-        let mut v = vec![Leaf::array(
-            join(prefix, "weight"),
-            DType::F32,
-            vec![self.out_features, self.in_features],
-            weight,
-        )];
-        if self.use_bias {
-            v.push(Leaf::array(
-                join(prefix, "bias"),
-                DType::F32,
-                vec![self.out_features],
-                bias,
-            ));
-        }
-        v
+    /// Builds the fields `weight` (out, in) and `bias` (out,) with given initialisations.
+    pub fn build_with<B: Builder>(
+        &self,
+        b: &B,
+        weight: Init,
+        bias: Init,
+    ) -> Result<LinearTree<B::Leaf>> {
+        Ok(LinearTree {
+            cfg: *self,
+            weight: b.array("weight", vec![self.out_features, self.in_features], weight)?,
+            bias: self
+                .use_bias
+                .then(|| b.array("bias", vec![self.out_features], bias))
+                .transpose()?,
+        })
     }
+}
 
+/// A built [`Linear`]: its configuration and its fields.
+#[derive(Clone, Debug)]
+pub struct LinearTree<L> {
+    /// The configuration.
+    pub cfg: Linear,
+    /// `(out_features, in_features)`.
+    pub weight: L,
+    /// `(out_features,)`, if the layer has a bias.
+    pub bias: Option<L>,
+}
+
+impl LinearTree<Tensor> {
     /// `x @ weight^T + bias` on `x` of shape `(.., in_features)`, giving `(.., out_features)`.
-    pub fn apply(&self, p: &Params, prefix: &str, x: &Tensor) -> Result<Tensor> {
-        let w = p.get(&join(prefix, "weight"))?;
-        if w.dims() != [self.out_features, self.in_features] {
-            return Err(Error::BadArgument(format!(
-                "'{}' has shape {:?}, expected [{}, {}]",
-                join(prefix, "weight"),
-                w.dims(),
-                self.out_features,
-                self.in_features
-            )));
-        }
-        if x.rank() == 0 || x.dims()[x.rank() - 1] != self.in_features {
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        let w = &self.weight;
+        if x.rank() == 0 || x.dims()[x.rank() - 1] != self.cfg.in_features {
             return Err(Error::ShapeMismatch {
                 op: "linear",
                 lhs: format!("{:?}", x.dims()),
                 rhs: format!("{:?}", w.dims()),
                 msg: format!(
-                    "layer '{prefix}' takes {} input features on the last axis",
-                    self.in_features
+                    "the layer takes {} input features on the last axis",
+                    self.cfg.in_features
                 ),
             });
         }
@@ -92,44 +95,41 @@ impl Linear {
                 ..Default::default()
             },
         )?;
-        if self.use_bias {
-            y + p.get(&join(prefix, "bias"))?
-        } else {
-            Ok(y)
-        }
+        add_bias(y, self.bias.as_ref())
     }
 
-    /// [`apply`](Linear::apply) to `[x, c]` (concatenated on the last axis). With bf16 products
-    /// in XLA's kernels this is [`apply_split`](Linear::apply_split): an odd contraction length
-    /// such as 257 halves the speed of XLA's CPU bf16 kernels, which take pairs along it. In
-    /// f32, and with the host kernel (which pads the contraction itself), one product on the
-    /// concatenation is faster: its weight gradient needs no padding back together.
-    pub fn apply_parts(&self, p: &Params, prefix: &str, parts: &[&Tensor; 2]) -> Result<Tensor> {
+    /// [`apply`](LinearTree::apply) to `[x, c]` (concatenated on the last axis). With bf16
+    /// products in XLA's kernels this is [`apply_split`](LinearTree::apply_split): an odd
+    /// contraction length such as 257 halves the speed of XLA's CPU bf16 kernels, which take
+    /// pairs along it. In f32, and with the host kernel (which pads the contraction itself),
+    /// one product on the concatenation is faster: its weight gradient needs no padding back
+    /// together.
+    pub fn apply_parts(&self, parts: &[&Tensor; 2]) -> Result<Tensor> {
         let g = parts[0].graph();
         if g.matmul_precision() == MatmulPrecision::Bf16 && g.host_bf16_matmul().is_none() {
-            self.apply_split(p, prefix, parts)
+            self.apply_split(parts)
         } else {
-            self.apply(p, prefix, &Tensor::cat(parts, -1)?)
+            self.apply(&Tensor::cat(parts, -1)?)
         }
     }
 
-    /// [`apply`](Linear::apply) to `[x, c]` without building the concatenation: `x @ W_x^T`
-    /// plus the narrow block `c` (at most 4 columns, e.g. a time column) as broadcast products
-    /// over the weight's last columns (a wider `c` is concatenated).
-    pub fn apply_split(&self, p: &Params, prefix: &str, parts: &[&Tensor; 2]) -> Result<Tensor> {
+    /// [`apply`](LinearTree::apply) to `[x, c]` without building the concatenation:
+    /// `x @ W_x^T` plus the narrow block `c` (at most 4 columns, e.g. a time column) as
+    /// broadcast products over the weight's last columns (a wider `c` is concatenated).
+    pub fn apply_split(&self, parts: &[&Tensor; 2]) -> Result<Tensor> {
         let [x, c] = *parts;
         let (nx, nc) = (
             x.dims().last().copied().unwrap_or(0),
             c.dims().last().copied().unwrap_or(0),
         );
-        let w = p.get(&join(prefix, "weight"))?;
+        let w = &self.weight;
         if nc > 4
-            || nx + nc != self.in_features
-            || w.dims() != [self.out_features, self.in_features]
+            || nx + nc != self.cfg.in_features
+            || w.dims() != [self.cfg.out_features, self.cfg.in_features]
         {
-            return self.apply(p, prefix, &Tensor::cat(parts, -1)?);
+            return self.apply(&Tensor::cat(parts, -1)?);
         }
-        let wx = w.slice(&[0, 0], &[self.out_features, nx], &[1, 1])?;
+        let wx = w.slice(&[0, 0], &[self.cfg.out_features, nx], &[1, 1])?;
         let mut y = x.dot_general(
             &wx,
             &DotDims {
@@ -150,15 +150,19 @@ impl Linear {
         };
         for k in 0..nc {
             let wk = w
-                .slice(&[0, nx + k], &[self.out_features, nx + k + 1], &[1, 1])?
-                .reshape(&[self.out_features])?;
+                .slice(&[0, nx + k], &[self.cfg.out_features, nx + k + 1], &[1, 1])?
+                .reshape(&[self.cfg.out_features])?;
             y = (y + (round(c.narrow(-1, k, 1)?)? * round(wk)?)?)?;
         }
-        if self.use_bias {
-            y + p.get(&join(prefix, "bias"))?
-        } else {
-            Ok(y)
-        }
+        add_bias(y, self.bias.as_ref())
+    }
+}
+
+/// `y + bias` where there is a bias (a layer's last step).
+pub(crate) fn add_bias(y: Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    match bias {
+        Some(b) => y + b,
+        None => Ok(y),
     }
 }
 
@@ -208,24 +212,34 @@ impl Mlp {
         Linear::new(fan_in, fan_out)
     }
 
-    /// The leaves `prefix.layers.{i}.{weight,bias}` (Equinox's `Linear` initialisation).
-    pub fn leaves(&self, prefix: &str) -> Vec<Leaf> {
-        (0..=self.depth)
-            .flat_map(|i| self.layer(i).leaves(&join(prefix, &format!("layers.{i}"))))
-            .collect()
+    /// Builds the fields `layers.{i}` (Equinox's `Linear` initialisation).
+    pub fn build<B: Builder>(&self, b: &B) -> Result<MlpTree<B::Leaf>> {
+        Ok(MlpTree {
+            cfg: *self,
+            layers: b.seq("layers", self.depth + 1, |b, i| self.layer(i).build(b))?,
+        })
     }
+}
 
+/// A built [`Mlp`]: its configuration and its layers.
+#[derive(Clone, Debug)]
+pub struct MlpTree<L> {
+    /// The configuration.
+    pub cfg: Mlp,
+    /// The `depth + 1` linear layers.
+    pub layers: Vec<LinearTree<L>>,
+}
+
+impl MlpTree<Tensor> {
     /// Applies the MLP to the last axis of `x` (.., in_size), giving (.., out_size).
-    pub fn apply(&self, p: &Params, prefix: &str, x: &Tensor) -> Result<Tensor> {
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
         let mut h = x.clone();
-        for i in 0..=self.depth {
-            h = self
-                .layer(i)
-                .apply(p, &join(prefix, &format!("layers.{i}")), &h)?;
-            h = if i < self.depth {
-                self.activation.apply(&h)?
+        for (i, layer) in self.layers.iter().enumerate() {
+            h = layer.apply(&h)?;
+            h = if i < self.cfg.depth {
+                self.cfg.activation.apply(&h)?
             } else {
-                self.final_activation.apply(&h)?
+                self.cfg.final_activation.apply(&h)?
             };
         }
         Ok(h)

@@ -1,9 +1,9 @@
-//! Layers as functions over [`Params`](crate::nn::Params) paths, batched over a leading axis,
-//! with Equinox's parameter names, shapes and initialisations, and activation functions with
-//! `jax.nn`'s definitions.
+//! Layers batched over a leading axis, with Equinox's field names, shapes and
+//! initialisations, and activation functions with `jax.nn`'s definitions.
 //!
-//! Each layer has a `leaves(prefix, ..)` function giving its Equinox leaves (to build a
-//! model's leaf list) and an apply function reading `prefix.weight`, `prefix.bias`, ...
+//! Each layer is a configuration (`Linear::new(3, 2)`) whose `build` names its fields once
+//! through a [`Builder`](crate::nn::tree::Builder), giving its tree (`LinearTree`: the fields
+//! `weight`, `bias`); a traced tree's `apply` reads those fields.
 
 pub mod attention;
 pub mod conv;
@@ -18,11 +18,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::graph::Tensor;
 
-pub use conv::{Conv2d, ConvTranspose2d};
-pub use dropout::dropout;
-pub use embedding::Embedding;
-pub use linear::{Linear, Mlp};
-pub use norm::{GroupNorm, LayerNorm};
+pub use conv::{Conv2d, ConvTranspose2d, ConvTree};
+pub use dropout::{Dropout, dropout};
+pub use embedding::{Embedding, EmbeddingTree};
+pub use linear::{Linear, LinearTree, Mlp, MlpTree};
+pub use norm::{GroupNorm, GroupNormTree, LayerNorm, LayerNormTree};
 
 /// An activation function, named as in `jax.nn` (config value `activation = "tanh"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]

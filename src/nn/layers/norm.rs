@@ -5,7 +5,8 @@
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
-use crate::nn::module::{Init, Leaf, Params, join};
+use crate::nn::module::Init;
+use crate::nn::tree::Builder;
 
 /// Normalises `x` over `dims` (kept for broadcasting).
 fn normalise(x: &Tensor, dims: &[usize], eps: f64) -> Result<Tensor> {
@@ -15,14 +16,6 @@ fn normalise(x: &Tensor, dims: &[usize], eps: f64) -> Result<Tensor> {
     let var = var.maximum(&var.zeros_like()?)?;
     let inv = (var + eps)?.rsqrt()?;
     centered * inv
-}
-
-/// Computes in at least f32 (as Equinox does), returning the input's dtype.
-fn upcast(x: &Tensor) -> Result<Tensor> {
-    match x.dtype() {
-        DType::F16 | DType::BF16 => x.convert(DType::F32),
-        _ => Ok(x.clone()),
-    }
 }
 
 /// A layer norm's configuration (Equinox's `LayerNorm(shape, eps, use_weight, use_bias)`).
@@ -58,53 +51,92 @@ impl LayerNorm {
         }
     }
 
-    /// The leaves `prefix.weight` (ones) and `prefix.bias` (zeros), where used.
-    pub fn leaves(&self, prefix: &str) -> Vec<Leaf> {
-        let mut v = Vec::new();
-        if self.use_weight {
-            v.push(Leaf::array(
-                join(prefix, "weight"),
-                DType::F32,
-                self.shape.clone(),
-                Init::Ones,
-            ));
-        }
-        if self.use_bias {
-            v.push(Leaf::array(
-                join(prefix, "bias"),
-                DType::F32,
-                self.shape.clone(),
-                Init::Zeros,
-            ));
-        }
-        v
+    /// Builds the fields `weight` (ones) and `bias` (zeros), where used.
+    pub fn build<B: Builder>(&self, b: &B) -> Result<LayerNormTree<B::Leaf>> {
+        let field = |used: bool, name: &str, init: Init| {
+            used.then(|| b.array(name, self.shape.clone(), init))
+                .transpose()
+        };
+        Ok(LayerNormTree {
+            cfg: self.clone(),
+            weight: field(self.use_weight, "weight", Init::Ones)?,
+            bias: field(self.use_bias, "bias", Init::Zeros)?,
+        })
     }
+}
 
+/// A built [`LayerNorm`]: its configuration and its optional affine fields.
+#[derive(Clone, Debug)]
+pub struct LayerNormTree<L> {
+    /// The configuration.
+    pub cfg: LayerNorm,
+    /// Elementwise scale of shape `cfg.shape`.
+    pub weight: Option<L>,
+    /// Elementwise shift of shape `cfg.shape`.
+    pub bias: Option<L>,
+}
+
+impl LayerNormTree<Tensor> {
     /// Normalises each sample of `x` (.., shape) over its trailing `shape` axes.
-    pub fn apply(&self, p: &Params, prefix: &str, x: &Tensor) -> Result<Tensor> {
-        let n = self.shape.len();
-        if x.rank() < n || x.dims()[x.rank() - n..] != self.shape[..] {
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        let shape = &self.cfg.shape;
+        let n = shape.len();
+        if x.rank() < n || x.dims()[x.rank() - n..] != shape[..] {
             return Err(Error::BadArgument(format!(
-                "layer norm '{prefix}' normalises trailing axes {:?}, got input {:?}",
-                self.shape,
+                "layer norm over trailing axes {shape:?} got input {:?}",
                 x.dims()
             )));
         }
-        let orig = x.dtype();
-        let xf = upcast(x)?;
         let dims: Vec<usize> = (x.rank() - n..x.rank()).collect();
-        let mut out = normalise(&xf, &dims, self.eps)?;
-        if self.use_weight {
-            out = (p.get(&join(prefix, "weight"))?.convert(out.dtype())? * out)?;
-        }
-        if self.use_bias {
-            out = (out + p.get(&join(prefix, "bias"))?.convert(xf.dtype())?)?;
-        }
-        if out.dtype() != orig {
-            out = out.convert(orig)?;
-        }
+        in_f32(x, |xf| {
+            affine(
+                normalise(xf, &dims, self.cfg.eps)?,
+                self.weight.as_ref(),
+                self.bias.as_ref(),
+                shape,
+            )
+        })
+    }
+}
+
+/// Computes `f` in at least f32 (as Equinox does), returning the input's dtype.
+fn in_f32(x: &Tensor, f: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
+    let xf = match x.dtype() {
+        DType::F16 | DType::BF16 => x.convert(DType::F32)?,
+        _ => x.clone(),
+    };
+    let out = f(&xf)?;
+    if out.dtype() != x.dtype() {
+        out.convert(x.dtype())
+    } else {
         Ok(out)
     }
+}
+
+/// `weight * out + bias` (where present), the fields in `out`'s dtype and shaped `shape` to
+/// broadcast against it.
+fn affine(
+    mut out: Tensor,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    shape: &[usize],
+) -> Result<Tensor> {
+    let dtype = out.dtype();
+    let fit = |t: &Tensor| -> Result<Tensor> {
+        let t = t.convert(dtype)?;
+        if t.dims() == shape {
+            Ok(t)
+        } else {
+            t.reshape(shape)
+        }
+    };
+    if let Some(w) = weight {
+        out = (fit(w)? * out)?;
+    }
+    if let Some(b) = bias {
+        out = (out + fit(b)?)?;
+    }
+    Ok(out)
 }
 
 /// A group norm's configuration (Equinox's `GroupNorm(groups, channels, eps,
@@ -132,64 +164,55 @@ impl GroupNorm {
         }
     }
 
-    /// The leaves `prefix.weight` (ones) and `prefix.bias` (zeros), if affine.
-    pub fn leaves(&self, prefix: &str) -> Vec<Leaf> {
-        if !self.channelwise_affine {
-            return Vec::new();
-        }
-        vec![
-            Leaf::array(
-                join(prefix, "weight"),
-                DType::F32,
-                vec![self.channels],
-                Init::Ones,
-            ),
-            Leaf::array(
-                join(prefix, "bias"),
-                DType::F32,
-                vec![self.channels],
-                Init::Zeros,
-            ),
-        ]
+    /// Builds the fields `weight` (ones) and `bias` (zeros), if affine.
+    pub fn build<B: Builder>(&self, b: &B) -> Result<GroupNormTree<B::Leaf>> {
+        let affine = if self.channelwise_affine {
+            Some((
+                b.array("weight", vec![self.channels], Init::Ones)?,
+                b.array("bias", vec![self.channels], Init::Zeros)?,
+            ))
+        } else {
+            None
+        };
+        Ok(GroupNormTree { cfg: *self, affine })
     }
+}
 
+/// A built [`GroupNorm`]: its configuration and its optional `(weight, bias)`.
+#[derive(Clone, Debug)]
+pub struct GroupNormTree<L> {
+    /// The configuration.
+    pub cfg: GroupNorm,
+    /// Per-channel scale and shift, if affine.
+    pub affine: Option<(L, L)>,
+}
+
+impl GroupNormTree<Tensor> {
     /// Normalises `x` (B, channels, ..) over each group of channels and the spatial axes.
-    pub fn apply(&self, p: &Params, prefix: &str, x: &Tensor) -> Result<Tensor> {
-        if self.groups == 0 || !self.channels.is_multiple_of(self.groups) {
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        let GroupNorm {
+            groups, channels, ..
+        } = self.cfg;
+        if groups == 0 || !channels.is_multiple_of(groups) {
             return Err(Error::BadArgument(format!(
-                "group norm '{prefix}': {} channels do not split into {} groups",
-                self.channels, self.groups
+                "group norm: {channels} channels do not split into {groups} groups"
             )));
         }
-        if x.rank() < 2 || x.dims()[1] != self.channels {
+        if x.rank() < 2 || x.dims()[1] != channels {
             return Err(Error::BadArgument(format!(
-                "group norm '{prefix}' takes (batch, {}, ..) input, got {:?}",
-                self.channels,
+                "group norm takes (batch, {channels}, ..) input, got {:?}",
                 x.dims()
             )));
         }
-        let orig = x.dtype();
-        let xf = upcast(x)?;
-        let mut gd = vec![x.dims()[0], self.groups, self.channels / self.groups];
+        let mut gd = vec![x.dims()[0], groups, channels / groups];
         gd.extend_from_slice(&x.dims()[2..]);
         let dims: Vec<usize> = (2..gd.len()).collect();
-        let mut out = normalise(&xf.reshape(&gd)?, &dims, self.eps)?.reshape(x.dims())?;
-        if self.channelwise_affine {
-            let mut bd = vec![self.channels];
-            bd.extend(std::iter::repeat_n(1, x.rank() - 2));
-            let w = p
-                .get(&join(prefix, "weight"))?
-                .convert(out.dtype())?
-                .reshape(&bd)?;
-            let b = p
-                .get(&join(prefix, "bias"))?
-                .convert(out.dtype())?
-                .reshape(&bd)?;
-            out = ((w * out)? + b)?;
-        }
-        if out.dtype() != orig {
-            out = out.convert(orig)?;
-        }
-        Ok(out)
+        let mut bd = vec![channels];
+        bd.extend(std::iter::repeat_n(1, x.rank() - 2));
+        in_f32(x, |xf| {
+            let out = normalise(&xf.reshape(&gd)?, &dims, self.cfg.eps)?.reshape(x.dims())?;
+            let (w, b) = self.affine.as_ref().map(|(w, b)| (w, b)).unzip();
+            affine(out, w, b, &bd)
+        })
     }
 }

@@ -2,12 +2,12 @@
 //! features and fixed sinusoidal embedding with its `TimeMLP` (which also takes the parameter
 //! vector `a`), and the DiT's `TimestepEmbedding` MLP.
 
-use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
 use crate::nn::layers::gelu_tanh;
-use crate::nn::layers::linear::Linear;
-use crate::nn::module::{Init, Leaf, Params, join, time_column};
+use crate::nn::layers::linear::{Linear, LinearTree};
+use crate::nn::module::{Init, time_column};
+use crate::nn::tree::Builder;
 
 /// The UNet's time features (`TimeMLP.embed`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,17 +40,26 @@ impl FourierFeatures {
     pub fn validate(&self) -> Result<()> {
         match *self {
             FourierFeatures::RandomOrLearned { dim, .. } if dim == 0 || dim % 2 != 0 => {
-                Err(Error::BadArgument(format!(
-                    "model.learned_sinusoidal_dim must be even and positive, got {dim}"
-                )))
+                Err(Error::config(
+                    "model",
+                    "learned_sinusoidal_dim",
+                    format!("model.learned_sinusoidal_dim must be even and positive, got {dim}"),
+                ))
             }
             FourierFeatures::Sinusoidal { dim, .. } if dim < 4 || dim % 2 != 0 => {
-                Err(Error::BadArgument(format!(
-                    "the sinusoidal time embedding has `dim` features and needs an even dim >= 4, \
-                     got {dim} (or set learned_sinusoidal_cond / random_fourier_features)"
-                )))
+                Err(Error::config(
+                    "model",
+                    "dim",
+                    format!(
+                        "the sinusoidal time embedding has `dim` features and needs an even dim \
+                         >= 4, got {dim} (or set learned_sinusoidal_cond / \
+                         random_fourier_features)"
+                    ),
+                ))
             }
-            FourierFeatures::Sinusoidal { theta, .. } if theta < 2 => Err(Error::BadArgument(
+            FourierFeatures::Sinusoidal { theta, .. } if theta < 2 => Err(Error::config(
+                "model",
+                "sinusoidal_pos_emb_theta",
                 format!("model.sinusoidal_pos_emb_theta must be at least 2, got {theta}"),
             )),
             _ => Ok(()),
@@ -65,50 +74,57 @@ impl FourierFeatures {
         }
     }
 
-    /// Every leaf in Equinox order.
-    pub fn leaves(&self, prefix: &str) -> Vec<Leaf> {
-        match *self {
-            FourierFeatures::RandomOrLearned { dim, random } => vec![
-                Leaf::py_bool(join(prefix, "random"), random),
-                Leaf::array(
-                    join(prefix, "weights"),
-                    DType::F32,
-                    vec![dim / 2],
-                    Init::Normal { std: 1.0 },
-                ),
-            ],
-            FourierFeatures::Sinusoidal { dim, theta } => vec![
-                Leaf::py_int(join(prefix, "dim"), dim as i64),
-                Leaf::py_int(join(prefix, "theta"), theta as i64),
-            ],
-        }
+    /// Builds every field in Equinox order.
+    pub fn build<B: Builder>(&self, b: &B) -> Result<FourierTree<B::Leaf>> {
+        Ok(match *self {
+            FourierFeatures::RandomOrLearned { dim, random } => FourierTree::RandomOrLearned {
+                random: b.py_bool("random", random),
+                weights: b.array("weights", vec![dim / 2], Init::Normal { std: 1.0 })?,
+            },
+            FourierFeatures::Sinusoidal { dim, theta } => FourierTree::Sinusoidal {
+                dim: b.py_int("dim", dim),
+                theta: b.py_int("theta", theta),
+            },
+        })
     }
+}
 
+/// Built [`FourierFeatures`].
+#[derive(Clone, Debug)]
+pub enum FourierTree<L> {
+    /// Random or learned frequencies.
+    RandomOrLearned {
+        /// Frozen (random) rather than learned.
+        random: bool,
+        /// `(dim / 2,)` frequencies.
+        weights: L,
+    },
+    /// Fixed sinusoidal features.
+    Sinusoidal {
+        /// Number of features.
+        dim: usize,
+        /// Base of the frequencies.
+        theta: usize,
+    },
+}
+
+impl FourierTree<Tensor> {
     /// The features (B, out_dim) of times `t` ((B,) or a scalar for every sample).
-    pub fn apply(&self, p: &Params, prefix: &str, t: &Tensor, batch: usize) -> Result<Tensor> {
+    pub fn apply(&self, t: &Tensor, batch: usize) -> Result<Tensor> {
         let x = time_column(t, batch)?;
-        match *self {
-            FourierFeatures::RandomOrLearned { dim, random } => {
-                let w = p.get(&join(prefix, "weights"))?;
-                if w.dims() != [dim / 2] {
-                    return Err(Error::BadArgument(format!(
-                        "'{}' has shape {:?}, expected [{}]",
-                        join(prefix, "weights"),
-                        w.dims(),
-                        dim / 2
-                    )));
-                }
-                let w = if random {
-                    w.stop_gradient()?
+        match self {
+            FourierTree::RandomOrLearned { random, weights } => {
+                let w = if *random {
+                    weights.stop_gradient()?
                 } else {
-                    w.clone()
+                    weights.clone()
                 };
                 let freqs = (((&x * w)? * 2.0)? * std::f64::consts::PI)?;
                 Tensor::cat(&[&x, &freqs.sin()?, &freqs.cos()?], 1)
             }
-            FourierFeatures::Sinusoidal { dim, theta } => {
+            FourierTree::Sinusoidal { dim, theta } => {
                 let half = dim / 2;
-                let step = (theta as f64).ln() / (half as f64 - 1.0);
+                let step = (*theta as f64).ln() / (half as f64 - 1.0);
                 let f: Vec<f64> = (0..half).map(|i| (-(i as f64) * step).exp()).collect();
                 let f = t.graph().constant_f64(&[half], &f, x.dtype())?;
                 let args = (&x * f)?;
@@ -142,36 +158,40 @@ impl TimeMlp {
         Linear::new(fan_in + a, self.time_dim)
     }
 
-    /// Every leaf in Equinox order (`layers.1`, the activation, writes nothing).
-    pub fn leaves(&self, prefix: &str) -> Vec<Leaf> {
-        let mut v = self.embed.leaves(&join(prefix, "embed"));
-        v.extend(self.layer(0).leaves(&join(prefix, "layers.0")));
-        v.extend(self.layer(1).leaves(&join(prefix, "layers.2")));
-        v
+    /// Builds every field in Equinox order (`layers.1`, the activation, writes nothing).
+    pub fn build<B: Builder>(&self, b: &B) -> Result<TimeMlpTree<B::Leaf>> {
+        Ok(TimeMlpTree {
+            embed: self.embed.build(&b.pp("embed"))?,
+            layers: [
+                self.layer(0).build(&b.pp("layers.0"))?,
+                self.layer(1).build(&b.pp("layers.2"))?,
+            ],
+        })
     }
+}
 
+/// A built [`TimeMlp`].
+#[derive(Clone, Debug)]
+pub struct TimeMlpTree<L> {
+    /// The time features.
+    pub embed: FourierTree<L>,
+    /// The two linear layers (`layers.0`, `layers.2`).
+    pub layers: [LinearTree<L>; 2],
+}
+
+impl TimeMlpTree<Tensor> {
     /// The time embedding (B, time_dim) of `t` and, when the model takes it, `a` (B, a_dim).
-    pub fn apply(
-        &self,
-        p: &Params,
-        prefix: &str,
-        t: &Tensor,
-        a: Option<&Tensor>,
-        batch: usize,
-    ) -> Result<Tensor> {
+    pub fn apply(&self, t: &Tensor, a: Option<&Tensor>, batch: usize) -> Result<Tensor> {
         let with_a = |h: Tensor| -> Result<Tensor> {
             match a {
                 Some(a) => Tensor::cat(&[&h, a], 1),
                 None => Ok(h),
             }
         };
-        let h = self.embed.apply(p, &join(prefix, "embed"), t, batch)?;
-        let h = self
-            .layer(0)
-            .apply(p, &join(prefix, "layers.0"), &with_a(h)?)?;
+        let h = self.embed.apply(t, batch)?;
+        let h = self.layers[0].apply(&with_a(h)?)?;
         let h = gelu_tanh(&h)?;
-        self.layer(1)
-            .apply(p, &join(prefix, "layers.2"), &with_a(h)?)
+        self.layers[1].apply(&with_a(h)?)
     }
 }
 
@@ -185,22 +205,29 @@ pub struct TimestepEmbedding {
 }
 
 impl TimestepEmbedding {
-    /// Every leaf in Equinox order (`mlp.layers.1`, the `Lambda`, writes nothing).
-    pub fn leaves(&self, prefix: &str) -> Vec<Leaf> {
-        let mut v = vec![Leaf::py_int(
-            join(prefix, "embed_dim"),
-            self.embed_dim as i64,
-        )];
-        v.extend(Linear::new(1, self.embed_dim).leaves(&join(prefix, "mlp.layers.0")));
-        v.extend(Linear::new(self.embed_dim, self.embed_dim).leaves(&join(prefix, "mlp.layers.2")));
-        v
+    /// Builds every field in Equinox order (`mlp.layers.1`, the `Lambda`, writes nothing).
+    pub fn build<B: Builder>(&self, b: &B) -> Result<TimestepEmbeddingTree<B::Leaf>> {
+        let e = b.py_int("embed_dim", self.embed_dim);
+        Ok(TimestepEmbeddingTree {
+            layers: [
+                Linear::new(1, e).build(&b.pp("mlp.layers.0"))?,
+                Linear::new(e, e).build(&b.pp("mlp.layers.2"))?,
+            ],
+        })
     }
+}
 
+/// A built [`TimestepEmbedding`].
+#[derive(Clone, Debug)]
+pub struct TimestepEmbeddingTree<L> {
+    /// `mlp.layers.0` and `mlp.layers.2`.
+    pub layers: [LinearTree<L>; 2],
+}
+
+impl TimestepEmbeddingTree<Tensor> {
     /// The embedding (B, embed_dim) of `t` ((B,) or a scalar for every sample).
-    pub fn apply(&self, p: &Params, prefix: &str, t: &Tensor, batch: usize) -> Result<Tensor> {
-        let x = time_column(t, batch)?;
-        let h = Linear::new(1, self.embed_dim).apply(p, &join(prefix, "mlp.layers.0"), &x)?;
-        let h = gelu_tanh(&h)?;
-        Linear::new(self.embed_dim, self.embed_dim).apply(p, &join(prefix, "mlp.layers.2"), &h)
+    pub fn apply(&self, t: &Tensor, batch: usize) -> Result<Tensor> {
+        let h = self.layers[0].apply(&time_column(t, batch)?)?;
+        self.layers[1].apply(&gelu_tanh(&h)?)
     }
 }
