@@ -1,9 +1,8 @@
 //! `eqx.nn.Linear`: `weight` (out, in), `bias` (out,), `y = weight @ x + bias` over the last
 //! axis of a batched input.
 
-use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::graph::{DotDims, MatmulPrecision, Tensor};
+use crate::graph::{DotDims, Tensor};
 use crate::nn::module::Init;
 use crate::nn::tree::Builder;
 
@@ -105,12 +104,19 @@ impl LinearTree<Tensor> {
     /// one product on the concatenation is faster: its weight gradient needs no padding back
     /// together.
     pub fn apply_parts(&self, parts: &[&Tensor; 2]) -> Result<Tensor> {
-        let g = parts[0].graph();
-        if g.matmul_precision() == MatmulPrecision::Bf16 && g.host_bf16_matmul().is_none() {
-            self.apply_split(parts)
-        } else {
-            self.apply(&Tensor::cat(parts, -1)?)
+        let width: usize = parts
+            .iter()
+            .map(|t| t.dims().last().copied().unwrap_or(0))
+            .sum();
+        if width != self.cfg.in_features {
+            // Its checks name the layer's expected width.
+            return self.apply(&Tensor::cat(parts, -1)?);
         }
+        // Split or concatenated, as the graph's build options decide.
+        add_bias(
+            Tensor::dense_on_cat(parts, &self.weight)?,
+            self.bias.as_ref(),
+        )
     }
 
     /// [`apply`](LinearTree::apply) to `[x, c]` without building the concatenation:
@@ -122,39 +128,10 @@ impl LinearTree<Tensor> {
             x.dims().last().copied().unwrap_or(0),
             c.dims().last().copied().unwrap_or(0),
         );
-        let w = &self.weight;
-        if nc > 4
-            || nx + nc != self.cfg.in_features
-            || w.dims() != [self.cfg.out_features, self.cfg.in_features]
-        {
+        if nc > 4 || nx + nc != self.cfg.in_features {
             return self.apply(&Tensor::cat(parts, -1)?);
         }
-        let wx = w.slice(&[0, 0], &[self.cfg.out_features, nx], &[1, 1])?;
-        let mut y = x.dot_general(
-            &wx,
-            &DotDims {
-                lhs_contract: vec![x.rank() - 1],
-                rhs_contract: vec![1],
-                ..Default::default()
-            },
-        )?;
-        // Under bf16 products the narrow block's operands are rounded too, so the layer computes
-        // what one product on the concatenation computes (up to the order of the f32 sums).
-        let bf16 = x.graph().matmul_precision() == MatmulPrecision::Bf16 && w.dtype() == DType::F32;
-        let round = |t: Tensor| -> Result<Tensor> {
-            if bf16 {
-                t.convert(DType::BF16)?.convert(DType::F32)
-            } else {
-                Ok(t)
-            }
-        };
-        for k in 0..nc {
-            let wk = w
-                .slice(&[0, nx + k], &[self.cfg.out_features, nx + k + 1], &[1, 1])?
-                .reshape(&[self.cfg.out_features])?;
-            y = (y + (round(c.narrow(-1, k, 1)?)? * round(wk)?)?)?;
-        }
-        add_bias(y, self.bias.as_ref())
+        add_bias(x.dense_split(c, &self.weight)?, self.bias.as_ref())
     }
 }
 
