@@ -431,6 +431,10 @@ fn config_errors_name_the_key_and_allowed_values() {
         e.contains("n_steps") && e.contains("steps") && e.contains("lr"),
         "{e}"
     );
+    // The optimizer's keys and the loop's are read from one `[train]` table into their parts.
+    let t: toml::Table = toml::from_str("lr = 1e-3\nsteps = 10").unwrap();
+    let cfg = TrainConfig::from_table(t).unwrap();
+    assert_eq!((cfg.optim.lr, cfg.steps), (1e-3, 10));
     let e = toml::from_str::<OptimConfig>("lr = 1e-3\nlearning_rate = 1")
         .unwrap_err()
         .to_string();

@@ -261,55 +261,7 @@ impl DataSpec {
                 "n = 0 asks for no samples; ask for at least one".into(),
             );
         }
-        match (kind, &self.path) {
-            (
-                DatasetKind::Mnist
-                | DatasetKind::File
-                | DatasetKind::Cifar10
-                | DatasetKind::Images
-                | DatasetKind::Flowers102
-                | DatasetKind::Fields,
-                None,
-            ) => {
-                return bad(
-                    "path",
-                    format!(
-                        "dataset = \"{name}\" needs it ({})",
-                        match kind {
-                            DatasetKind::Mnist =>
-                                "a directory with MNIST's IDX files, or an images IDX file",
-                            DatasetKind::Images =>
-                                "a directory with one subfolder of PNG/JPEG files per class",
-                            DatasetKind::Flowers102 =>
-                                "torchvision's flowers-102 directory (jpg/, imagelabels.mat, setid.mat) or its parent",
-                            DatasetKind::Fields => "a .npy of fields (N, H, W) or (N, C, H, W)",
-                            DatasetKind::Cifar10 =>
-                                "cifar-10-python.tar.gz, cifar-10-binary.tar.gz or their extracted directory",
-                            _ => "a .npy, .npz or .safetensors file",
-                        }
-                    ),
-                );
-            }
-            (
-                DatasetKind::Mnist
-                | DatasetKind::File
-                | DatasetKind::Cifar10
-                | DatasetKind::Images
-                | DatasetKind::Flowers102
-                | DatasetKind::Fields,
-                Some(_),
-            ) => {}
-            (_, Some(_)) => {
-                return bad(
-                    "path",
-                    format!(
-                        "is only used with the data sets read from disk (mnist, cifar10, images, \
-                         flowers102, fields, file), not \"{name}\"; remove it"
-                    ),
-                );
-            }
-            (_, None) => {}
-        }
+        self.check_path()?;
         if let Some(noise) = self.noise {
             if kind.default_noise().is_none() {
                 return bad(
@@ -380,6 +332,63 @@ impl DataSpec {
                      remove it"
                 ),
             );
+        }
+        Ok(())
+    }
+
+    /// Checks `path`: required by the sets read from disk, refused by the others.
+    fn check_path(&self) -> Result<()> {
+        let kind = self.dataset;
+        let name = kind.name();
+        let bad = |key: &str, m: String| Err(Error::config("data", key, m));
+        match (kind, &self.path) {
+            (
+                DatasetKind::Mnist
+                | DatasetKind::File
+                | DatasetKind::Cifar10
+                | DatasetKind::Images
+                | DatasetKind::Flowers102
+                | DatasetKind::Fields,
+                None,
+            ) => {
+                return bad(
+                    "path",
+                    format!(
+                        "dataset = \"{name}\" needs it ({})",
+                        match kind {
+                            DatasetKind::Mnist =>
+                                "a directory with MNIST's IDX files, or an images IDX file",
+                            DatasetKind::Images =>
+                                "a directory with one subfolder of PNG/JPEG files per class",
+                            DatasetKind::Flowers102 =>
+                                "torchvision's flowers-102 directory (jpg/, imagelabels.mat, setid.mat) or its parent",
+                            DatasetKind::Fields => "a .npy of fields (N, H, W) or (N, C, H, W)",
+                            DatasetKind::Cifar10 =>
+                                "cifar-10-python.tar.gz, cifar-10-binary.tar.gz or their extracted directory",
+                            _ => "a .npy, .npz or .safetensors file",
+                        }
+                    ),
+                );
+            }
+            (
+                DatasetKind::Mnist
+                | DatasetKind::File
+                | DatasetKind::Cifar10
+                | DatasetKind::Images
+                | DatasetKind::Flowers102
+                | DatasetKind::Fields,
+                Some(_),
+            ) => {}
+            (_, Some(_)) => {
+                return bad(
+                    "path",
+                    format!(
+                        "is only used with the data sets read from disk (mnist, cifar10, images, \
+                         flowers102, fields, file), not \"{name}\"; remove it"
+                    ),
+                );
+            }
+            (_, None) => {}
         }
         Ok(())
     }

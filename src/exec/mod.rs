@@ -115,9 +115,6 @@ impl Compiled {
     }
 }
 
-/// The compile target under its earlier name (README's example uses it).
-pub type Exec = Target;
-
 /// Which host kernels a target's graphs call.
 #[derive(Clone, Copy, Debug)]
 enum HostKernels {
