@@ -7,6 +7,7 @@
 #![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 pub mod convert;
+pub mod data;
 pub mod devices;
 pub mod finite;
 pub mod inspect;
@@ -53,6 +54,8 @@ pub enum Command {
     Loglik(loglik::LoglikArgs),
     /// Train a score-based diffusion model from a TOML config.
     Train(train::TrainArgs),
+    /// Write the arrays a config's [data] section prepares, as training sees them (.npz).
+    Data(data::DataArgs),
 }
 
 /// Which plugin and client options to use (shared by the subcommands that open a client).
@@ -145,6 +148,7 @@ pub fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sample(a) => done(sample::sample_cmd(&a)),
         Command::Loglik(a) => done(loglik::loglik_cmd(&a)),
         Command::Train(a) => train::train(&a),
+        Command::Data(a) => done(data::data_cmd(&a)),
     }
 }
 

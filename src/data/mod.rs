@@ -35,5 +35,5 @@ pub use idx::{MnistSplit, mnist, read_idx};
 pub use scale::{Scaling, Transform};
 pub use spec::{
     DEFAULT_CIRCLES_FACTOR, DEFAULT_HOLDOUT, DEFAULT_N, DEFAULT_N_FIELDS, DEFAULT_N_PIX, DataSpec,
-    DatasetKind, PreparedData,
+    DatasetKind, PreparedData, Split,
 };

@@ -9,6 +9,7 @@ use super::images::{FlowersSplit, flowers102, image_folder};
 use super::scale::{Scaling, Transform};
 use super::{digits, fields, toy};
 use crate::error::{Error, Result};
+use crate::host::HostArray;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -499,5 +500,41 @@ impl DataSpec {
             holdout: holdout.map_x(&transform),
             transform,
         })
+    }
+}
+
+/// Which split of a prepared data set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Split {
+    /// The training split.
+    #[default]
+    Train,
+    /// The held-out split (CIFAR-10's `test_batch`, Flowers102's val split, else the held-out
+    /// fraction).
+    Test,
+}
+
+impl PreparedData {
+    /// The arrays training sees for `split`, after the configured scaling: `x`, and `q`, `a`
+    /// and `labels` (i32) where the set has them. Unscaled 8-bit images (`scaling = "none"`,
+    /// value range `0..255`) come out as value/255, as torchvision's `ToTensor` gives them.
+    pub fn arrays(&self, split: Split) -> Result<Vec<(String, HostArray)>> {
+        let ds = match split {
+            Split::Train => &self.train,
+            Split::Test => &self.holdout,
+        };
+        let eight_bit =
+            self.transform == Transform::Identity && ds.value_range() == Some((0.0, 255.0));
+        let x = if eight_bit {
+            HostArray::from_ndarray(&ds.x().mapv(|v| v / 255.0))
+        } else {
+            ds.x_host()
+        };
+        let mut out = vec![("x".to_string(), x)];
+        out.extend(ds.q_host().map(|q| ("q".to_string(), q)));
+        out.extend(ds.a_host().map(|a| ("a".to_string(), a)));
+        out.extend(ds.labels_host().map(|l| ("labels".to_string(), l)));
+        Ok(out)
     }
 }
