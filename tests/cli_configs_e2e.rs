@@ -1,5 +1,5 @@
 //! Every config in `configs/`, end to end as a user runs it: `train` a few steps at a tiny
-//! size, then `sample`, `score`, `loglik`, `convert` and `inspect` on the run directory alone,
+//! size, then `sample`, `score`, `loglik`, `convert`, `inspect` (and `evaluate` for field runs) on the run directory alone,
 //! unconditioned and conditioned on the labels (`labels_as = "q"` and `"a"`, with guidance).
 //!
 //! A run directory must be usable on its own: its checkpoint stores the resolved model, the
@@ -321,6 +321,42 @@ impl Case {
         let config = run.join("config.toml");
         let report = ok(&["inspect", s(&eqx), "--config", s(&config)]);
         assert!(report.contains("every leaf matches"), "{name}: {report}");
+
+        // evaluate: a field run is judged on its held-out fields
+        if cfg.data.dataset == DatasetKind::Grfs {
+            let eval_dir = out("evaluate");
+            std::fs::create_dir_all(&eval_dir).unwrap();
+            let args = ["--checkpoint", s(&run), "--n", "3", "--steps", "2"];
+            ok(&[
+                &["evaluate"],
+                &args[..],
+                &["--out-dir", s(&eval_dir), "--quiet"],
+            ]
+            .concat());
+            let text = std::fs::read_to_string(eval_dir.join("evaluate.json")).unwrap();
+            let e: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(e["n"], 3, "{name}: {e}");
+            for key in [
+                "k",
+                "power_samples",
+                "power_data",
+                "power_ratio",
+                "cross_correlation",
+            ] {
+                let v = e[key].as_array().expect(key);
+                assert_eq!(v.len(), shape[1] / 2, "{name}: {key}, one per |k| bin");
+                assert!(
+                    v.iter().all(|x| x.as_f64().is_some_and(f64::is_finite)),
+                    "{name}: {key}: {v:?}"
+                );
+            }
+            for png in ["spectra", "r", "hist"] {
+                assert!(
+                    eval_dir.join(format!("evaluate_{png}.png")).is_file(),
+                    "{name}"
+                );
+            }
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod convert;
 pub mod data;
 pub mod devices;
+pub mod evaluate;
 pub mod finite;
 pub mod inspect;
 pub mod loglik;
@@ -56,6 +57,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Write the arrays a config's [data] section prepares, as training sees them (.npz).
     Data(data::DataArgs),
+    /// Judge a field run on its held-out fields: power spectra, r(k), one-point histograms.
+    Evaluate(evaluate::EvaluateArgs),
 }
 
 /// Which plugin and client options to use (shared by the subcommands that open a client).
@@ -149,6 +152,7 @@ pub fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Loglik(a) => done(loglik::loglik_cmd(&a)),
         Command::Train(a) => train::train(&a),
         Command::Data(a) => done(data::data_cmd(&a)),
+        Command::Evaluate(a) => done(evaluate::evaluate_cmd(&a)),
     }
 }
 

@@ -22,6 +22,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod evaluate;
 pub mod inputs;
 pub mod sampling;
 pub mod score;
