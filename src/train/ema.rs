@@ -2,7 +2,9 @@
 //!
 //! sbgm keeps an EMA copy of the model, starting as a copy of the initial parameters, and after
 //! every optimizer step sets `ema = ema · rate + params · (1 - rate)` (default rate 0.999) on
-//! every floating-point leaf.
+//! every floating-point leaf. [`ema_update_warm`] warms the decay up instead (sbgm-xla's
+//! default): `min(rate, (1 + n) / (10 + n))` after step `n`, as TensorFlow's
+//! `ExponentialMovingAverage(num_updates=n)` does.
 
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
@@ -56,6 +58,31 @@ pub fn ema_update(ema: &[Tensor], params: &[Tensor], rate: f64) -> Result<Vec<Te
                 return Ok(p.clone());
             }
             (e * rate)? + (p * (1.0 - rate))?
+        })
+        .collect()
+}
+
+/// [`ema_update`] with the warm-up decay `min(rate, (1 + n) / (10 + n))`, `n` the number of
+/// optimizer steps taken before this one (`step`, a traced integer scalar).
+pub fn ema_update_warm(
+    ema: &[Tensor],
+    params: &[Tensor],
+    rate: f64,
+    step: &Tensor,
+) -> Result<Vec<Tensor>> {
+    check_ema_rate(rate)?;
+    let n = step.convert(crate::dtype::DType::F32)?;
+    let decay = ((&n + 1.0)? / (&n + 10.0)?)?.clamp(0.0, rate)?;
+    let keep = (decay.neg()? + 1.0)?;
+    ema.iter()
+        .zip(params)
+        .map(|(e, p)| {
+            if !p.dtype().is_float() {
+                return Ok(p.clone());
+            }
+            let d = decay.convert(p.dtype())?;
+            let k = keep.convert(p.dtype())?;
+            (e * &d)? + (p * &k)?
         })
         .collect()
 }

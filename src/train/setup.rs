@@ -219,6 +219,7 @@ impl Setup {
         StepLayout {
             params: self.param_shapes.clone(),
             ema_rate: self.opt.ema_rate,
+            ema_warmup: self.config.train.optim.ema_warmup && !self.config.sde.sbgm_compat,
             batch: t.batch_size,
             steps_per_call: t.steps_per_call,
             devices,

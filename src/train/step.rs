@@ -22,7 +22,7 @@ use crate::graph::{
 };
 use crate::sample::Cond;
 use crate::sde::Sde;
-use crate::train::ema::ema_update;
+use crate::train::ema::{ema_update, ema_update_warm};
 use crate::train::loss::{LossWeight, drop_conditioning, dsm_terms, sample_time};
 
 /// The score network as a function of its parameters, in graph code: `(params, t (B),
@@ -72,6 +72,8 @@ pub struct StepLayout {
     pub params: Vec<(String, Shape)>,
     /// Whether an EMA of the parameters is kept.
     pub ema_rate: Option<f64>,
+    /// Whether the EMA decay warms up (`min(rate, (1 + n) / (10 + n))` after step `n`).
+    pub ema_warmup: bool,
     /// Samples per step, over all devices.
     pub batch: usize,
     /// Steps per call (`K`).
@@ -477,7 +479,11 @@ fn train_step(
     next.extend(p_new.iter().cloned());
     next.extend(o_new);
     if let Some(rate) = layout.ema_rate {
-        next.extend(ema_update(c.ema, &p_new, rate)?);
+        if layout.ema_warmup {
+            next.extend(ema_update_warm(c.ema, &p_new, rate, c.step)?);
+        } else {
+            next.extend(ema_update(c.ema, &p_new, rate)?);
+        }
     }
     next.push((c.step + 1.0)?);
     next.push(key_out);

@@ -104,6 +104,7 @@ pub fn layout(ds: &Dataset, batch: usize, k: usize, devices: usize, host: bool) 
     StepLayout {
         params: param_shapes(),
         ema_rate: Some(0.99),
+        ema_warmup: false,
         batch,
         steps_per_call: k,
         devices,

@@ -49,6 +49,8 @@ fn default_ema_rate() -> f64 {
 /// clip_norm = 1.0            # optional: global-norm gradient clipping
 /// use_ema = true             # keep an EMA of the parameters (sbgm: true)
 /// ema_rate = 0.999
+/// ema_warmup = true          # decay min(ema_rate, (1 + n)/(10 + n)) at step n; sbgm's plain
+///                            # update with false or [sde] sbgm_compat = true
 /// ```
 ///
 /// Unknown keys are refused. (`Option` fields are written without
@@ -102,6 +104,11 @@ pub struct OptimConfig {
     /// The EMA rate.
     #[serde(default = "default_ema_rate")]
     pub ema_rate: f64,
+    /// Warm the EMA up: decay `min(ema_rate, (1 + n) / (10 + n))` after step `n`, so that a
+    /// short run's EMA does not still hold its random initial weights (0.999^1500 = 22%).
+    /// `false` (or `[sde] sbgm_compat = true`) keeps sbgm's plain update.
+    #[serde(default = "default_true")]
+    pub ema_warmup: bool,
 }
 
 impl Default for OptimConfig {
@@ -122,6 +129,7 @@ impl Default for OptimConfig {
             clip_norm: None,
             use_ema: true,
             ema_rate: default_ema_rate(),
+            ema_warmup: true,
         }
     }
 }
