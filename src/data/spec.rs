@@ -89,6 +89,24 @@ impl DatasetKind {
         }
     }
 
+    /// What `path` must name for the sets read from disk; `None` for the others (which refuse
+    /// a `path`).
+    pub fn path_hint(self) -> Option<&'static str> {
+        Some(match self {
+            DatasetKind::Mnist => "a directory with MNIST's IDX files, or an images IDX file",
+            DatasetKind::Images => "a directory with one subfolder of PNG/JPEG files per class",
+            DatasetKind::Flowers102 => {
+                "torchvision's flowers-102 directory (jpg/, imagelabels.mat, setid.mat) or its parent"
+            }
+            DatasetKind::Fields => "a .npy of fields (N, H, W) or (N, C, H, W)",
+            DatasetKind::Cifar10 => {
+                "cifar-10-python.tar.gz, cifar-10-binary.tar.gz or their extracted directory"
+            }
+            DatasetKind::File => "a .npy, .npz or .safetensors file",
+            _ => return None,
+        })
+    }
+
     /// Whether the set is generated (and so takes `n`, and `noise` where it has one).
     pub fn is_generated(self) -> bool {
         matches!(
@@ -342,45 +360,11 @@ impl DataSpec {
         let kind = self.dataset;
         let name = kind.name();
         let bad = |key: &str, m: String| Err(Error::config("data", key, m));
-        match (kind, &self.path) {
-            (
-                DatasetKind::Mnist
-                | DatasetKind::File
-                | DatasetKind::Cifar10
-                | DatasetKind::Images
-                | DatasetKind::Flowers102
-                | DatasetKind::Fields,
-                None,
-            ) => {
-                return bad(
-                    "path",
-                    format!(
-                        "dataset = \"{name}\" needs it ({})",
-                        match kind {
-                            DatasetKind::Mnist =>
-                                "a directory with MNIST's IDX files, or an images IDX file",
-                            DatasetKind::Images =>
-                                "a directory with one subfolder of PNG/JPEG files per class",
-                            DatasetKind::Flowers102 =>
-                                "torchvision's flowers-102 directory (jpg/, imagelabels.mat, setid.mat) or its parent",
-                            DatasetKind::Fields => "a .npy of fields (N, H, W) or (N, C, H, W)",
-                            DatasetKind::Cifar10 =>
-                                "cifar-10-python.tar.gz, cifar-10-binary.tar.gz or their extracted directory",
-                            _ => "a .npy, .npz or .safetensors file",
-                        }
-                    ),
-                );
+        match (kind.path_hint(), &self.path) {
+            (Some(hint), None) => {
+                return bad("path", format!("dataset = \"{name}\" needs it ({hint})"));
             }
-            (
-                DatasetKind::Mnist
-                | DatasetKind::File
-                | DatasetKind::Cifar10
-                | DatasetKind::Images
-                | DatasetKind::Flowers102
-                | DatasetKind::Fields,
-                Some(_),
-            ) => {}
-            (_, Some(_)) => {
+            (None, Some(_)) => {
                 return bad(
                     "path",
                     format!(
@@ -389,7 +373,7 @@ impl DataSpec {
                     ),
                 );
             }
-            (_, None) => {}
+            _ => {}
         }
         Ok(())
     }
