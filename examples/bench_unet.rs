@@ -70,11 +70,13 @@ struct Args {
     ll_steps: usize,
     eu: bool,
     plugin: Option<String>,
+    /// Config overrides (`--set train.use_ema=true`, `--set data.path="x.npy"`, ...).
+    set: Vec<String>,
 }
 
 fn usage(msg: &str) -> ! {
     eprintln!(
-        "{msg}; usage: bench_unet [--steps N] [--k N] [--precision f32|bf16] [--loglik N] [--ll-steps K] [--eu] [--plugin cpu|cuda|PATH]"
+        "{msg}; usage: bench_unet [--steps N] [--k N] [--precision f32|bf16] [--loglik N] [--ll-steps K] [--eu] [--plugin cpu|cuda|PATH] [--set KEY=VALUE]..."
     );
     std::process::exit(2)
 }
@@ -88,6 +90,7 @@ fn args() -> Args {
         ll_steps: 10,
         eu: false,
         plugin: None,
+        set: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     let num = |it: &mut dyn Iterator<Item = String>, name: &str| -> usize {
@@ -102,6 +105,10 @@ fn args() -> Args {
             "--loglik" => a.loglik = num(&mut it, "--loglik"),
             "--ll-steps" => a.ll_steps = num(&mut it, "--ll-steps").max(1),
             "--eu" => a.eu = true,
+            "--set" => a.set.push(
+                it.next()
+                    .unwrap_or_else(|| usage("--set takes KEY=VALUE")),
+            ),
             "--plugin" => {
                 a.plugin = Some(
                     it.next()
@@ -141,11 +148,12 @@ fn main() -> Result<()> {
 
     // training
     let t1 = Instant::now();
-    let overrides = [
+    let mut overrides = vec![
         format!("train.steps_per_call={}", a.k),
         format!("train.steps={}", a.steps),
         format!("train.matmul_precision=\"{}\"", a.precision),
     ];
+    overrides.extend(a.set.iter().cloned());
     let config = Config::from_toml_str(CONFIG, &overrides)?;
     let setup = Setup::new(&config)?;
     let state = setup.init_state()?;
@@ -177,9 +185,12 @@ fn main() -> Result<()> {
         "system": "sbgm-xla",
         "platform": platform,
         "device_kind": device_kind,
-        "model": "UNet dim32 mults(1,2)",
+        "model": "UNet",
+        "overrides": a.set,
+        "data_shape": setup.net.data_shape(),
+        "use_ema": config.train.optim.use_ema,
         "params": params,
-        "batch": 128,
+        "batch": config.train.batch_size,
         "steps": a.steps,
         "steps_per_call": a.k,
         "matmul_precision": a.precision.to_string(),
