@@ -1,5 +1,5 @@
-//! Device-mesh benchmark: the moons set-up of `bench_train` (ResidualNetwork width 256
-//! depth 3, AdamW, EMA, batch 256) on the same devices as plain data parallelism
+//! Device-mesh benchmark: configs/moons.toml (ResidualNetwork width 256 depth 3, AdamW, EMA,
+//! batch 256) on the same devices as plain data parallelism
 //! (`{ data = N }`), fully sharded (`{ fsdp = N }`) and mixed (`{ data = 2, fsdp = N/2 }`).
 //! For each mesh it prints one JSON line: the training state's bytes on each device (from the
 //! device buffers) and the training throughput after a first, untimed call.
@@ -19,25 +19,8 @@ use sbgm_xla::exec::Target;
 use sbgm_xla::train::mesh::Mesh;
 use sbgm_xla::train::{Config, Engine, Setup};
 
-const CONFIG: &str = r#"
-[sde]
-sde = "VP"
-[model]
-kind = "mlp"
-width_size = 256
-depth = 3
-activation = "tanh"
-[data]
-dataset = "moons"
-n = 20000
-noise = 0.05
-holdout = 0.0
-[train]
-batch_size = 256
-optimizer = "adamw"
-lr = 1e-3
-use_ema = true
-"#;
+/// The moons reference set-up (without a held-out split).
+const CONFIG: &str = include_str!("../configs/moons.toml");
 
 fn arg(args: &[String], name: &str, default: usize) -> usize {
     common::opt_value(args, name)
@@ -47,7 +30,10 @@ fn arg(args: &[String], name: &str, default: usize) -> usize {
 
 /// Trains `steps` steps on `mesh` after one untimed call; one JSON line.
 fn bench(target: &Target, mesh: Mesh, steps: usize, k: usize) -> sbgm_xla::Result<String> {
-    let overrides = [format!("train.steps_per_call={k}")];
+    let overrides = [
+        format!("train.steps_per_call={k}"),
+        "data.holdout=0.0".into(),
+    ];
     let mut config = Config::from_toml_str(CONFIG, &overrides)?;
     config.train.mesh = Some(mesh);
     let setup = Setup::new(&config)?;
@@ -101,7 +87,7 @@ fn main() -> sbgm_xla::Result<()> {
             fsdp: devices,
         },
     ];
-    if devices % 2 == 0 && devices > 2 {
+    if devices.is_multiple_of(2) && devices > 2 {
         meshes.push(Mesh {
             data: 2,
             fsdp: devices / 2,

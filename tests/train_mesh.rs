@@ -13,31 +13,26 @@ use sbgm_xla::io::load_checkpoint;
 use sbgm_xla::train::mesh::Mesh;
 use sbgm_xla::train::{Config, Engine, Setup, TrainState};
 
-/// sbgm's ResidualNetwork on moons with AdamW and an EMA: its 64 × 64 weights are split, its
-/// biases and the small first and last layers replicated.
-const CONFIG: &str = r#"
-[sde]
-sde = "VP"
-[model]
-kind = "mlp"
-width_size = 64
-depth = 2
-activation = "tanh"
-[data]
-dataset = "moons"
-n = 2000
-holdout = 0.0
-[train]
-batch_size = 64
-steps_per_call = 10
-optimizer = "adamw"
-lr = 1e-3
-use_ema = true
-ema_rate = 0.99
-"#;
+/// sbgm's ResidualNetwork on moons with AdamW and an EMA, small: its 64 × 64 weights are
+/// split, its biases and the small first and last layers replicated.
+const SMALL: [&str; 7] = [
+    "model.width_size=64",
+    "model.depth=2",
+    "data.n=2000",
+    "data.holdout=0.0",
+    "train.batch_size=64",
+    "train.steps_per_call=10",
+    "train.ema_rate=0.99",
+];
+
+/// The small set-up with `extra` overrides.
+fn config(extra: &[&str]) -> sbgm_xla::Result<Config> {
+    let text = std::fs::read_to_string(MOONS).unwrap();
+    Config::from_toml_str(&text, &[&SMALL[..], extra].concat())
+}
 
 fn engine(target: &Target, mesh: Option<Mesh>, devices: usize) -> Engine {
-    let mut config = Config::from_toml_str(CONFIG, &[] as &[&str]).unwrap();
+    let mut config = config(&[]).unwrap();
     config.train.mesh = mesh;
     let setup = Setup::new(&config).unwrap();
     let state = setup.init_state().unwrap();
@@ -143,7 +138,7 @@ fn sharded_meshes_take_the_same_steps_as_one_device_on_a_share_of_the_memory() {
 
 #[test]
 fn a_bad_mesh_is_a_clear_config_error() {
-    let err = |overrides: &[&str]| Config::from_toml_str(CONFIG, overrides).unwrap_err();
+    let err = |overrides: &[&str]| config(overrides).unwrap_err();
     let e = err(&["train.mesh={ model = 2 }"]).to_string();
     assert!(
         e.contains("[train] mesh") && e.contains("unknown mesh axis `model`"),
@@ -155,7 +150,7 @@ fn a_bad_mesh_is_a_clear_config_error() {
 
     let target = Target::cpu().unwrap();
     let build = |overrides: &[&str], devices: usize| -> String {
-        let config = Config::from_toml_str(CONFIG, overrides).unwrap();
+        let config = config(overrides).unwrap();
         let setup = Setup::new(&config).unwrap();
         let state = setup.init_state().unwrap();
         let data = Arc::new(setup.data.train.clone());

@@ -1,6 +1,7 @@
 //! The compiled training program: one executable runs up to `K` training steps per call (a
 //! `stablehlo.while`), with parameters, optimizer state, EMA, step and RNG key as donated
-//! arguments, batches gathered on the device, and the batch sharded over SPMD partitions.
+//! arguments, batches gathered on the device, and the batch sharded over SPMD partitions
+//! (the state too, along the `fsdp` axis of the layout's [`Mesh`]: replicated otherwise).
 //!
 //! Arguments of `@main`, in order (names as in the module):
 //! `params.<leaf>`…, `opt.<leaf>`…, `ema.<leaf>`… (when the EMA is on), `step` (`i32`),
