@@ -2,7 +2,8 @@
 //! batch 256) on the same devices as plain data parallelism
 //! (`{ data = N }`), fully sharded (`{ fsdp = N }`) and mixed (`{ data = 2, fsdp = N/2 }`).
 //! For each mesh it prints one JSON line: the training state's bytes on each device (from the
-//! device buffers) and the training throughput after a first, untimed call.
+//! device buffers), the compiler's per-device temporaries and peak, and the training
+//! throughput after a first, untimed call.
 //!
 //! ```text
 //! cargo run --release --example bench_mesh -- [--devices 4] [--steps 500] [--k 50]
@@ -43,6 +44,7 @@ fn bench(target: &Target, mesh: Mesh, steps: usize, k: usize) -> sbgm_xla::Resul
     let mut engine =
         setup.with_parts(|obj, opt| Engine::new(target, layout, obj, opt, &state, data, 0))?;
     let bytes = engine.state_bytes_per_device()?;
+    let stats = engine.executable().memory_stats();
     let whole = engine.state()?;
     let whole_bytes: usize = [&whole.params, &whole.opt, &whole.ema]
         .into_iter()
@@ -65,6 +67,9 @@ fn bench(target: &Target, mesh: Mesh, steps: usize, k: usize) -> sbgm_xla::Resul
         "mesh": mesh.to_string(),
         "state_bytes_per_device": bytes,
         "state_bytes_whole": whole_bytes,
+        // the compiler's per-device buffer assignment: temporaries and the peak of a call
+        "temp_bytes_per_device": stats.map(|m| m.temp_bytes),
+        "peak_bytes_per_device": stats.map(|m| m.total_bytes()),
         "compile_s": (engine.compile_seconds() * 1000.0).round() / 1000.0,
         "steps": steps,
         "ms_per_step": (s / steps as f64 * 1e5).round() / 100.0,
