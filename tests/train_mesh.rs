@@ -133,6 +133,15 @@ fn sharded_meshes_take_the_same_steps_as_one_device_on_a_share_of_the_memory() {
         let (losses, state) = train(&mut e);
         close(&losses, &one_losses, 1e-5, &format!("{mesh} losses"));
         same_state(&state, &one, 1e-5);
+        // what the held-out loss and the sample plots run on: whole arrays on device 0
+        for (ema, want) in [(false, &state.params), (true, &state.ema)] {
+            let bufs = e.param_buffers(ema).unwrap();
+            assert_eq!(bufs.len(), want.len());
+            for (b, (n, w)) in bufs.iter().zip(want) {
+                assert_eq!(b.device_index(), 0, "{n}");
+                assert_eq!(&b.to_host().unwrap(), w, "{mesh}: {n} (ema: {ema})");
+            }
+        }
     }
 }
 
