@@ -58,7 +58,9 @@ pub fn train(a: &TrainArgs) -> anyhow::Result<ExitCode> {
         }
         None => anyhow::bail!("give --config FILE.toml (only --resume can do without it)"),
     };
-    let client = a.runtime.client_for(a.devices.or(config.train.devices))?;
+    let client = a
+        .runtime
+        .client_for(a.devices.or(config.train.devices_wanted()))?;
     let opts = RunOptions {
         run_dir: run_dir.clone(),
         resume: a.resume,

@@ -68,6 +68,7 @@ pub enum LabelsAs {
 /// sample_every = 2000       # sample plot (0 = never)
 /// checkpoint_every = 1000   # checkpoint (0 = only at the end)
 /// # devices = 4             # default: every addressable device
+/// # mesh = { data = 2, fsdp = 2 }  # default: every device on data (parameters replicated)
 /// accumulate = 1            # minibatches per step (gradient accumulation)
 /// cond_dropout = 0.0        # probability of dropping the conditioning (classifier-free guidance)
 /// feed = "auto"             # auto | device | host
@@ -111,6 +112,11 @@ pub struct TrainConfig {
     /// Data-parallel devices (default: every addressable device).
     #[serde(default)]
     pub devices: Option<usize>,
+    /// The device mesh (`{ data = 2, fsdp = 4 }`, the product = the devices): the batch split
+    /// over both axes, the parameters, optimizer state and EMA split along `fsdp`
+    /// ([`crate::train::mesh`]); default: every device on `data`.
+    #[serde(default)]
+    pub mesh: Option<crate::train::mesh::Mesh>,
     /// Minibatches per step whose gradients are averaged (1: no accumulation).
     #[serde(default = "d_one")]
     pub accumulate: usize,
@@ -210,6 +216,12 @@ impl TrainConfig {
             Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
             _ => Vec::new(),
         }
+    }
+
+    /// The devices the config asks for: `devices`, else the product of the mesh's axes, else
+    /// none (every device).
+    pub fn devices_wanted(&self) -> Option<usize> {
+        self.devices.or(self.mesh.map(|m| m.devices()))
     }
 
     /// Checks the values (the optimizer's too), naming the key and what is allowed.

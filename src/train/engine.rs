@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::exec::{Buffer, Compiled, Executable, Target};
 use crate::host::HostArray;
 use crate::train::feed;
+use crate::train::mesh::gather_dim;
 use crate::train::state::TrainState;
 use crate::train::step::{FeedLayout, Objective, StepLayout, StepProgram, UpdateRule, build_step};
 
@@ -109,7 +110,8 @@ impl Engine {
         &self.target
     }
 
-    /// Replaces the device state by `state` (replicated on every device).
+    /// Replaces the device state by `state`: each device gets its part of every leaf split
+    /// along the mesh's `fsdp` axis, and all of the others.
     pub fn set_state(&mut self, state: &TrainState) -> Result<()> {
         let p = &self.program;
         if state.params.len() != p.n_params
@@ -133,16 +135,25 @@ impl Engine {
         host.extend(state.ema.iter().map(|(_, a)| a.clone()));
         host.push(feed::i32_scalar(state.step as i64)?);
         host.push(feed::key_array(state.key));
-        self.state = self.target.upload_replicated(&host, self.layout.devices)?;
+        let mesh = &self.layout.mesh;
+        let mut per_dev: Vec<Vec<Buffer>> = (0..mesh.devices()).map(|_| Vec::new()).collect();
+        for (h, &dim) in host.iter().zip(&p.state_split) {
+            for (d, part) in mesh.scatter(h, dim)?.iter().enumerate() {
+                per_dev[d].push(self.target.upload(part, d)?);
+            }
+        }
+        self.state = per_dev;
         self.step = state.step;
         Ok(())
     }
 
-    /// Copies the state back to the host (from device 0; the state is replicated).
+    /// Copies the state back to the host, whole: the leaves split over the mesh joined from
+    /// the devices of one copy, the others from device 0.
     pub fn state(&self) -> Result<TrainState> {
-        let bufs = &self.state[0];
         let p = &self.program;
-        let host: Vec<HostArray> = bufs.iter().map(Buffer::to_host).collect::<Result<_>>()?;
+        let host: Vec<HostArray> = (0..p.n_state())
+            .map(|i| self.leaf_to_host(i))
+            .collect::<Result<_>>()?;
         let (np, no, ne) = (p.n_params, p.n_opt, p.n_ema);
         let named = |names: &[String], vals: &[HostArray]| -> Vec<(String, HostArray)> {
             names.iter().cloned().zip(vals.iter().cloned()).collect()
@@ -157,14 +168,48 @@ impl Engine {
         })
     }
 
-    /// The parameters (or the EMA with `ema`) on device 0, without copying them.
-    pub fn param_buffers(&self, ema: bool) -> &[Buffer] {
-        let p = &self.program;
-        if ema && p.n_ema > 0 {
-            &self.state[0][p.n_params + p.n_opt..p.n_params + p.n_opt + p.n_ema]
-        } else {
-            &self.state[0][..p.n_params]
+    /// State argument `i`, whole, on the host.
+    fn leaf_to_host(&self, i: usize) -> Result<HostArray> {
+        match self.program.state_split[i] {
+            None => self.state[0][i].to_host(),
+            Some(dim) => {
+                let parts = self
+                    .layout
+                    .mesh
+                    .one_copy()
+                    .map(|d| self.state[d][i].to_host())
+                    .collect::<Result<Vec<_>>>()?;
+                gather_dim(&parts, dim)
+            }
         }
+    }
+
+    /// The parameters (or the EMA with `ema`), whole, on device 0: the engine's own buffers
+    /// where they are replicated (no copy), joined copies where the mesh splits them.
+    pub fn param_buffers(&self, ema: bool) -> Result<Vec<ParamBuffer<'_>>> {
+        let p = &self.program;
+        let first = if ema && p.n_ema > 0 {
+            p.n_params + p.n_opt
+        } else {
+            0
+        };
+        (first..first + p.n_params)
+            .map(|i| match p.state_split[i] {
+                None => Ok(ParamBuffer::Resident(&self.state[0][i])),
+                Some(_) => Ok(ParamBuffer::Joined(
+                    self.target.upload(&self.leaf_to_host(i)?, 0)?,
+                )),
+            })
+            .collect()
+    }
+
+    /// Bytes of the training state (parameters, optimizer state, EMA, step, key) on each
+    /// device, as the devices report them.
+    pub fn state_bytes_per_device(&self) -> Result<Vec<usize>> {
+        self.state
+            .iter()
+            .map(|bufs| bufs.iter().map(Buffer::on_device_size).sum())
+            .collect()
     }
 
     fn upload_data(&mut self) -> Result<()> {
@@ -261,6 +306,25 @@ impl Engine {
         self.step = next_start;
         let losses: Vec<f32> = losses_buf.to_host()?.to_vec()?;
         Ok(losses[..n].to_vec())
+    }
+}
+
+/// A parameter array on device 0 (see [`Engine::param_buffers`]).
+pub enum ParamBuffer<'a> {
+    /// The engine's own buffer.
+    Resident(&'a Buffer),
+    /// A copy joined from the devices' parts.
+    Joined(Buffer),
+}
+
+impl std::ops::Deref for ParamBuffer<'_> {
+    type Target = Buffer;
+
+    fn deref(&self) -> &Buffer {
+        match self {
+            ParamBuffer::Resident(b) => b,
+            ParamBuffer::Joined(b) => b,
+        }
     }
 }
 

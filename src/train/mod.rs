@@ -7,7 +7,8 @@
 //! - [`loss`]: sbgm's denoising score-matching loss, stratified time sampling and
 //!   conditioning dropout;
 //! - [`config`]: the TOML config (`[sde]`, `[model]`, `[data]`, `[train]`);
-//! - [`step`]: the compiled K-step training program (SPMD data parallel);
+//! - [`mesh`]: the device mesh (`data` × `fsdp` axes) and how the state is split on it;
+//! - [`step`]: the compiled K-step training program (SPMD over the mesh);
 //! - [`engine`]: that program on a PJRT client with the state resident on the devices;
 //! - [`setup`]: what a run builds from its config (data, model, SDE, optimizer, state);
 //! - [`run`](mod@run): the training run behind `sbgm-xla train` (checkpoints, resume);
@@ -25,6 +26,7 @@ pub mod engine;
 pub mod feed;
 pub mod interrupt;
 pub mod loss;
+pub mod mesh;
 pub mod metrics;
 pub mod optim;
 pub mod periodic;

@@ -44,7 +44,8 @@ impl ParamProgram {
 
     /// Runs the program on the engine's current parameters; its first output.
     fn run(&self, engine: &Engine) -> Result<Buffer> {
-        let mut args: Vec<&Buffer> = engine.param_buffers(self.ema).iter().collect();
+        let params = engine.param_buffers(self.ema)?;
+        let mut args: Vec<&Buffer> = params.iter().map(|b| &**b).collect();
         args.extend(self.fixed.iter());
         let mut out = self.exe.execute(&[args])?;
         out.pop()

@@ -110,11 +110,14 @@ pub fn run_on(config: &Config, opts: &RunOptions, target: &Target) -> Result<Run
     training.finish()
 }
 
-/// The number of devices of the run: `--devices`, else `train.devices`, else all of
-/// `target`'s; at most as many as it has.
+/// The number of devices of the run: `--devices`, else `train.devices` (or the mesh's), else
+/// all of `target`'s; at most as many as it has.
 fn devices_to_use(config: &Config, opts: &RunOptions, target: &Target) -> Result<usize> {
     let avail = target.devices();
-    let devices = opts.devices.or(config.train.devices).unwrap_or(avail);
+    let devices = opts
+        .devices
+        .or(config.train.devices_wanted())
+        .unwrap_or(avail);
     if devices > avail {
         return Err(Error::msg(format!(
             "{devices} devices asked for (train.devices / --devices), but the client has {avail}; \

@@ -18,6 +18,7 @@ use crate::train::TrainConfig;
 use crate::train::budget::{self, RunSize};
 use crate::train::config::{Config, Feed, LabelsAs};
 use crate::train::loss::LossWeight;
+use crate::train::mesh::Mesh;
 use crate::train::optim::BoundOptimizer;
 use crate::train::state::{ModelInfo, TrainState};
 use crate::train::step::{FeedLayout, Objective, StepLayout, UpdateRule};
@@ -204,7 +205,8 @@ impl Setup {
         )
     }
 
-    /// The step layout for `devices` devices and the data feed.
+    /// The step layout for `devices` devices (arranged as `train.mesh` says, else all on
+    /// `data`) and the data feed.
     pub fn layout(&self, devices: usize) -> StepLayout {
         let t = &self.config.train;
         let train = &self.data.train;
@@ -223,6 +225,7 @@ impl Setup {
             batch: t.batch_size,
             steps_per_call: t.steps_per_call,
             devices,
+            mesh: t.mesh.unwrap_or(Mesh::data_parallel(devices)),
             accumulate: t.accumulate,
             cond_dropout: t.cond_dropout,
             x_dims: self.net.data_shape(),

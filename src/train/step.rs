@@ -1,6 +1,7 @@
 //! The compiled training program: one executable runs up to `K` training steps per call (a
 //! `stablehlo.while`), with parameters, optimizer state, EMA, step and RNG key as donated
-//! arguments, batches gathered on the device, and the batch sharded over SPMD partitions.
+//! arguments, batches gathered on the device, and the batch sharded over SPMD partitions
+//! (the state too, along the `fsdp` axis of the layout's [`Mesh`]: replicated otherwise).
 //!
 //! Arguments of `@main`, in order (names as in the module):
 //! `params.<leaf>`…, `opt.<leaf>`…, `ema.<leaf>`… (when the EMA is on), `step` (`i32`),
@@ -24,6 +25,7 @@ use crate::sample::Cond;
 use crate::sde::Sde;
 use crate::train::ema::{ema_update, ema_update_warm};
 use crate::train::loss::{LossWeight, drop_conditioning, dsm_terms, sample_time};
+use crate::train::mesh::Mesh;
 
 /// The score network as a function of its parameters, in graph code: `(params, t (B),
 /// y (B, …), cond, dropout stream)` → score `(B, …)`. The stream is `Some` in training
@@ -80,6 +82,9 @@ pub struct StepLayout {
     pub steps_per_call: usize,
     /// SPMD partitions the batch is split over.
     pub devices: usize,
+    /// How those devices are arranged ([`Mesh::devices`] must equal `devices`): the state is
+    /// split along its `fsdp` axis.
+    pub mesh: Mesh,
     /// Minibatches per step (gradient accumulation).
     pub accumulate: usize,
     /// Probability of replacing a sample's `q`/`a` by zeros.
@@ -109,6 +114,9 @@ pub struct StepProgram {
     pub n_ema: usize,
     /// Names of the data arguments after `n` (in order).
     pub data_args: Vec<String>,
+    /// For each state argument, the dimension it is split along over the mesh's `fsdp` axis
+    /// (`None`: replicated).
+    pub state_split: Vec<Option<usize>>,
 }
 
 impl StepProgram {
@@ -130,10 +138,31 @@ impl StepLayout {
 
     /// Checks the layout, naming the key to change.
     pub fn validate(&self) -> Result<()> {
+        if self.mesh.devices() != self.devices {
+            return Err(Error::config(
+                "train",
+                "mesh",
+                format!(
+                    "mesh = {} has {} devices but the run has {}; make the axes multiply to {} \
+                     or set train.devices (--devices) to {}",
+                    self.mesh,
+                    self.mesh.devices(),
+                    self.devices,
+                    self.devices,
+                    self.mesh.devices()
+                ),
+            ));
+        }
         if self.devices == 0 || !self.batch.is_multiple_of(self.devices) {
+            let over = if self.mesh.fsdp > 1 {
+                format!(" (the mesh's data × fsdp = {})", self.mesh)
+            } else {
+                String::new()
+            };
             return Err(Error::msg(format!(
-                "[train] batch_size = {} is not divisible by the {} devices it is split over; \
-                 use a batch size that is a multiple of {} or set train.devices (--devices)",
+                "[train] batch_size = {} is not divisible by the {} devices it is split \
+                 over{over}; use a batch size that is a multiple of {} or set train.devices \
+                 (--devices) or train.mesh",
                 self.batch, self.devices, self.devices
             )));
         }
@@ -151,9 +180,7 @@ impl StepLayout {
 
     /// The mhlo sharding that splits dimension `dim` of a rank-`rank` array over the devices.
     pub fn split_sharding(&self, rank: usize, dim: usize) -> String {
-        let mut tiles = vec!["1".to_string(); rank];
-        tiles[dim] = self.devices.to_string();
-        format!("{{devices=[{}]<=[{}]}}", tiles.join(","), self.devices)
+        self.mesh.batch_sharding(rank, dim)
     }
 }
 
@@ -247,7 +274,7 @@ pub fn build_step(
     let module = g.build_with(
         "train_step",
         &outputs,
-        &step_build_options(layout, &names, &data),
+        &step_build_options(layout, &names, &state_sharding(layout, opt), &data),
     )?;
     Ok(StepProgram {
         module,
@@ -255,6 +282,7 @@ pub fn build_step(
         n_opt: no,
         n_ema: ne,
         data_args: data.names,
+        state_split: state_split(layout, opt),
     })
 }
 
@@ -275,6 +303,36 @@ fn declare_state(g: &Graph, layout: &StepLayout, opt: &UpdateRule) -> Result<Vec
     state.push(g.parameter("step", &[], DType::I32)?);
     state.push(g.parameter("key", &[2], DType::U64)?);
     Ok(state)
+}
+
+/// The shapes of the `params`, `opt` and `ema` state leaves, in argument order.
+fn state_shapes<'a>(layout: &'a StepLayout, opt: &'a UpdateRule) -> Vec<&'a Shape> {
+    let params = layout.params.iter().map(|(_, s)| s);
+    let ema = layout.ema_rate.is_some().then_some(params.clone());
+    params
+        .chain(opt.state.iter().map(|(_, s)| s))
+        .chain(ema.into_iter().flatten())
+        .collect()
+}
+
+/// The dimension each state argument is split along on the mesh (`step` and `key` never).
+fn state_split(layout: &StepLayout, opt: &UpdateRule) -> Vec<Option<usize>> {
+    let mut split: Vec<Option<usize>> = state_shapes(layout, opt)
+        .into_iter()
+        .map(|s| layout.mesh.shard_dim(&s.dims))
+        .collect();
+    split.extend([None, None]);
+    split
+}
+
+/// The `mhlo.sharding` of each state argument and result.
+fn state_sharding(layout: &StepLayout, opt: &UpdateRule) -> Vec<String> {
+    let mut s: Vec<String> = state_shapes(layout, opt)
+        .into_iter()
+        .map(|s| layout.mesh.state_sharding(&s.dims))
+        .collect();
+    s.extend(["{replicated}".to_string(), "{replicated}".to_string()]);
+    s
 }
 
 /// The names of the state results (as the state arguments) and `losses`, in order.
@@ -298,8 +356,15 @@ fn result_names(layout: &StepLayout, opt: &UpdateRule) -> Vec<String> {
 }
 
 /// The module options: the state donated, and over several devices each argument's sharding
-/// (the batch split, the rest replicated) and replicated results.
-fn step_build_options(layout: &StepLayout, names: &[String], data: &DataArgs) -> BuildOptions {
+/// (the batch split over all devices, the state split along the mesh's `fsdp` axis or
+/// replicated, the rest replicated) and the results' (the state as its arguments, the losses
+/// replicated).
+fn step_build_options(
+    layout: &StepLayout,
+    names: &[String],
+    state_sharding: &[String],
+    data: &DataArgs,
+) -> BuildOptions {
     let state = &names[..names.len() - 1];
     let mut opts = BuildOptions {
         num_partitions: layout.devices,
@@ -307,21 +372,18 @@ fn step_build_options(layout: &StepLayout, names: &[String], data: &DataArgs) ->
         ..Default::default()
     };
     if layout.devices > 1 {
-        let all_args = state
-            .iter()
-            .cloned()
-            .chain(std::iter::once("n".to_string()))
-            .chain(data.names.iter().cloned());
-        for a in all_args {
+        let state = state.iter().cloned().zip(state_sharding.iter().cloned());
+        opts.result_sharding = state.clone().collect();
+        opts.result_sharding
+            .push(("losses".into(), "{replicated}".into()));
+        opts.arg_sharding = state.collect();
+        let rest = std::iter::once("n".to_string()).chain(data.names.iter().cloned());
+        for a in rest {
             let s = match data.sharded.iter().find(|(nm, _, _)| *nm == a) {
                 Some((_, rank, dim)) => layout.split_sharding(*rank, *dim),
                 None => "{replicated}".to_string(),
             };
             opts.arg_sharding.push((a, s));
-        }
-        for r in names {
-            opts.result_sharding
-                .push((r.clone(), "{replicated}".into()));
         }
     }
     opts

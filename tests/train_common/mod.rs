@@ -108,6 +108,7 @@ pub fn layout(ds: &Dataset, batch: usize, k: usize, devices: usize, host: bool) 
         batch,
         steps_per_call: k,
         devices,
+        mesh: sbgm_xla::train::mesh::Mesh::data_parallel(devices),
         accumulate: 1,
         cond_dropout: 0.0,
         x_dims: ds.data_shape().to_vec(),
