@@ -70,6 +70,14 @@ pub enum Error {
         available: usize,
     },
 
+    // ---- multi-process jobs (src/dist) ----
+    /// A multi-process job that cannot start or go on: an unreachable coordinator, a process
+    /// set that does not fit together, a key-value store timeout, a peer that died. `code`
+    /// says which kind (`NOT_FOUND`, `DEADLINE_EXCEEDED`, `ALREADY_EXISTS`, `UNAVAILABLE`,
+    /// `ABORTED` for a dead peer, `INVALID_ARGUMENT`); the message names the process and the fix.
+    #[error("{msg}")]
+    Distributed { code: ErrorCode, msg: String },
+
     // ---- graph builder (tracing, autodiff, emission) ----
     /// Two operands whose shapes or element types do not fit together.
     #[error("{op}: operands {lhs} and {rhs} do not fit: {msg}")]
@@ -118,6 +126,17 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+}
+
+// ---- multi-process jobs ----
+impl Error {
+    /// A multi-process error of kind `code`.
+    pub fn distributed(code: ErrorCode, msg: impl Into<String>) -> Self {
+        Error::Distributed {
+            code,
+            msg: msg.into(),
         }
     }
 }
@@ -222,6 +241,32 @@ impl ErrorCode {
             15 => DataLoss,
             16 => Unauthenticated,
             c => Other(c),
+        }
+    }
+}
+
+impl ErrorCode {
+    /// The C API's integer for this code (`Unknown` for codes this build does not know).
+    pub fn to_raw(self) -> i32 {
+        use ErrorCode::*;
+        match self {
+            Cancelled => 1,
+            Unknown => 2,
+            InvalidArgument => 3,
+            DeadlineExceeded => 4,
+            NotFound => 5,
+            AlreadyExists => 6,
+            PermissionDenied => 7,
+            ResourceExhausted => 8,
+            FailedPrecondition => 9,
+            Aborted => 10,
+            OutOfRange => 11,
+            Unimplemented => 12,
+            Internal => 13,
+            Unavailable => 14,
+            DataLoss => 15,
+            Unauthenticated => 16,
+            Other(c) => c,
         }
     }
 }

@@ -6,6 +6,7 @@
 //!
 //! Layers, bottom up:
 //! - [`pjrt`]: the runtime (plugins, clients, buffers, executables);
+//! - [`dist`]: multi-process jobs (process discovery, the key-value store, clients per process);
 //! - [`graph`]: tracing, autodiff and StableHLO emission;
 //! - [`nn`]: layers and sbgm's score networks;
 //! - [`sde`]: VE/VP/SubVP SDEs;
@@ -17,6 +18,7 @@
 
 pub mod cli;
 pub mod data;
+pub mod dist;
 pub mod dtype;
 pub mod error;
 pub mod exec;

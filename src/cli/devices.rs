@@ -1,8 +1,11 @@
 //! `sbgm-xla devices`: the plugin, its platform and version, StableHLO versions, the host
-//! kernels in use (CPU) and the devices.
+//! kernels in use (CPU), this process's place in the job, its devices and the job's (global)
+//! devices per process.
 
 use super::RuntimeArgs;
 use super::output::outln;
+use crate::pjrt::Device;
+use crate::pjrt::assignment::{devices_per_process, global_order};
 use clap::Args;
 
 /// Arguments of `sbgm-xla devices`.
@@ -41,6 +44,8 @@ pub fn devices(args: &DevicesArgs) -> anyhow::Result<()> {
         };
         outln!("kernels:   {kernels}");
     }
+    let set = args.runtime.process_set()?;
+    outln!("process:   {}", set.describe());
     outln!(
         "devices:   {} ({} addressable, process {})",
         client.devices().len(),
@@ -50,5 +55,34 @@ pub fn devices(args: &DevicesArgs) -> anyhow::Result<()> {
     for (i, d) in client.addressable_devices().iter().enumerate() {
         outln!("  [{i}] {d}");
     }
+    outln!("global:    {}", global_view(client.devices()));
+    for d in global_order(client.devices()) {
+        if !d.addressable {
+            outln!("  [-] {d}");
+        }
+    }
     Ok(())
+}
+
+/// The job's devices per process, in the order programs use them:
+/// `process 0: 2 devices (ids 0, 1); process 1: 2 devices (ids 2, 3)`.
+fn global_view(devices: &[Device]) -> String {
+    let order = global_order(devices);
+    devices_per_process(devices)
+        .keys()
+        .map(|p| {
+            let ids: Vec<String> = order
+                .iter()
+                .filter(|d| d.process_index == *p)
+                .map(|d| d.id.to_string())
+                .collect();
+            let s = if ids.len() == 1 { "" } else { "s" };
+            format!(
+                "process {p}: {} device{s} (ids {})",
+                ids.len(),
+                ids.join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }

@@ -21,6 +21,7 @@ pub mod sample;
 pub mod score;
 pub mod train;
 
+use crate::dist::{LaunchFlags, ProcessSet};
 use crate::pjrt::{Client, ClientOptions, PluginSpec};
 use clap::{Args, Parser, Subcommand};
 use std::io::IsTerminal;
@@ -76,6 +77,18 @@ pub struct RuntimeArgs {
     /// Print only errors and results: no "sbgm-xla: plugin ..." line, no progress bars.
     #[arg(long)]
     pub quiet: bool,
+    /// Several processes (one per host or GPU, each running the same command): HOST:PORT where
+    /// process 0 serves the job's key-value store. Default: $SBGM_XLA_COORDINATOR, else what
+    /// SLURM, torchrun, Open MPI or a TPU pod say.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub coordinator: Option<String>,
+    /// This process's id, 0 to N-1 (default: $SBGM_XLA_PROCESS_ID, else the launcher's rank).
+    #[arg(long, value_name = "I")]
+    pub process_id: Option<usize>,
+    /// The number of processes, the same on all (default: $SBGM_XLA_NUM_PROCESSES, else the
+    /// launcher's; 1 when nothing says).
+    #[arg(long, value_name = "N")]
+    pub num_processes: Option<usize>,
 }
 
 impl RuntimeArgs {
@@ -89,12 +102,32 @@ impl RuntimeArgs {
         Ok(crate::exec::Target::new(self.client()?))
     }
 
+    /// The process set these arguments and the environment describe (see
+    /// [`crate::dist::discover`]).
+    pub fn process_set(&self) -> crate::Result<ProcessSet> {
+        crate::dist::discover_here(&LaunchFlags {
+            coordinator: self.coordinator.clone(),
+            process_id: self.process_id,
+            num_processes: self.num_processes,
+        })
+    }
+
     /// Opens the client; a CPU plugin gets `--cpu-devices`, else `want` devices, else 1.
     /// (A GPU or TPU plugin keeps its own devices: the CPU option is only passed to a plugin
-    /// whose platform is `cpu`.)
+    /// whose platform is `cpu`.) A process of a multi-process job joins the job's key-value
+    /// store first ([`crate::dist::open_client`]).
     /// Unless `--quiet`, says on stderr which plugin library runs (see [`plugin_line`]).
     pub fn client_for(&self, want: Option<usize>) -> crate::Result<Client> {
         let spec = PluginSpec::from_arg(self.plugin.as_deref());
+        let set = self.process_set()?;
+        if set.is_multi_process() {
+            let store = crate::dist::StoreOptions::from_env()?;
+            let client = crate::dist::open_client(&spec, &ClientOptions::default(), &set, &store)?;
+            if !self.quiet {
+                eprintln!("{}; {}", plugin_line(&client), set.describe());
+            }
+            return Ok(client);
+        }
         let n = self.cpu_devices.or(want).unwrap_or(1);
         let mut client = Client::open(&spec, &ClientOptions::default())?;
         if client.platform_name() == "cpu" && client.addressable_devices().len() != n {

@@ -2,6 +2,7 @@
 //! cheap (an `Arc`); buffers and executables keep their client alive.
 
 use super::api::{Api, NamedValue, NamedValues, pjrt_call, plugin_str};
+use super::kv::{Bridge, Distributed};
 use super::live;
 use super::plugin::{self, PluginSpec};
 use super::sys::{self, Args};
@@ -18,6 +19,9 @@ pub struct ClientOptions {
     /// Further plugin-specific create options, passed on as they are. Beware: the 0.81 CPU
     /// plugin aborts the process on an option of the wrong type.
     pub extra: Vec<(String, NamedValue)>,
+    /// A multi-process job: the `node_id`/`num_nodes` create options and the key-value
+    /// callbacks (see [`super::kv`]). `None` (or one node): a client of this process alone.
+    pub distributed: Option<Distributed>,
 }
 
 /// The most virtual CPU devices a client may ask for. They share the machine's cores (more
@@ -28,6 +32,14 @@ pub const MAX_CPU_DEVICES: usize = 1024;
 impl ClientOptions {
     /// Checks the options on our side before the plugin sees them.
     pub fn validate(&self) -> Result<()> {
+        if let Some(d) = &self.distributed
+            && d.node_id >= d.num_nodes
+        {
+            return Err(Error::BadArgument(format!(
+                "node id {} is out of range for {} nodes",
+                d.node_id, d.num_nodes
+            )));
+        }
         match self.cpu_device_count {
             Some(n) if n == 0 || n > MAX_CPU_DEVICES => Err(Error::BadArgument(format!(
                 "{n} CPU devices asked for (--cpu-devices / --devices): use 1 to \
@@ -36,6 +48,11 @@ impl ClientOptions {
             ))),
             _ => Ok(()),
         }
+    }
+
+    /// The distributed settings when they span more than one process.
+    fn multi_process(&self) -> Option<&Distributed> {
+        self.distributed.as_ref().filter(|d| d.num_nodes > 1)
     }
 
     /// Options with `cpu_device_count` set.
@@ -50,6 +67,10 @@ impl ClientOptions {
         let mut v = Vec::new();
         if let Some(n) = self.cpu_device_count {
             v.push(("cpu_device_count".to_string(), NamedValue::Int(n as i64)));
+        }
+        if let Some(d) = self.multi_process().filter(|d| d.tell_plugin) {
+            v.push(("node_id".to_string(), NamedValue::Int(d.node_id as i64)));
+            v.push(("num_nodes".to_string(), NamedValue::Int(d.num_nodes as i64)));
         }
         v.extend(self.extra.iter().cloned());
         v
@@ -98,6 +119,9 @@ pub(crate) struct ClientInner {
     devices: Vec<Device>,
     addressable: Vec<Device>,
     pub(crate) addressable_raw: Vec<*mut sys::PJRT_Device>,
+    /// The key-value store of a multi-process client: the callbacks' `user_arg`, freed only
+    /// after the client is destroyed.
+    kv: Option<Box<Bridge>>,
 }
 
 // SAFETY: a PJRT client is thread-safe by the C API's contract; the raw device pointers are
@@ -109,6 +133,11 @@ unsafe impl Sync for ClientInner {}
 impl Drop for ClientInner {
     fn drop(&mut self) {
         live::destroyed(&live::CLIENTS);
+        if let Some(kv) = &self.kv
+            && let Err(e) = kv.store().shutdown()
+        {
+            eprintln!("sbgm-xla: warning: the shutdown barrier of the job failed: {e}");
+        }
         let mut a = sys::PJRT_Client_Destroy_Args::new();
         a.client = self.raw;
         // SAFETY: the client is live and destroyed exactly once, here; every buffer and
@@ -138,11 +167,22 @@ impl Client {
     /// A client of an already loaded plugin.
     pub fn with_api(api: &'static Api, opts: &ClientOptions) -> Result<Client> {
         opts.validate()?;
+        let multi = opts.multi_process();
+        if let Some(d) = multi
+            && plugin::platform_of_library(api.path()) == Some("cpu")
+        {
+            return Err(multi_process_cpu_error(api.path(), d.node_id, d.num_nodes));
+        }
         let options = NamedValues::new(&opts.named_values());
         let mut a = sys::PJRT_Client_Create_Args::new();
         a.create_options = options.as_ptr();
         a.num_options = options.len();
-        // SAFETY: `options` outlives the call; the key-value callbacks are null (one process).
+        let kv = multi.map(|d| Bridge::new(d.store.clone()));
+        if let (Some(bridge), Some(true)) = (&kv, multi.map(|d| d.tell_plugin)) {
+            bridge.install(&mut a);
+        }
+        // SAFETY: `options` outlives the call; the key-value bridge (when set) is owned by the
+        // client from here on and outlives it.
         unsafe { pjrt_call!(api, PJRT_Client_Create, &mut a)? };
         let raw = a.client;
         live::created(&live::CLIENTS);
@@ -156,6 +196,7 @@ impl Client {
             devices: Vec::new(),
             addressable: Vec::new(),
             addressable_raw: Vec::new(),
+            kv,
         };
         let mut n = sys::PJRT_Client_PlatformName_Args::new();
         n.client = raw;
@@ -200,6 +241,15 @@ impl Client {
             .map(|&dev| describe_device(api, dev))
             .collect::<Result<_>>()?;
         inner.addressable_raw = addressable;
+        if let Some(d) = multi
+            && inner.platform_name == "cpu"
+        {
+            // Destroy the client without the shutdown barrier: the job never started.
+            let kv = inner.kv.take();
+            drop(inner);
+            drop(kv);
+            return Err(multi_process_cpu_error(api.path(), d.node_id, d.num_nodes));
+        }
         Ok(Client {
             inner: Arc::new(inner),
         })
@@ -245,6 +295,17 @@ impl Client {
         self.inner.addressable_raw.iter().position(|&d| d == raw)
     }
 
+    /// Whether this client is one of several processes of a job (it was created with a
+    /// key-value store, and the plugin sees devices of other processes).
+    pub fn is_multi_process(&self) -> bool {
+        self.inner.kv.is_some() || self.inner.devices.iter().any(|d| !d.addressable)
+    }
+
+    /// The key-value store of a multi-process client.
+    pub fn key_value_store(&self) -> Option<&std::sync::Arc<dyn super::kv::KeyValueStore>> {
+        self.inner.kv.as_deref().map(Bridge::store)
+    }
+
     /// Whether two handles are the same client.
     pub fn same_as(&self, other: &Client) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
@@ -259,6 +320,23 @@ impl fmt::Debug for Client {
             .field("devices", &self.inner.addressable.len())
             .finish()
     }
+}
+
+/// The error for a CPU plugin asked to take part in a multi-process job: XLA's CPU client
+/// cannot run computations across processes.
+pub fn multi_process_cpu_error(path: &std::path::Path, node_id: usize, num_nodes: usize) -> Error {
+    Error::distributed(
+        crate::error::ErrorCode::Unimplemented,
+        format!(
+            "Multiprocess computations aren't implemented on the CPU backend: this is process {} \
+             of {}, but the plugin {} is XLA's CPU plugin. Use the CUDA or TPU plugin (--plugin \
+             cuda, --plugin tpu) for several processes, or run one process with several CPU \
+             devices (leave out --num-processes; --cpu-devices N, or train --devices N)",
+            node_id,
+            num_nodes,
+            path.display()
+        ),
+    )
 }
 
 /// Copies a plugin-owned pointer array.

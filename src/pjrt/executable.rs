@@ -427,9 +427,14 @@ impl Executable {
     fn check_arguments(&self, args: &[Vec<&Buffer>], donate: &[usize]) -> Result<()> {
         let n_dev = self.devices.len();
         if args.len() != n_dev {
+            let here = if self.client.is_multi_process() {
+                " of this process"
+            } else {
+                ""
+            };
             return Err(Error::BadArgument(format!(
-                "this executable runs on {n_dev} device(s) ({} replicas x {} partitions): give one \
-                 argument list per device, got {}",
+                "this executable runs on {n_dev} device(s){here} ({} replicas x {} partitions): \
+                 give one argument list per device, got {}",
                 self.num_replicas,
                 self.num_partitions,
                 args.len()

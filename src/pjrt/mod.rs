@@ -65,17 +65,25 @@
 //! # Ok::<(), sbgm_xla::Error>(())
 //! ```
 //!
+//! Several processes (one per host or GPU): [`ClientOptions::distributed`] gives the plugin
+//! `node_id`, `num_nodes` and a [`KeyValueStore`] through the key-value callbacks ([`kv`]);
+//! programs are then compiled over the global devices ([`assignment`]) and executed on the
+//! addressable ones. [`crate::dist`] finds the process set and serves the store.
+//!
 //! Files: [`sys`] (the raw C definitions, API 0.81), [`api`] (loading, the call helper,
 //! errors), [`client`], [`buffer`], [`program`], [`bytecode`] (MLIR bytecode framing), [`executable`], [`plugin`] (discovery and trust), [`install`] (installing
-//! pinned plugins), [`live`] (object counts); `proto` encodes/decodes the protobufs we exchange.
+//! pinned plugins), [`live`] (object counts), [`kv`] (key-value callbacks), [`assignment`]
+//! (global device assignments); `proto` encodes/decodes the protobufs we exchange.
 
 pub mod api;
+pub mod assignment;
 pub mod buffer;
 pub mod bytecode;
 pub mod client;
 pub mod executable;
 pub mod ffi;
 pub mod install;
+pub mod kv;
 pub mod live;
 pub mod plugin;
 pub mod program;
@@ -86,6 +94,7 @@ pub use api::{Api, ErrorCode, NamedValue};
 pub use buffer::Buffer;
 pub use client::{Client, ClientOptions, Device};
 pub use executable::{Executable, MemoryStats};
+pub use kv::{Distributed, KeyValueStore};
 pub use live::{LiveObjects, live_objects};
 pub use plugin::PluginSpec;
 pub use program::{CompileOptions, Program};

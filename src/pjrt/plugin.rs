@@ -418,6 +418,26 @@ pub fn find(platform: &str) -> Option<Found> {
         .find(|f| f.plugin.platform == platform && f.trusted())
 }
 
+/// The platform of a plugin library, known before a client is created: that of the known
+/// plugin whose library file this is, else a guess from the file name (`cpu`, `cuda`/`gpu`,
+/// `tpu`); `None` when neither says.
+pub fn platform_of_library(path: &Path) -> Option<&'static str> {
+    let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
+    let full = path.to_string_lossy().to_ascii_lowercase();
+    if let Some(k) = KNOWN.iter().find(|k| full.ends_with(k.library)) {
+        return Some(k.platform);
+    }
+    [
+        ("cpu", "cpu"),
+        ("cuda", "cuda"),
+        ("gpu", "cuda"),
+        ("tpu", "tpu"),
+    ]
+    .into_iter()
+    .find(|(tag, _)| name.contains(tag))
+    .map(|(_, platform)| platform)
+}
+
 /// The plugin library for `spec`, installing the default CPU plugin when it is missing.
 pub fn resolve(spec: &PluginSpec) -> Result<PathBuf> {
     match spec {

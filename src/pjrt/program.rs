@@ -1,6 +1,7 @@
 //! [`Program`] (StableHLO as MLIR text or bytecode) and [`CompileOptions`] (replicas,
 //! partitions, SPMD/Shardy partitioning, device assignment).
 
+use super::assignment;
 use super::client::Client;
 use super::proto::BuildOptions;
 use crate::error::{Error, Result};
@@ -129,7 +130,8 @@ pub struct CompileOptions {
     /// Use the Shardy partitioner (default: when the program has `sdy` shardings).
     pub use_shardy_partitioner: Option<bool>,
     /// Devices, `[replica][partition]`, as indices into [`Client::addressable_devices`]
-    /// (default: the plugin's choice, devices 0, 1, ...).
+    /// (default: the plugin's choice, devices 0, 1, ...; on a multi-process client, the
+    /// global devices sorted by process, then id, see [`super::assignment`]).
     pub device_assignment: Option<Vec<Vec<usize>>>,
 }
 
@@ -156,8 +158,13 @@ impl CompileOptions {
                 "compile options ask for {num_replicas} replicas and {num_partitions} partitions; both must be at least 1"
             )));
         }
+        let multi = client.is_multi_process();
         let needed = num_replicas * num_partitions;
-        let available = client.device_count();
+        let available = if multi {
+            client.devices().len()
+        } else {
+            client.device_count()
+        };
         if needed > available {
             return Err(Error::NotEnoughDevices {
                 needed,
@@ -166,35 +173,26 @@ impl CompileOptions {
                 available,
             });
         }
-        let device_assignment = match &self.device_assignment {
-            None => None,
-            Some(da) => {
-                if da.len() != num_replicas || da.iter().any(|r| r.len() != num_partitions) {
-                    return Err(Error::BadArgument(format!(
-                        "the device assignment must have {num_replicas} rows (replicas) of {num_partitions} devices (partitions), got {da:?}"
-                    )));
-                }
-                let mut seen = Vec::new();
-                let mut ids = Vec::new();
-                for row in da {
-                    let mut r = Vec::new();
-                    for &d in row {
-                        let dev = client.addressable_devices().get(d).ok_or_else(|| {
-                            Error::BadArgument(format!(
-                                "the device assignment names device {d}, but the client has {available} devices (0..{available})"
-                            ))
-                        })?;
-                        if seen.contains(&d) {
-                            return Err(Error::BadArgument(format!(
-                                "the device assignment uses device {d} twice: {da:?}"
-                            )));
-                        }
-                        seen.push(d);
-                        r.push(dev.id as i64);
-                    }
-                    ids.push(r);
-                }
-                Some(ids)
+        let device_assignment = match (&self.device_assignment, multi) {
+            (None, false) => None,
+            // Over the global devices: each process then runs on its addressable ones.
+            (None, true) => Some(assignment::global_assignment(
+                client.devices(),
+                num_replicas,
+                num_partitions,
+            )?),
+            (Some(da), false) => Some(addressable_assignment(
+                da,
+                client,
+                num_replicas,
+                num_partitions,
+            )?),
+            (Some(_), true) => {
+                return Err(Error::BadArgument(
+                    "a multi-process program runs over the global devices sorted by process, \
+                     then id: leave device_assignment unset"
+                        .into(),
+                ));
             }
         };
         Ok(BuildOptions {
@@ -207,6 +205,42 @@ impl CompileOptions {
             device_assignment,
         })
     }
+}
+
+/// An assignment of addressable device indices as device ids, checked against the client.
+fn addressable_assignment(
+    da: &[Vec<usize>],
+    client: &Client,
+    num_replicas: usize,
+    num_partitions: usize,
+) -> Result<Vec<Vec<i64>>> {
+    if da.len() != num_replicas || da.iter().any(|r| r.len() != num_partitions) {
+        return Err(Error::BadArgument(format!(
+            "the device assignment must have {num_replicas} rows (replicas) of {num_partitions} devices (partitions), got {da:?}"
+        )));
+    }
+    let available = client.device_count();
+    let mut seen = Vec::new();
+    let mut ids = Vec::new();
+    for row in da {
+        let mut r = Vec::new();
+        for &d in row {
+            let dev = client.addressable_devices().get(d).ok_or_else(|| {
+                Error::BadArgument(format!(
+                    "the device assignment names device {d}, but the client has {available} devices (0..{available})"
+                ))
+            })?;
+            if seen.contains(&d) {
+                return Err(Error::BadArgument(format!(
+                    "the device assignment uses device {d} twice: {da:?}"
+                )));
+            }
+            seen.push(d);
+            r.push(dev.id as i64);
+        }
+        ids.push(r);
+    }
+    Ok(ids)
 }
 
 #[cfg(test)]

@@ -5,10 +5,57 @@ use std::mem::{offset_of, size_of};
 
 use super::*;
 
-/// Callbacks of the multi-process key-value store (not used yet: always null).
+/// Callbacks of the multi-process key-value store (`PJRT_KeyValueGetCallback` and its
+/// siblings; the argument is one of the `PJRT_KeyValue*Callback_Args` below).
 pub type KvCallback = Option<unsafe extern "C" fn(args: *mut c_void) -> *mut PJRT_Error>;
 
+/// `PJRT_CallbackError`: the plugin's function that turns a code and message into a
+/// `PJRT_Error` a callback can return (the message is copied).
+pub type PJRT_CallbackError = Option<
+    unsafe extern "C" fn(
+        code: PJRT_Error_Code,
+        message: *const c_char,
+        size: usize,
+    ) -> *mut PJRT_Error,
+>;
+
+/// `PJRT_KeyValueGetCallback_ValueDeleter`: frees a value a get callback returned.
+pub type PJRT_KeyValue_ValueDeleter = Option<unsafe extern "C" fn(value: *mut c_char)>;
+
 pjrt_structs! {
+    struct PJRT_KeyValueGetCallback_Args {
+        struct_size: usize,
+        extension_start: *mut PJRT_Extension_Base,
+        key: *const c_char,
+        key_size: usize,
+        timeout_in_ms: c_int,
+        callback_error: *mut PJRT_CallbackError,
+        user_arg: *mut c_void,
+        value: *mut c_char,
+        value_size: usize,
+        value_deleter_callback: PJRT_KeyValue_ValueDeleter,
+    }
+    struct PJRT_KeyValueTryGetCallback_Args {
+        struct_size: usize,
+        extension_start: *mut PJRT_Extension_Base,
+        key: *const c_char,
+        key_size: usize,
+        callback_error: *mut PJRT_CallbackError,
+        user_arg: *mut c_void,
+        value: *mut c_char,
+        value_size: usize,
+        value_deleter_callback: PJRT_KeyValue_ValueDeleter,
+    }
+    struct PJRT_KeyValuePutCallback_Args {
+        struct_size: usize,
+        extension_start: *mut PJRT_Extension_Base,
+        key: *const c_char,
+        key_size: usize,
+        value: *const c_char,
+        value_size: usize,
+        callback_error: *mut PJRT_CallbackError,
+        user_arg: *mut c_void,
+    }
     struct PJRT_Client_Create_Args {
         struct_size: usize,
         extension_start: *mut PJRT_Extension_Base,
