@@ -186,3 +186,50 @@ impl Metrics {
 fn unzip(v: &Series) -> (Vec<u64>, Vec<f64>) {
     v.iter().copied().unzip()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_evaluation_line_names_its_weights_and_a_resume_reads_it_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(METRICS);
+        let mut m = Metrics::open(&path, 0, false).unwrap();
+        m.log_losses(0, &[0.5, 0.4, 0.35]).unwrap();
+        let ema = Evaluation {
+            eval_loss: 0.3,
+            eval_weights: Weights::Ema,
+            eval_loss_params: Some(0.25),
+            eval_bpd: Some(3.5),
+        };
+        m.log_eval(2, &ema).unwrap();
+        let params = Evaluation {
+            eval_loss: f32::NAN,
+            eval_weights: Weights::Params,
+            eval_loss_params: None,
+            eval_bpd: None,
+        };
+        m.log_eval(3, &params).unwrap();
+        drop(m);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[3],
+            r#"{"step":2,"eval_loss":0.3,"eval_weights":"ema","eval_loss_params":0.25,"eval_bpd":3.5}"#
+        );
+        assert_eq!(
+            lines[4],
+            r#"{"step":3,"eval_loss":null,"eval_weights":"params"}"#
+        );
+        // resumed at step 2: step 3's lines are dropped, step 2's values read back (as the
+        // shortest decimals of the f32 values, written above)
+        let m = Metrics::open(&path, 2, true).unwrap();
+        assert_eq!(m.losses, [0.5, 0.4]);
+        assert_eq!(m.eval, [vec![(2, 0.3)], vec![(2, 0.25)], vec![(2, 3.5)]]);
+        assert!(m.eval_ema);
+        m.plot(dir.path()).unwrap();
+        assert!(dir.path().join(LOSS_PLOT).is_file());
+        assert!(dir.path().join(BPD_PLOT).is_file());
+    }
+}

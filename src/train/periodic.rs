@@ -238,7 +238,7 @@ fn whole_levels((lo, hi): (f32, f32)) -> Option<(usize, (f64, f64))> {
 }
 
 /// Mean bits per dimension of the held-out set's first `train.eval_bpd_samples` images,
-/// dequantized over the levels of their value range ([`whole_levels`]), by the
+/// dequantized over the levels of their value range (8-bit images: 256, digits: 17), by the
 /// probability-flow ODE of [`CompiledLoglik`] (compiled once, `train.eval_bpd_method`'s
 /// divergence, the key of `train.seed`): what `sbgm-xla loglik --checkpoint RUN --method
 /// <method> --dequantize <levels> --seed <train.seed>` reports for the same images.
