@@ -611,6 +611,21 @@ pub fn loss_curve_png(
     losses: &[f64],
     val: Option<(&[u64], &[f64])>,
 ) -> Result<()> {
+    let val: Vec<HeldOut<'_>> = val.map(|(s, l)| ("validation", s, l)).into_iter().collect();
+    loss_curves_png(path, steps, losses, &val)
+}
+
+/// A held-out curve of [`loss_curves_png`]: its legend label, steps and values.
+pub type HeldOut<'a> = (&'a str, &'a [u64], &'a [f64]);
+
+/// [`loss_curve_png`] with any number of held-out curves (e.g. the EMA's and the raw
+/// parameters' held-out losses), each with its legend label.
+pub fn loss_curves_png(
+    path: &Path,
+    steps: &[u64],
+    losses: &[f64],
+    val: &[HeldOut<'_>],
+) -> Result<()> {
     if steps.len() != losses.len() {
         return Err(Error::msg(format!(
             "loss_curve_png: {} steps but {} losses",
@@ -618,11 +633,9 @@ pub fn loss_curve_png(
             losses.len()
         )));
     }
-    if let Some((vs, vl)) = val
-        && vs.len() != vl.len()
-    {
+    if let Some((label, vs, vl)) = val.iter().find(|(_, s, l)| s.len() != l.len()) {
         return Err(Error::msg(format!(
-            "loss_curve_png: {} validation steps but {} validation losses",
+            "loss_curve_png: {} {label} steps but {} {label} losses",
             vs.len(),
             vl.len()
         )));
@@ -634,7 +647,7 @@ pub fn loss_curve_png(
             .collect::<Vec<_>>()
     };
     let mut all = finite(losses);
-    if let Some((_, vl)) = val {
+    for (_, _, vl) in val {
         all.extend(finite(vl));
     }
     if all.is_empty() {
@@ -642,15 +655,16 @@ pub fn loss_curve_png(
     }
     let log_y = all.iter().all(|&v| v > 0.0);
     let xs = |s: &[u64]| s.iter().map(|&s| s as f64).collect::<Vec<_>>();
-    let (train_x, val_x) = (xs(steps), val.map(|(s, _)| xs(s)).unwrap_or_default());
-    let mut curves = Vec::with_capacity(2);
+    let train_x = xs(steps);
+    let val_x: Vec<Vec<f64>> = val.iter().map(|(_, s, _)| xs(s)).collect();
+    let mut curves = Vec::with_capacity(1 + val.len());
     if losses.iter().any(|v| v.is_finite()) {
         curves.push(Line::new("train", &train_x, losses).markers(false));
     }
-    if let Some((_, vl)) = val
-        && vl.iter().any(|v| v.is_finite())
-    {
-        curves.push(Line::new("validation", &val_x, vl).markers(false));
+    for ((label, _, vl), vx) in val.iter().zip(&val_x) {
+        if vl.iter().any(|v| v.is_finite()) {
+            curves.push(Line::new(label, vx, vl).markers(false));
+        }
     }
     lines_png(
         path,

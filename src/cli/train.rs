@@ -91,7 +91,7 @@ pub fn train(a: &TrainArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(crate::train::interrupt::exit_status(sig)));
     }
     eprintln!(
-        "trained {} steps on {} device(s) ({}first call {:.2} s); last loss {}{}; run in {}",
+        "trained {} steps on {} device(s) ({}first call {:.2} s); last loss {}{}{}; run in {}",
         s.step,
         s.devices,
         s.steps_per_s
@@ -100,6 +100,8 @@ pub fn train(a: &TrainArgs) -> anyhow::Result<ExitCode> {
         s.last_loss.map_or("-".into(), |l| format!("{l:.4}")),
         s.last_eval_loss
             .map_or(String::new(), |l| format!(", held-out loss {l:.4}")),
+        s.last_eval_bpd
+            .map_or(String::new(), |b| format!(", held-out {b:.3} bits/dim")),
         run_dir.display()
     );
     Ok(ExitCode::SUCCESS)

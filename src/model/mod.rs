@@ -37,7 +37,7 @@ pub use config::{
     stored_model,
 };
 pub use inputs::{CondInput, ScoreInputs};
-pub use sampling::{LoglikJob, Options, Space};
+pub use sampling::{LoglikJob, Options, Space, dequantize_range};
 
 use crate::data::Transform;
 use crate::error::{Error, Result};

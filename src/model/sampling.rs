@@ -73,6 +73,22 @@ fn log_jacobian(t: &Transform) -> f64 {
     }
 }
 
+/// The dequantization of data with `levels` discrete values whose lowest and highest levels
+/// are `range`, in the model's space: `transform` maps `range` there (`None`: it is there).
+pub fn dequantize_range(
+    levels: usize,
+    range: (f64, f64),
+    transform: Option<Transform>,
+) -> Dequantize {
+    let f = |v: f64| transform.map_or(v, |t| f64::from(t.forward(v as f32)));
+    let (lo, hi) = (f(range.0), f(range.1));
+    Dequantize {
+        levels,
+        lo: lo.min(hi),
+        hi: lo.max(hi),
+    }
+}
+
 impl Model {
     /// The space that data asked for in `wanted` space are in: data space needs the model's
     /// data scaling, without it they stay in the model's space.
@@ -140,14 +156,7 @@ impl Model {
                 (f64::from(lo), f64::from(hi))
             }
         };
-        let transform = self.transform_for(wanted);
-        let f = |v: f64| transform.map_or(v, |t| f64::from(t.forward(v as f32)));
-        let (lo, hi) = (f(lo), f(hi));
-        Dequantize {
-            levels,
-            lo: lo.min(hi),
-            hi: lo.max(hi),
-        }
+        dequantize_range(levels, (lo, hi), self.transform_for(wanted))
     }
 
     /// Sets up the log-likelihoods of the data `x` (in `wanted` space, checked as by

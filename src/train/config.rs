@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::DataSpec;
 use crate::error::{Error, Result};
 use crate::graph::MatmulPrecision;
+use crate::sample::TraceMethod;
 use crate::train::optim::OptimConfig;
 
 /// The whole training config.
@@ -65,6 +66,8 @@ pub enum LabelsAs {
 /// steps_per_call = 100      # training steps run by one call of the compiled program
 /// seed = 0
 /// eval_every = 500          # held-out loss (0 = never)
+/// eval_bpd_samples = 64     # held-out images whose bits/dim each evaluation reports (0 = none)
+/// eval_bpd_method = "hutchinson"  # hutchinson | exact: the divergence of the bits/dim ODE
 /// sample_every = 2000       # sample plot (0 = never)
 /// checkpoint_every = 1000   # checkpoint (0 = only at the end)
 /// # devices = 4             # default: every addressable device
@@ -97,6 +100,16 @@ pub struct TrainConfig {
     /// Held-out loss every this many steps (0: never).
     #[serde(default = "d_eval")]
     pub eval_every: u64,
+    /// Bits per dimension of the held-out set's first this many images at each evaluation
+    /// (`eval_every`, and at the end), as `sbgm-xla loglik --dequantize` computes them with the
+    /// run's seed: for image data whose value range spans whole levels (8-bit images: 256,
+    /// digits: 17), dequantized; other data report none (0: never).
+    #[serde(default = "d_bpd_samples")]
+    pub eval_bpd_samples: usize,
+    /// The divergence of the bits-per-dimension ODE: `"hutchinson"` (one Gaussian probe, the
+    /// default: cheap on large images) or `"exact"` (one pass per data dimension).
+    #[serde(default = "d_bpd_method")]
+    pub eval_bpd_method: TraceMethod,
     /// Sample plot every this many steps (0: never; always at the end when > 0).
     #[serde(default = "d_sample")]
     pub sample_every: u64,
@@ -154,6 +167,12 @@ fn d_k() -> usize {
 }
 fn d_eval() -> u64 {
     500
+}
+fn d_bpd_samples() -> usize {
+    64
+}
+fn d_bpd_method() -> TraceMethod {
+    TraceMethod::Hutchinson
 }
 fn d_sample() -> u64 {
     2000

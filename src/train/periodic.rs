@@ -1,6 +1,8 @@
 //! What a run computes every few steps besides training, on device 0 with the parameters the
-//! engine holds there: the held-out loss ([`HeldOutLoss`], every `train.eval_every` steps)
-//! and the sample plots ([`SamplePlots`], every `train.sample_every` steps).
+//! engine holds there: the evaluation ([`Evaluator`], every `train.eval_every` steps: the
+//! held-out loss [`HeldOutLoss`] of the EMA and of the raw parameters, and for image data the
+//! held-out bits per dimension [`HeldOutBpd`]) and the sample plots ([`SamplePlots`], and
+//! [`ClassPlots`] for runs conditioned on their labels; every `train.sample_every` steps).
 
 use std::path::Path;
 
@@ -9,9 +11,15 @@ use ndarray::ArrayD;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::exec::{Buffer, Compiled, Target};
+use crate::host::HostArray;
+use crate::model::dequantize_range;
+use crate::model::inputs::cast_float;
+use crate::sample::{CompiledLoglik, HostCond, LoglikConfig, NetScore, ScoreModel};
+use crate::train::config::LabelsAs;
 use crate::train::engine::Engine;
 use crate::train::feed;
-use crate::train::sampler::{compile_em_sampler, sampler_arguments};
+use crate::train::metrics::{Evaluation, Weights};
+use crate::train::sampler::{compile_em_sampler, sampler_arguments, sampler_arguments_of};
 use crate::train::setup::Setup;
 use crate::train::step::{StepLayout, build_eval};
 
@@ -42,9 +50,16 @@ impl ParamProgram {
         Ok(ParamProgram { exe, fixed, ema })
     }
 
-    /// Runs the program on the engine's current parameters; its first output.
+    /// Runs the program on the engine's current parameters (the EMA when it takes it); its
+    /// first output.
     fn run(&self, engine: &Engine) -> Result<Buffer> {
-        let params = engine.param_buffers(self.ema)?;
+        self.run_with(engine, self.ema)
+    }
+
+    /// Runs the program on the engine's current EMA (`ema`) or raw parameters; its first
+    /// output.
+    fn run_with(&self, engine: &Engine, ema: bool) -> Result<Buffer> {
+        let params = engine.param_buffers(ema)?;
         let mut args: Vec<&Buffer> = params.iter().map(|b| &**b).collect();
         args.extend(self.fixed.iter());
         let mut out = self.exe.execute(&[args])?;
@@ -54,7 +69,7 @@ impl ParamProgram {
     }
 }
 
-/// The loss on the held-out set's first rows (the EMA's, when the run keeps one).
+/// The loss on the held-out set's first rows, of the EMA or of the raw parameters.
 pub struct HeldOutLoss(ParamProgram);
 
 impl HeldOutLoss {
@@ -84,9 +99,9 @@ impl HeldOutLoss {
         )?)))
     }
 
-    /// The held-out loss of the engine's current parameters.
-    pub fn loss(&self, engine: &Engine) -> Result<f32> {
-        let v: Vec<f32> = self.0.run(engine)?.to_host()?.to_vec()?;
+    /// The held-out loss of the engine's current EMA (`ema`) or raw parameters.
+    pub fn loss(&self, engine: &Engine, ema: bool) -> Result<f32> {
+        let v: Vec<f32> = self.0.run_with(engine, ema)?.to_host()?.to_vec()?;
         v.first()
             .copied()
             .ok_or_else(|| Error::msg("the held-out loss program returned no value"))
@@ -124,12 +139,7 @@ impl SamplePlots {
         let sampler = ParamProgram::new(target, exe, &fixed, setup.opt.ema_rate.is_some())?;
         let to_data = |ds: &Dataset| setup.data.transform.reverse_array(ds.x());
         let (reference, range) = if images {
-            let range = setup
-                .data
-                .train
-                .value_range()
-                .unwrap_or_else(|| crate::plot::finite_range(&to_data(&setup.data.train)));
-            (None, Some(range))
+            (None, Some(image_range(setup)))
         } else {
             (Some(to_data(&setup.reference_rows().take(n))), None)
         };
@@ -153,5 +163,225 @@ impl SamplePlots {
             self.reference.as_ref(),
             self.range,
         )
+    }
+}
+
+/// The value range of image samples in data space: the data set's, else its values'.
+fn image_range(setup: &Setup) -> (f32, f32) {
+    let train = &setup.data.train;
+    train.value_range().unwrap_or_else(|| {
+        crate::plot::finite_range(&setup.data.transform.reverse_array(train.x()))
+    })
+}
+
+/// What a run measures every `train.eval_every` steps and at its end: the held-out loss of
+/// the weights that `sample` uses (the EMA when the run keeps one) and, with an EMA, of the
+/// raw parameters too; the held-out bits per dimension of image data.
+pub struct Evaluator {
+    loss: HeldOutLoss,
+    bpd: Option<HeldOutBpd>,
+    ema: bool,
+}
+
+impl Evaluator {
+    /// Compiles the evaluation for the step layout `layout`; `None` when the run evaluates
+    /// never (`train.eval_every = 0`) or has no held-out rows.
+    pub fn build(setup: &Setup, target: &Target, layout: &StepLayout) -> Result<Option<Self>> {
+        let Some(loss) = HeldOutLoss::build(setup, target, layout)? else {
+            return Ok(None);
+        };
+        Ok(Some(Evaluator {
+            loss,
+            bpd: HeldOutBpd::build(setup, target)?,
+            ema: setup.opt.ema_rate.is_some(),
+        }))
+    }
+
+    /// Evaluates the engine's current weights. A bits-per-dimension computation that fails
+    /// (e.g. its adaptive solver runs out of steps on a barely trained model) is reported on
+    /// stderr and left out: the run goes on.
+    pub fn evaluate(&self, engine: &Engine) -> Result<Evaluation> {
+        let eval_loss = self.loss.loss(engine, self.ema)?;
+        let eval_loss_params = if self.ema {
+            Some(self.loss.loss(engine, false)?)
+        } else {
+            None
+        };
+        let eval_bpd = self.bpd.as_ref().and_then(|b| {
+            b.bits_per_dim(engine, self.ema)
+                .map_err(|e| {
+                    eprintln!(
+                        "sbgm-xla: the held-out bits/dim at step {} failed and are left out: {e}",
+                        engine.step()
+                    )
+                })
+                .ok()
+        });
+        Ok(Evaluation {
+            eval_loss,
+            eval_weights: if self.ema {
+                Weights::Ema
+            } else {
+                Weights::Params
+            },
+            eval_loss_params,
+            eval_bpd,
+        })
+    }
+}
+
+/// The number of levels of data whose value range `(lo, hi)` spans whole steps (8-bit
+/// images: 256, digits: 17), with the range; `None` for any other range.
+fn whole_levels((lo, hi): (f32, f32)) -> Option<(usize, (f64, f64))> {
+    let span = f64::from(hi) - f64::from(lo);
+    let whole = span >= 1.0 && span.fract() == 0.0 && span < 1e6;
+    whole.then(|| (span as usize + 1, (f64::from(lo), f64::from(hi))))
+}
+
+/// Mean bits per dimension of the held-out set's first `train.eval_bpd_samples` images,
+/// dequantized over the levels of their value range (8-bit images: 256, digits: 17), by the
+/// probability-flow ODE of [`CompiledLoglik`] (compiled once, `train.eval_bpd_method`'s
+/// divergence, the key of `train.seed`): what `sbgm-xla loglik --checkpoint RUN --method
+/// <method> --dequantize <levels> --seed <train.seed>` reports for the same images.
+pub struct HeldOutBpd {
+    loglik: CompiledLoglik,
+    x: HostArray,
+    cond: HostCond,
+    seed: u64,
+}
+
+impl HeldOutBpd {
+    /// Compiles the likelihood; `None` unless the run evaluates, has held-out rows, asks for
+    /// bits per dimension (`train.eval_bpd_samples > 0`) and its data are images of whole
+    /// levels.
+    pub fn build(setup: &Setup, target: &Target) -> Result<Option<Self>> {
+        let t = &setup.config.train;
+        let holdout = &setup.data.holdout;
+        let n = t.eval_bpd_samples.min(holdout.len());
+        let images = setup.net.data_shape().len() == 3;
+        let levels = holdout.value_range().and_then(whole_levels);
+        let (Some((levels, range)), true) = (levels, images && n > 0 && t.eval_every > 0) else {
+            return Ok(None);
+        };
+        let cfg = LoglikConfig {
+            method: t.eval_bpd_method,
+            dequantize: Some(dequantize_range(levels, range, Some(setup.data.transform))),
+            batch: n,
+            ..LoglikConfig::default()
+        };
+        // the likelihood program takes the parameters as arguments: any values compile it
+        let score = NetScore::new(setup.net.as_ref(), &setup.net.init(t.seed)?)?;
+        let ds = holdout.take(n);
+        let cond = HostCond {
+            q: setup.net.q_shape().and(ds.q_host()),
+            a: setup.net.a_dim().and(ds.a_host()),
+            labels: None,
+        };
+        let shape = setup.net.data_shape();
+        let loglik = CompiledLoglik::new(target, &score, &setup.sde, &cfg, &shape, n, &cond)?;
+        Ok(Some(HeldOutBpd {
+            loglik,
+            x: cast_float(&ds.x_host(), score.dtype())?,
+            cond,
+            seed: t.seed,
+        }))
+    }
+
+    /// The mean bits per dimension of the engine's current EMA (`ema`) or raw parameters.
+    pub fn bits_per_dim(&self, engine: &Engine, ema: bool) -> Result<f64> {
+        let params = engine
+            .param_buffers(ema)?
+            .iter()
+            .map(|b| b.to_host())
+            .collect::<Result<Vec<_>>>()?;
+        let ll = self
+            .loglik
+            .run(&self.x, [self.seed, 0], &self.cond, &params)?;
+        Ok(ll.bpd.iter().sum::<f64>() / ll.bpd.len().max(1) as f64)
+    }
+}
+
+/// Classes drawn by [`ClassPlots`] at most (the first ones).
+const MAX_CLASSES: usize = 10;
+/// Images per class in [`ClassPlots`].
+const IMAGES_PER_CLASS: usize = 8;
+
+/// The per-class sample plots `samples/classes_<step>.png` of runs conditioned on their
+/// class labels (`train.labels_as`): one row of 8 images per class for images, one colour
+/// per class for 2-D points (`train.sample_size` points in all), for the first 10 classes,
+/// drawn with the sample plots' sampler settings and weights.
+pub struct ClassPlots {
+    sampler: ParamProgram,
+    /// The classes drawn, in order.
+    classes: Vec<i32>,
+    per_class: usize,
+    /// The value range of images (`None`: 2-D points).
+    range: Option<(f32, f32)>,
+}
+
+impl ClassPlots {
+    /// Compiles the sampler; `None` when the run plots never, is not conditioned on labels
+    /// or its data cannot be plotted ([`crate::plot::can_plot_samples`]).
+    pub fn build(setup: &Setup, target: &Target) -> Result<Option<Self>> {
+        let t = &setup.config.train;
+        let shape = setup.net.data_shape();
+        let train = &setup.data.train;
+        let labels = match train.labels() {
+            Some(l) if t.labels_as != LabelsAs::None => l,
+            _ => return Ok(None),
+        };
+        if t.sample_every == 0 || !crate::plot::can_plot_samples(&shape) {
+            return Ok(None);
+        }
+        // a row of each class: its conditioning
+        let (classes, firsts): (Vec<i32>, Vec<usize>) = (0..MAX_CLASSES as i32)
+            .filter_map(|c| labels.iter().position(|&l| l == c).map(|r| (c, r)))
+            .unzip();
+        if classes.is_empty() {
+            return Ok(None);
+        }
+        let images = shape.len() == 3;
+        let per_class = if images {
+            IMAGES_PER_CLASS
+        } else {
+            (t.sample_size / classes.len()).max(1)
+        };
+        let rows: Vec<usize> = firsts
+            .iter()
+            .flat_map(|&r| std::iter::repeat_n(r, per_class))
+            .collect();
+        let exe = compile_em_sampler(setup, target, rows.len(), t.sample_steps)?;
+        let fixed = sampler_arguments_of(setup, &train.select(&rows)?, t.seed)?;
+        Ok(Some(ClassPlots {
+            sampler: ParamProgram::new(target, exe, &fixed, setup.opt.ema_rate.is_some())?,
+            classes,
+            per_class,
+            range: images.then(|| image_range(setup)),
+        }))
+    }
+
+    /// Draws the samples of each class from the engine's current weights and plots them in
+    /// `dir` as the per-class samples of step `step`.
+    pub fn plot(&self, setup: &Setup, engine: &Engine, dir: &Path, step: u64) -> Result<()> {
+        let samples = self.sampler.run(engine)?.to_ndarray::<f32>()?;
+        let samples = setup.data.transform.reverse_array(&samples);
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let path = dir.join(format!("classes_{step:06}.png"));
+        if let Some(range) = self.range {
+            return crate::plot::image_grid_png(&path, &samples, self.per_class, range);
+        }
+        let groups: Vec<(String, ArrayD<f32>)> = self
+            .classes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let rows = ndarray::Slice::from(i * self.per_class..(i + 1) * self.per_class);
+                let part = samples.slice_axis(ndarray::Axis(0), rows).to_owned();
+                (format!("class {c}"), part)
+            })
+            .collect();
+        let series: Vec<(&str, &ArrayD<f32>)> =
+            groups.iter().map(|(l, a)| (l.as_str(), a)).collect();
+        crate::plot::scatter_png(&path, &format!("step {step}, by class"), &series)
     }
 }

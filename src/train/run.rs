@@ -7,8 +7,9 @@
 //! - `checkpoint.safetensors`: parameters, optimizer state, EMA, step, RNG key and config, and
 //!   the resolved model, data scaling and value range (the run is usable without its data);
 //! - `metrics.jsonl`: one JSON object per line (`{"step", "loss"}` per step, `{"step",
-//!   "eval_loss"}` per evaluation);
-//! - `loss.png`, `samples/samples_<step>.png`;
+//!   "eval_loss", "eval_weights", ...}` per evaluation: see [`crate::train::metrics`]);
+//! - `loss.png`, `bpd.png` (image data), `samples/samples_<step>.png`,
+//!   `samples/classes_<step>.png` (runs conditioned on their labels);
 //! - `model.eqx`: the trained model (the EMA when it is on) for `eqx.tree_deserialise_leaves`.
 
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ use crate::train::config::Config;
 use crate::train::engine::Engine;
 use crate::train::interrupt;
 use crate::train::metrics::Metrics;
-use crate::train::periodic::{HeldOutLoss, SamplePlots};
+use crate::train::periodic::{ClassPlots, Evaluator, SamplePlots};
 use crate::train::run_dir::RunDir;
 use crate::train::state::{ModelInfo, TrainState};
 use crate::train::step::StepLayout;
@@ -58,8 +59,10 @@ pub struct RunSummary {
     pub step: u64,
     /// The last training loss.
     pub last_loss: Option<f32>,
-    /// The last held-out loss.
+    /// The last held-out loss (of the EMA when the run keeps one).
     pub last_eval_loss: Option<f32>,
+    /// The last held-out bits per dimension (image data).
+    pub last_eval_bpd: Option<f64>,
     /// Steps per second of this invocation after its first call (`None` when every step ran
     /// in the first call).
     pub steps_per_s: Option<f64>,
@@ -133,8 +136,9 @@ struct Prepared<'a> {
     dir: PathBuf,
     ck_path: PathBuf,
     engine: Engine,
-    eval: Option<HeldOutLoss>,
+    eval: Option<Evaluator>,
     plots: Option<SamplePlots>,
+    class_plots: Option<ClassPlots>,
     /// The step of the checkpoint on disk.
     last_ckpt: Option<u64>,
     devices: usize,
@@ -174,8 +178,9 @@ impl<'a> Prepared<'a> {
             "the training step",
         )?;
         Ok(Prepared {
-            eval: HeldOutLoss::build(setup, target, &layout)?,
+            eval: Evaluator::build(setup, target, &layout)?,
             plots: SamplePlots::build(setup, target)?,
+            class_plots: ClassPlots::build(setup, target)?,
             setup,
             dir,
             ck_path,
@@ -191,6 +196,7 @@ impl<'a> Prepared<'a> {
             step: self.engine.step(),
             last_loss: None,
             last_eval_loss: None,
+            last_eval_bpd: None,
             steps_per_s: None,
             first_call_s: t_start.elapsed().as_secs_f64(),
             interrupted,
@@ -256,6 +262,7 @@ struct Training<'a> {
     t_start: Instant,
     last_loss: Option<f32>,
     last_eval: Option<f32>,
+    last_bpd: Option<f64>,
     first_call_s: f64,
     /// When the first call ended, and its step.
     t_loop: Option<(Instant, u64)>,
@@ -282,6 +289,7 @@ impl<'a> Training<'a> {
             t_start,
             last_loss: None,
             last_eval: None,
+            last_bpd: None,
             first_call_s: 0.0,
             t_loop: None,
             interrupted: None,
@@ -346,19 +354,18 @@ impl<'a> Training<'a> {
             && t.eval_every > 0
             && (step.is_multiple_of(t.eval_every) || step == total)
         {
-            let l = ev.loss(&self.p.engine)?;
-            self.history.log_eval(step, l)?;
-            self.last_eval = Some(l);
+            let e = ev.evaluate(&self.p.engine)?;
+            self.history.log_eval(step, &e)?;
+            (self.last_eval, self.last_bpd) = (Some(e.eval_loss), e.eval_bpd);
         }
-        if let Some(plots) = &self.p.plots
-            && (step.is_multiple_of(t.sample_every) || step == total)
-        {
-            plots.plot(
-                self.p.setup,
-                &self.p.engine,
-                &self.p.dir.join(SAMPLES),
-                step,
-            )?;
+        if t.sample_every > 0 && (step.is_multiple_of(t.sample_every) || step == total) {
+            let (setup, engine, dir) = (self.p.setup, &self.p.engine, self.p.dir.join(SAMPLES));
+            if let Some(plots) = &self.p.plots {
+                plots.plot(setup, engine, &dir, step)?;
+            }
+            if let Some(plots) = &self.p.class_plots {
+                plots.plot(setup, engine, &dir, step)?;
+            }
         }
         let ckpt_due = (t.checkpoint_every > 0 && step.is_multiple_of(t.checkpoint_every))
             || step == self.stop_at;
@@ -370,7 +377,7 @@ impl<'a> Training<'a> {
                 .save(&self.p.ck_path, &self.config_text, &self.info)?;
             self.p.last_ckpt = Some(step);
             interrupt::set_kept(kept_text(self.p.last_ckpt, &self.p.ck_path));
-            self.history.plot(&self.p.dir.join("loss.png"))?;
+            self.history.plot(&self.p.dir)?;
         }
         Ok(())
     }
@@ -405,7 +412,7 @@ impl<'a> Training<'a> {
             final_state.save(&self.p.ck_path, &self.config_text, &self.info)?;
             self.p.last_ckpt = Some(step);
         }
-        self.history.plot(&self.p.dir.join("loss.png"))?;
+        self.history.plot(&self.p.dir)?;
         let arrays = if final_state.ema.is_empty() {
             &final_state.params
         } else {
@@ -426,6 +433,7 @@ impl<'a> Training<'a> {
         Ok(RunSummary {
             last_loss: self.last_loss,
             last_eval_loss: self.last_eval,
+            last_eval_bpd: self.last_bpd,
             steps_per_s,
             first_call_s: self.first_call_s,
             ..self.p.summary(self.t_start, self.interrupted)

@@ -14,10 +14,14 @@ pub const CHECKPOINT: &str = "checkpoint.safetensors";
 pub const METRICS: &str = "metrics.jsonl";
 /// The samples folder inside a run directory.
 pub const SAMPLES: &str = "samples";
+/// The loss curve inside a run directory.
+pub const LOSS_PLOT: &str = "loss.png";
+/// The held-out bits-per-dimension curve inside a run directory (image data).
+pub const BPD_PLOT: &str = "bpd.png";
 
 /// What a run writes before its first checkpoint: a directory holding only these (and no
 /// checkpoint) is a run that stopped early, and a new run may take it over.
-const EARLY_FILES: [&str; 4] = ["config.toml", METRICS, "loss.png", SAMPLES];
+const EARLY_FILES: [&str; 5] = ["config.toml", METRICS, LOSS_PLOT, BPD_PLOT, SAMPLES];
 
 /// A run directory, locked while this value lives.
 #[derive(Debug)]

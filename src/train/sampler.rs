@@ -3,6 +3,7 @@
 //! multiply at `train.matmul_precision`, as the training step's do. The periodic sample plots
 //! and [`em_samples`] run it.
 
+use crate::data::Dataset;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::exec::{Compiled, Target};
@@ -78,10 +79,15 @@ pub fn compile_em_sampler(
 /// of `n` samples (`q`, `a`, those the model takes): the held-out set's first rows (the
 /// training set's when there is no held-out set), repeated to `n` rows.
 pub fn sampler_arguments(setup: &Setup, n: usize, seed: u64) -> Result<Vec<HostArray>> {
-    let mut args = vec![feed::key_array([seed, SAMPLER_KEY])];
     let src = setup.reference_rows();
     let rows: Vec<usize> = (0..n).map(|i| i % src.len()).collect();
-    let c = src.select(&rows)?;
+    sampler_arguments_of(setup, &src.select(&rows)?, seed)
+}
+
+/// The sampler's arguments after the parameters: the key from `seed`, then the conditioning
+/// (`q`, `a`, those the model takes) of the rows `c`, one sample per row.
+pub fn sampler_arguments_of(setup: &Setup, c: &Dataset, seed: u64) -> Result<Vec<HostArray>> {
+    let mut args = vec![feed::key_array([seed, SAMPLER_KEY])];
     if setup.net.q_shape().is_some() {
         args.push(c.q_host().ok_or_else(|| Error::msg("the data has no q"))?);
     }
