@@ -21,7 +21,9 @@ fn npy(dir: &std::path::Path, name: &str, shape: Vec<usize>, f: impl Fn(usize) -
 }
 
 fn fields_spec(dir: &std::path::Path, resident: bool) -> DataSpec {
-    let x = npy(dir, "x.npy", vec![50, 6, 6], |i| ((i * 37) % 101) as f64 * 0.1);
+    let x = npy(dir, "x.npy", vec![50, 6, 6], |i| {
+        ((i * 37) % 101) as f64 * 0.1
+    });
     let q = npy(dir, "q.npy", vec![50, 6, 6], |i| (i % 13) as f64);
     let a = npy(dir, "a.npy", vec![50, 2], |i| i as f64);
     DataSpec::from_toml(&format!(
@@ -84,13 +86,54 @@ fn crop_and_flips_match_numpy() {
         vflip: true,
     };
     let cases: [(usize, usize, bool, bool, [i32; 40]); 4] = [
-        (2, 4, false, false, [6, 7, 8, 9, 8, 1, 2, 3, 4, 3, 6, 7, 8, 9, 8, 11, 12, 13, 14, 13, 26, 27, 28, 29, 28, 21, 22, 23, 24, 23, 26, 27, 28, 29, 28, 31, 32, 33, 34, 33]),
-        (0, 6, true, false, [16, 17, 18, 19, 18, 11, 12, 13, 14, 13, 6, 7, 8, 9, 8, 1, 2, 3, 4, 3, 36, 37, 38, 39, 38, 31, 32, 33, 34, 33, 26, 27, 28, 29, 28, 21, 22, 23, 24, 23]),
-        (5, 1, false, true, [7, 6, 5, 6, 7, 12, 11, 10, 11, 12, 17, 16, 15, 16, 17, 12, 11, 10, 11, 12, 27, 26, 25, 26, 27, 32, 31, 30, 31, 32, 37, 36, 35, 36, 37, 32, 31, 30, 31, 32]),
-        (3, 2, true, true, [18, 17, 16, 15, 16, 13, 12, 11, 10, 11, 8, 7, 6, 5, 6, 3, 2, 1, 0, 1, 38, 37, 36, 35, 36, 33, 32, 31, 30, 31, 28, 27, 26, 25, 26, 23, 22, 21, 20, 21]),
+        (
+            2,
+            4,
+            false,
+            false,
+            [
+                6, 7, 8, 9, 8, 1, 2, 3, 4, 3, 6, 7, 8, 9, 8, 11, 12, 13, 14, 13, 26, 27, 28, 29,
+                28, 21, 22, 23, 24, 23, 26, 27, 28, 29, 28, 31, 32, 33, 34, 33,
+            ],
+        ),
+        (
+            0,
+            6,
+            true,
+            false,
+            [
+                16, 17, 18, 19, 18, 11, 12, 13, 14, 13, 6, 7, 8, 9, 8, 1, 2, 3, 4, 3, 36, 37, 38,
+                39, 38, 31, 32, 33, 34, 33, 26, 27, 28, 29, 28, 21, 22, 23, 24, 23,
+            ],
+        ),
+        (
+            5,
+            1,
+            false,
+            true,
+            [
+                7, 6, 5, 6, 7, 12, 11, 10, 11, 12, 17, 16, 15, 16, 17, 12, 11, 10, 11, 12, 27, 26,
+                25, 26, 27, 32, 31, 30, 31, 32, 37, 36, 35, 36, 37, 32, 31, 30, 31, 32,
+            ],
+        ),
+        (
+            3,
+            2,
+            true,
+            true,
+            [
+                18, 17, 16, 15, 16, 13, 12, 11, 10, 11, 8, 7, 6, 5, 6, 3, 2, 1, 0, 1, 38, 37, 36,
+                35, 36, 33, 32, 31, 30, 31, 28, 27, 26, 25, 26, 23, 22, 21, 20, 21,
+            ],
+        ),
     ];
     for (top, left, hflip, vflip, want) in cases {
-        let d = AugmentDraw { top, left, hflip, vflip };
+        let d = AugmentDraw {
+            top,
+            left,
+            hflip,
+            vflip,
+        };
         let mut out = vec![0f32; 40];
         aug.apply(d, [2, 4, 5], &x, &mut out);
         let got: Vec<i32> = out.iter().map(|&v| v as i32).collect();
@@ -114,11 +157,17 @@ fn draws_are_fixed_by_seed_step_and_position_and_cover_the_range() {
     }
     let flips = all.iter().filter(|d| d.hflip).count();
     assert!((900..1100).contains(&flips), "{flips} flips of 2000");
-    assert_ne!(all[..50], (0..50).map(|p| aug.draw(1, 3, p)).collect::<Vec<_>>()[..]);
+    assert_ne!(
+        all[..50],
+        (0..50).map(|p| aug.draw(1, 3, p)).collect::<Vec<_>>()[..]
+    );
 }
 
 fn images(n: usize) -> Dataset {
-    let x = ArrayD::from_shape_vec(IxDyn(&[n, 3, 8, 8]), (0..n * 192).map(|v| v as f32).collect());
+    let x = ArrayD::from_shape_vec(
+        IxDyn(&[n, 3, 8, 8]),
+        (0..n * 192).map(|v| v as f32).collect(),
+    );
     Dataset::new("img", x.unwrap())
         .unwrap()
         .with_a(ArrayD::from_shape_vec(IxDyn(&[n, 1]), (0..n).map(|v| v as f32).collect()).unwrap())
@@ -135,7 +184,13 @@ fn augmented_batches_depend_only_on_seed_and_step() {
     let ds = Arc::new(images(20));
     let feed = HostFeed::new(Arc::clone(&ds), 5, 6, 0, 1).unwrap();
     let b = feed.step_batch(7).unwrap();
-    assert_eq!(b, HostFeed::new(Arc::clone(&ds), 5, 6, 0, 1).unwrap().step_batch(7).unwrap());
+    assert_eq!(
+        b,
+        HostFeed::new(Arc::clone(&ds), 5, 6, 0, 1)
+            .unwrap()
+            .step_batch(7)
+            .unwrap()
+    );
     assert_ne!(b[0], feed.step_batch(8).unwrap()[0]);
     // Row j is row step_rows[j] of the data, augmented with the draw of (seed, step, j).
     let rows = feed::step_rows(5, 7, 6, 20);
@@ -150,7 +205,10 @@ fn augmented_batches_depend_only_on_seed_and_step() {
     // The prefetch queue gives the same calls, across a short call and a rewind.
     let q = PrefetchedFeed::new(feed.clone(), 0, 3);
     for start in [0u64, 3, 5, 8, 1] {
-        assert_eq!(q.call_inputs(start).unwrap(), feed.call_inputs(start, 3).unwrap());
+        assert_eq!(
+            q.call_inputs(start).unwrap(),
+            feed.call_inputs(start, 3).unwrap()
+        );
     }
 }
 
@@ -158,10 +216,18 @@ fn augmented_batches_depend_only_on_seed_and_step() {
 fn process_slices_put_together_give_the_one_process_batch() {
     let ds = Arc::new(images(30));
     let (batch, k) = (12usize, 3usize);
-    let one = HostFeed::new(Arc::clone(&ds), 2, batch, 0, 1).unwrap().call_inputs(4, k).unwrap();
+    let one = HostFeed::new(Arc::clone(&ds), 2, batch, 0, 1)
+        .unwrap()
+        .call_inputs(4, k)
+        .unwrap();
     for n in [2usize, 3, 4] {
         let parts: Vec<Vec<HostArray>> = (0..n)
-            .map(|p| HostFeed::new(Arc::clone(&ds), 2, batch, p, n).unwrap().call_inputs(4, k).unwrap())
+            .map(|p| {
+                HostFeed::new(Arc::clone(&ds), 2, batch, p, n)
+                    .unwrap()
+                    .call_inputs(4, k)
+                    .unwrap()
+            })
             .collect();
         for (f, whole) in one.iter().enumerate() {
             assert_eq!(parts[0][f].shape()[..2], [k, batch / n]);
@@ -179,5 +245,8 @@ fn process_slices_put_together_give_the_one_process_batch() {
     }
     assert_eq!(feed::process_rows(12, 2, 4).unwrap(), 6..9);
     let e = HostFeed::new(ds, 2, 10, 0, 4).unwrap_err().to_string();
-    assert!(e.contains("batch_size") && e.contains("multiple of 4"), "{e}");
+    assert!(
+        e.contains("batch_size") && e.contains("multiple of 4"),
+        "{e}"
+    );
 }

@@ -47,7 +47,10 @@ impl MappedNpy {
             ));
         }
         if h.shape.is_empty() {
-            return Err(Error::format(path, "a scalar array has no rows to train on"));
+            return Err(Error::format(
+                path,
+                "a scalar array has no rows to train on",
+            ));
         }
         let need = h.data_len().map_err(|e| e.in_file(path))? as u64;
         if len < header_bytes + need {

@@ -35,9 +35,9 @@ pub mod toy;
 
 pub use augment::Augment;
 pub use dataset::Dataset;
-pub use samples::Samples;
 pub use files::{ArrayKeys, load_arrays};
 pub use idx::{MnistSplit, mnist, read_idx};
+pub use samples::Samples;
 pub use scale::{Scaling, Transform};
 pub use spec::{
     DEFAULT_CIRCLES_FACTOR, DEFAULT_HOLDOUT, DEFAULT_N, DEFAULT_N_FIELDS, DEFAULT_N_PIX, DataSpec,

@@ -176,6 +176,11 @@ mod tests {
             2,
         );
         assert_eq!(*p.get_range(0, 2).unwrap()[1], 1);
-        assert!(p.get_range(1, 2).unwrap_err().to_string().contains("bad row"));
+        assert!(
+            p.get_range(1, 2)
+                .unwrap_err()
+                .to_string()
+                .contains("bad row")
+        );
     }
 }

@@ -50,6 +50,11 @@ impl Samples {
         }
     }
 
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The shape of one row.
     pub fn row_shape(&self) -> &[usize] {
         match self {

@@ -1,7 +1,7 @@
 //! Scaling of data as sbgm's `Scaler` (to [-1, 1]) and `Normer` (standardise), with inverses.
 
-use crate::error::{Error, Result};
 use super::samples::Samples;
+use crate::error::{Error, Result};
 use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
 

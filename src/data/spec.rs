@@ -1,8 +1,8 @@
 //! The `[data]` section of a training config: which data set, how many samples, noise,
 //! scaling, held-out fraction and seed; validated, then loaded into a [`PreparedData`].
 
-use super::cifar::{CifarSplit, cifar10};
 use super::augment::Augment;
+use super::cifar::{CifarSplit, cifar10};
 use super::dataset::Dataset;
 use super::files::{self, ArrayKeys, load_arrays};
 use super::idx::{MnistSplit, mnist};
@@ -378,7 +378,8 @@ impl DataSpec {
             .as_ref()
             .and_then(|p| p.extension())
             .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
-        let mappable = self.dataset == DatasetKind::Fields || (self.dataset == DatasetKind::File && npy);
+        let mappable =
+            self.dataset == DatasetKind::Fields || (self.dataset == DatasetKind::File && npy);
         if self.resident == Some(false) && !mappable {
             return Err(Error::config(
                 "data",
@@ -399,7 +400,9 @@ impl DataSpec {
         Ok(match self.resident {
             Some(r) => !r,
             None => {
-                let is_npy = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+                let is_npy = path
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
                 let free = crate::memory::available_bytes();
                 is_npy && free.is_some_and(|f| files::npy_f32_bytes(path).is_ok_and(|b| b > f / 2))
             }

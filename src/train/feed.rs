@@ -140,7 +140,11 @@ impl HostFeed {
             })?;
             let per = x.len() / idx.len().max(1);
             let mut out = vec![0f32; x.len()];
-            for (j, (src, dst)) in x.chunks_exact(per).zip(out.chunks_exact_mut(per)).enumerate() {
+            for (j, (src, dst)) in x
+                .chunks_exact(per)
+                .zip(out.chunks_exact_mut(per))
+                .enumerate()
+            {
                 let d = aug.draw(self.seed, step, self.rows.start + j);
                 aug.apply(d, shape, src, dst);
             }
@@ -154,8 +158,15 @@ impl HostFeed {
         }
         if let Some(a) = ds.a() {
             let p = a.shape()[1];
-            let src = a.as_slice().ok_or_else(|| Error::msg("parameters a are not contiguous"))?;
-            v.push(idx.iter().flat_map(|&i| &src[i * p..(i + 1) * p]).copied().collect());
+            let src = a
+                .as_slice()
+                .ok_or_else(|| Error::msg("parameters a are not contiguous"))?;
+            v.push(
+                idx.iter()
+                    .flat_map(|&i| &src[i * p..(i + 1) * p])
+                    .copied()
+                    .collect(),
+            );
         }
         Ok(v)
     }
