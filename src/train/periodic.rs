@@ -123,11 +123,16 @@ impl SamplePlots {
         let sampler = ParamProgram::new(target, exe, &fixed, setup.opt.ema_rate.is_some())?;
         let to_data = |ds: &Dataset| setup.data.transform.reverse_array(ds.x());
         let (reference, range) = if images {
-            let range = setup
-                .data
-                .train
-                .value_range()
-                .unwrap_or_else(|| crate::plot::finite_range(&to_data(&setup.data.train)));
+            let range = setup.data.train.value_range().unwrap_or_else(|| {
+                // A memory-mapped set: the range of its first rows, not a full read.
+                let train = &setup.data.train;
+                let rows = if train.is_resident() {
+                    train
+                } else {
+                    &train.take(4096)
+                };
+                crate::plot::finite_range(&to_data(rows))
+            });
             (None, Some(range))
         } else {
             (Some(to_data(&setup.reference_rows().take(n))), None)
