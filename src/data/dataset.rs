@@ -1,13 +1,16 @@
-//! The in-memory data set: samples `x`, optional context maps `q`, parameters `a`, labels.
+//! A data set: samples `x`, optional context maps `q`, parameters `a`, labels; `x` and `q`
+//! held in memory or read from memory-mapped files ([`Samples`]).
 
+use super::augment::Augment;
 use super::rng::data_rng;
+use super::samples::Samples;
 use super::scale::Transform;
 use crate::error::{Error, Result};
 use crate::host::HostArray;
 use ndarray::{ArrayD, Axis, IxDyn};
 use rand::seq::SliceRandom;
 
-/// A data set held on the host, one sample per row of every array.
+/// A data set on the host, one sample per row of every array.
 ///
 /// - `x`: the samples, `f32`, shape `(N, ...)` (`(N, 2)` for point sets, `(N, C, H, W)` for
 ///   images);
@@ -16,16 +19,19 @@ use rand::seq::SliceRandom;
 /// - `a`: optional parameter vectors, `(N, P)`;
 /// - `labels`: optional integer class labels in `0..num_classes`.
 ///
-/// Training uploads the arrays with [`Dataset::x_host`] and friends.
+/// `x` and `q` may be memory-mapped ([`Dataset::is_resident`]): training then gathers its
+/// batches from the files ([`Dataset::x_samples`]), and [`Dataset::x`] reads them whole only
+/// when asked. Training uploads resident arrays with [`Dataset::x_host`] and friends.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
     name: String,
-    x: ArrayD<f32>,
-    q: Option<ArrayD<f32>>,
+    x: Samples,
+    q: Option<Samples>,
     a: Option<ArrayD<f32>>,
     labels: Option<Vec<i32>>,
     num_classes: Option<usize>,
     value_range: Option<(f32, f32)>,
+    augment: Option<Augment>,
 }
 
 impl Dataset {
@@ -39,7 +45,13 @@ impl Dataset {
                 x.shape()
             )));
         }
-        Ok(Dataset {
+        Ok(Self::from_samples(name, Samples::Resident(x)))
+    }
+
+    /// A data set of samples `x` held in memory or mapped (rows of rank at least 1).
+    pub fn from_samples(name: impl Into<String>, x: Samples) -> Self {
+        let name = name.into();
+        Dataset {
             name,
             x,
             q: None,
@@ -47,12 +59,12 @@ impl Dataset {
             labels: None,
             num_classes: None,
             value_range: None,
-        })
+            augment: None,
+        }
     }
 
     /// Adds context maps `q` of shape `(N, ...)`.
-    pub fn with_q(mut self, q: ArrayD<f32>) -> Result<Self> {
-        self.check_rows("q", q.shape())?;
+    pub fn with_q(self, q: ArrayD<f32>) -> Result<Self> {
         if q.ndim() < 2 {
             return Err(Error::msg(format!(
                 "data set `{}`: context maps q must have shape (N, ...), got {:?}; reshape a \
@@ -61,8 +73,23 @@ impl Dataset {
                 q.shape()
             )));
         }
+        self.with_q_samples(Samples::Resident(q))
+    }
+
+    /// Adds context maps `q`, held in memory or mapped.
+    pub fn with_q_samples(mut self, q: Samples) -> Result<Self> {
+        let mut shape = vec![q.len()];
+        shape.extend_from_slice(q.row_shape());
+        self.check_rows("q", &shape)?;
         self.q = Some(q);
         Ok(self)
+    }
+
+    /// Sets the augmentation that training applies to the samples of each batch it gathers
+    /// on the host (see [`Augment`]); `None` for none.
+    pub fn with_augment(mut self, augment: Option<Augment>) -> Self {
+        self.augment = augment.filter(|a| !a.is_identity());
+        self
     }
 
     /// Adds parameter vectors `a` of shape `(N, P)`.
@@ -110,10 +137,10 @@ impl Dataset {
         let n = self.len();
         if shape.first() != Some(&n) {
             return Err(Error::msg(format!(
-                "data set `{}`: {what} has shape {shape:?} but x has {n} samples (shape {:?}); \
-                 every array needs one row per sample",
+                "data set `{}`: {what} has shape {shape:?} but x has {n} samples (each of \
+                 shape {:?}); every array needs one row per sample",
                 self.name,
-                self.x.shape()
+                self.x.row_shape()
             )));
         }
         Ok(())
@@ -123,13 +150,35 @@ impl Dataset {
     pub fn name(&self) -> &str {
         &self.name
     }
-    /// The samples, `(N, ...)`.
+    /// The samples, `(N, ...)` (a mapped set is read into memory the first time).
     pub fn x(&self) -> &ArrayD<f32> {
+        self.x.array()
+    }
+    /// The context maps, `(N, ...)`, if any (read into memory the first time when mapped).
+    pub fn q(&self) -> Option<&ArrayD<f32>> {
+        self.q.as_ref().map(Samples::array)
+    }
+    /// The samples where they live (in memory or mapped), for gathering batches.
+    pub fn x_samples(&self) -> &Samples {
         &self.x
     }
-    /// The context maps, `(N, ...)`, if any.
-    pub fn q(&self) -> Option<&ArrayD<f32>> {
+    /// The context maps where they live, if any.
+    pub fn q_samples(&self) -> Option<&Samples> {
         self.q.as_ref()
+    }
+    /// Whether `x` and `q` are held in memory (not mapped from files).
+    pub fn is_resident(&self) -> bool {
+        self.x.is_resident() && self.q.as_ref().is_none_or(Samples::is_resident)
+    }
+    /// The augmentation training applies to its host-gathered batches, if any.
+    pub fn augment(&self) -> Option<&Augment> {
+        self.augment.as_ref()
+    }
+    /// The bytes of the f32 values of `x`, `q` and `a` (what resident arrays occupy).
+    pub fn value_bytes(&self) -> usize {
+        let q = self.q.as_ref().map_or(0, Samples::row_len);
+        let a = self.parameter_dim().unwrap_or(0);
+        self.len() * (self.x.row_len() + q + a) * 4
     }
     /// The parameter vectors, `(N, P)`, if any.
     pub fn a(&self) -> Option<&ArrayD<f32>> {
@@ -149,7 +198,7 @@ impl Dataset {
     }
     /// The number of samples N.
     pub fn len(&self) -> usize {
-        self.x.shape()[0]
+        self.x.len()
     }
     /// Whether there are no samples.
     pub fn is_empty(&self) -> bool {
@@ -157,11 +206,11 @@ impl Dataset {
     }
     /// The shape of one sample (`x`'s shape without N).
     pub fn data_shape(&self) -> &[usize] {
-        &self.x.shape()[1..]
+        self.x.row_shape()
     }
     /// The shape of one context map, if any.
     pub fn context_shape(&self) -> Option<&[usize]> {
-        self.q.as_ref().map(|q| &q.shape()[1..])
+        self.q.as_ref().map(Samples::row_shape)
     }
     /// The length P of the parameter vectors, if any.
     pub fn parameter_dim(&self) -> Option<usize> {
@@ -170,11 +219,11 @@ impl Dataset {
 
     /// `x` as a host array (f32), ready for upload.
     pub fn x_host(&self) -> HostArray {
-        HostArray::from_ndarray(&self.x)
+        HostArray::from_ndarray(self.x())
     }
     /// `q` as a host array (f32), if any.
     pub fn q_host(&self) -> Option<HostArray> {
-        self.q.as_ref().map(HostArray::from_ndarray)
+        self.q().map(HostArray::from_ndarray)
     }
     /// `a` as a host array (f32), if any.
     pub fn a_host(&self) -> Option<HostArray> {
@@ -196,7 +245,8 @@ impl Dataset {
         })
     }
 
-    /// The samples at `indices` (in that order), with their q, a and labels.
+    /// The samples at `indices` (in that order), with their q, a and labels (a mapped set
+    /// stays mapped: the result reads the same files).
     pub fn select(&self, indices: &[usize]) -> Result<Dataset> {
         let n = self.len();
         if let Some(&bad) = indices.iter().find(|&&i| i >= n) {
@@ -207,8 +257,8 @@ impl Dataset {
         }
         Ok(Dataset {
             name: self.name.clone(),
-            x: self.x.select(Axis(0), indices),
-            q: self.q.as_ref().map(|q| q.select(Axis(0), indices)),
+            x: self.x.select(indices),
+            q: self.q.as_ref().map(|q| q.select(indices)),
             a: self.a.as_ref().map(|a| a.select(Axis(0), indices)),
             labels: self
                 .labels
@@ -216,6 +266,7 @@ impl Dataset {
                 .map(|l| indices.iter().map(|&i| l[i]).collect()),
             num_classes: self.num_classes,
             value_range: self.value_range,
+            augment: self.augment,
         })
     }
 
@@ -257,7 +308,7 @@ impl Dataset {
     /// The data set with `transform` applied to `x` (q, a and labels unchanged).
     pub fn map_x(&self, transform: &Transform) -> Dataset {
         let mut out = self.clone();
-        out.x = transform.forward_array(&self.x);
+        out.x = self.x.map(transform);
         out
     }
 }

@@ -2,6 +2,8 @@
 //! optional context maps `q`, parameters `a` and labels, found by name).
 
 use super::dataset::Dataset;
+use super::mapped::MappedNpy;
+use super::samples::Samples;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::host::HostArray;
@@ -12,6 +14,7 @@ use safetensors::{Dtype as StDtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::path::Path;
+use std::sync::Arc;
 
 /// The names of the arrays in an `.npz` or `.safetensors` file (the `[data.keys]` table).
 ///
@@ -242,13 +245,53 @@ fn from_source(name: &str, src: &dyn ArraySource, keys: &ArrayKeys) -> Result<Da
 /// `(N, P)` or `(N,)`, or `.csv` with an optional header row), and optionally a second field
 /// set `q` (`.npy`, same layouts) to condition on.
 pub fn load_fields(x: &Path, params: Option<&Path>, q: Option<&Path>) -> Result<Dataset> {
-    let name = x
-        .file_stem()
+    fields_with(x, params, q, false)
+}
+
+/// [`load_fields`] with the field sets (`x` and `q`) memory-mapped instead of read: their
+/// rows are read as training gathers them.
+pub fn map_fields(x: &Path, params: Option<&Path>, q: Option<&Path>) -> Result<Dataset> {
+    fields_with(x, params, q, true)
+}
+
+/// A `.npy` file of samples `(N, ...)` memory-mapped instead of read (see [`load_arrays`]).
+pub fn map_npy(path: &Path) -> Result<Dataset> {
+    let file = MappedNpy::open(path)?;
+    if file.shape().len() < 2 {
+        return Err(Error::format(
+            path,
+            format!(
+                "the samples must have shape (N, ...) with at least one feature dimension, got \
+                 {:?}; reshape a vector of N scalars to (N, 1)",
+                file.shape()
+            ),
+        ));
+    }
+    let row = file.shape()[1..].to_vec();
+    Ok(Dataset::from_samples(
+        stem(path, "data"),
+        Samples::mapped(Arc::new(file), row),
+    ))
+}
+
+/// The f32 bytes of the `.npy` array at `path` (from its header).
+pub fn npy_f32_bytes(path: &Path) -> Result<u64> {
+    let file = MappedNpy::open(path)?;
+    Ok(file.shape().iter().map(|&d| d as u64).product::<u64>() * 4)
+}
+
+fn stem(path: &Path, default: &str) -> String {
+    path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "fields".into());
-    let mut ds = Dataset::new(name, field_array(x)?).map_err(|e| e.in_file(x))?;
+        .unwrap_or_else(|| default.into())
+}
+
+fn fields_with(x: &Path, params: Option<&Path>, q: Option<&Path>, mapped: bool) -> Result<Dataset> {
+    let mut ds = Dataset::from_samples(stem(x, "fields"), field_samples(x, mapped)?);
     if let Some(q) = q {
-        ds = ds.with_q(field_array(q)?).map_err(|e| e.in_file(q))?;
+        ds = ds
+            .with_q_samples(field_samples(q, mapped)?)
+            .map_err(|e| e.in_file(q))?;
     }
     if let Some(p) = params {
         let ext = p
@@ -277,8 +320,8 @@ pub fn load_fields(x: &Path, params: Option<&Path>, q: Option<&Path>) -> Result<
     Ok(ds)
 }
 
-/// A `.npy` field set as `(N, C, H, W)` (a `(N, H, W)` set gets one channel).
-fn field_array(path: &Path) -> Result<ArrayD<f32>> {
+/// A `.npy` field set as `(N, C, H, W)` (a `(N, H, W)` set gets one channel), read or mapped.
+fn field_samples(path: &Path, mapped: bool) -> Result<Samples> {
     if path
         .extension()
         .is_none_or(|e| !e.eq_ignore_ascii_case("npy"))
@@ -288,6 +331,25 @@ fn field_array(path: &Path) -> Result<ArrayD<f32>> {
             path.display()
         )));
     }
+    if !mapped {
+        return field_array(path).map(Samples::Resident);
+    }
+    let file = MappedNpy::open(path)?;
+    let row = match file.shape() {
+        [_, h, w] => vec![1, *h, *w],
+        [_, c, h, w] => vec![*c, *h, *w],
+        s => {
+            return Err(Error::format(
+                path,
+                format!("fields must have shape (N, H, W) or (N, C, H, W), got {s:?}"),
+            ));
+        }
+    };
+    Ok(Samples::mapped(Arc::new(file), row))
+}
+
+/// A `.npy` field set read into memory as `(N, C, H, W)`.
+fn field_array(path: &Path) -> Result<ArrayD<f32>> {
     let a = to_f32(&crate::io::read_npy(path)?).map_err(|e| e.in_file(path))?;
     match a.ndim() {
         3 => {

@@ -16,6 +16,7 @@
 //! # Ok::<(), sbgm_xla::Error>(())
 //! ```
 
+pub mod augment;
 pub mod cifar;
 mod dataset;
 pub mod digits;
@@ -23,15 +24,20 @@ pub mod fields;
 pub mod files;
 pub mod idx;
 pub mod images;
+pub mod mapped;
 pub mod metrics;
+pub mod prefetch;
 mod rng;
+pub mod samples;
 mod scale;
 mod spec;
 pub mod toy;
 
+pub use augment::Augment;
 pub use dataset::Dataset;
 pub use files::{ArrayKeys, load_arrays};
 pub use idx::{MnistSplit, mnist, read_idx};
+pub use samples::Samples;
 pub use scale::{Scaling, Transform};
 pub use spec::{
     DEFAULT_CIRCLES_FACTOR, DEFAULT_HOLDOUT, DEFAULT_N, DEFAULT_N_FIELDS, DEFAULT_N_PIX, DataSpec,

@@ -1,5 +1,6 @@
 //! Scaling of data as sbgm's `Scaler` (to [-1, 1]) and `Normer` (standardise), with inverses.
 
+use super::samples::Samples;
 use crate::error::{Error, Result};
 use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,21 @@ impl Scaling {
     /// Fits the transform on training samples `x`; `known_range` is the data set's recorded
     /// value range (see [`super::Dataset::value_range`]).
     pub fn fit(self, x: &ArrayD<f32>, known_range: Option<(f32, f32)>) -> Result<Transform> {
+        let whole = |f: &mut dyn FnMut(&[f32])| match x.as_slice() {
+            Some(s) => f(s),
+            None => f(&x.iter().copied().collect::<Vec<_>>()),
+        };
+        self.fit_chunks(&whole, known_range)
+    }
+
+    /// [`Scaling::fit`] on samples that may be memory-mapped: read in chunks, never whole.
+    pub fn fit_samples(self, x: &Samples, known_range: Option<(f32, f32)>) -> Result<Transform> {
+        self.fit_chunks(&|f| x.for_each_chunk(FIT_CHUNK, f), known_range)
+    }
+
+    /// Fits on the values `chunks` passes, in order, to its callback (it may be called more
+    /// than once: each pass must give the same values).
+    fn fit_chunks(self, chunks: &Chunks<'_>, known_range: Option<(f32, f32)>) -> Result<Transform> {
         let resolved = match self {
             Scaling::Auto if known_range.is_some() => Scaling::Scaler,
             Scaling::Auto => Scaling::Normer,
@@ -38,7 +54,7 @@ impl Scaling {
             Scaling::Scaler => {
                 let (lo, hi) = match known_range {
                     Some(r) => r,
-                    None => min_max(x)?,
+                    None => min_max(chunks)?,
                 };
                 if hi <= lo {
                     return Err(Error::msg(format!(
@@ -51,7 +67,7 @@ impl Scaling {
                 })
             }
             Scaling::Normer => {
-                let (mean, std) = mean_std(x)?;
+                let (mean, std) = mean_std(chunks)?;
                 if std <= 0.0 || std.is_nan() {
                     return Err(Error::msg(format!(
                         "cannot standardise: every value equals {mean} (standard deviation 0); \
@@ -110,31 +126,51 @@ impl Transform {
     }
 }
 
-fn check_finite(x: &ArrayD<f32>) -> Result<()> {
-    if x.is_empty() {
+/// Values read per chunk when fitting on mapped samples.
+const FIT_CHUNK: usize = 1 << 22;
+
+/// Calls its argument on consecutive chunks of the values.
+type Chunks<'a> = dyn Fn(&mut dyn FnMut(&[f32])) + 'a;
+
+/// The number of values, or an error naming the first non-finite one.
+fn check_finite(chunks: &Chunks<'_>) -> Result<usize> {
+    let (mut n, mut bad) = (0usize, None);
+    chunks(&mut |c: &[f32]| {
+        if bad.is_none()
+            && let Some(i) = c.iter().position(|v| !v.is_finite())
+        {
+            bad = Some((n + i, c[i]));
+        }
+        n += c.len();
+    });
+    if n == 0 {
         return Err(Error::msg("cannot fit a scaling on an empty data set"));
     }
-    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+    if let Some((i, v)) = bad {
         return Err(Error::msg(format!(
-            "the data contain a non-finite value ({}) at flat index {i}; clean the data first",
-            x.iter().nth(i).copied().unwrap_or(f32::NAN)
+            "the data contain a non-finite value ({v}) at flat index {i}; clean the data first"
         )));
     }
-    Ok(())
+    Ok(n)
 }
 
-fn min_max(x: &ArrayD<f32>) -> Result<(f32, f32)> {
-    check_finite(x)?;
-    let lo = x.iter().copied().fold(f32::INFINITY, f32::min);
-    let hi = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+fn min_max(chunks: &Chunks<'_>) -> Result<(f32, f32)> {
+    check_finite(chunks)?;
+    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+    chunks(&mut |c: &[f32]| {
+        lo = c.iter().copied().fold(lo, f32::min);
+        hi = c.iter().copied().fold(hi, f32::max);
+    });
     Ok((lo, hi))
 }
 
 /// Mean and population standard deviation over all entries, accumulated in f64.
-fn mean_std(x: &ArrayD<f32>) -> Result<(f32, f32)> {
-    check_finite(x)?;
-    let n = x.len() as f64;
-    let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
-    Ok((mean as f32, var.sqrt() as f32))
+fn mean_std(chunks: &Chunks<'_>) -> Result<(f32, f32)> {
+    let n = check_finite(chunks)? as f64;
+    let mut sum = 0f64;
+    chunks(&mut |c: &[f32]| sum = c.iter().fold(sum, |a, &v| a + v as f64));
+    let mean = sum / n;
+    let mut ss = 0f64;
+    chunks(&mut |c: &[f32]| ss = c.iter().fold(ss, |a, &v| a + (v as f64 - mean).powi(2)));
+    Ok((mean as f32, (ss / n).sqrt() as f32))
 }

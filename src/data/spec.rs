@@ -1,6 +1,7 @@
 //! The `[data]` section of a training config: which data set, how many samples, noise,
 //! scaling, held-out fraction and seed; validated, then loaded into a [`PreparedData`].
 
+use super::augment::Augment;
 use super::cifar::{CifarSplit, cifar10};
 use super::dataset::Dataset;
 use super::files::{self, ArrayKeys, load_arrays};
@@ -164,6 +165,9 @@ fn default_holdout() -> f64 {
 /// # n_fields = 10000    # grfs: field pairs
 /// # params = "p.csv"    # fields: parameter table (.csv or .npy), one row per field, as a
 /// # q_path = "q.npy"    # fields: a second field set to condition on, as q
+/// # resident = true     # .npy sets (file, fields): false memory-maps them (default: mapped
+/// #                     # only when larger than half the free memory)
+/// # augment = { crop_padding = 4, hflip = true, vflip = false }   # image training batches
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -213,6 +217,15 @@ pub struct DataSpec {
     /// `fields`: a second field set (`.npy`), used as `q`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub q_path: Option<PathBuf>,
+    /// `.npy` sets (`file` with a `.npy` path, `fields`): `false` memory-maps the arrays, read
+    /// row by row as training gathers its batches (which then uses the host feed); `true`
+    /// reads them into memory. Default: mapped only when the arrays (as f32) exceed half the
+    /// free memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resident: Option<bool>,
+    /// sbgm's augmentations of the training batches (images only; see [`Augment`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment: Option<Augment>,
 }
 
 /// A loaded data set: training and held-out splits (both scaled) and the scaling, whose
@@ -245,6 +258,8 @@ impl DataSpec {
             n_fields: None,
             params: None,
             q_path: None,
+            resident: None,
+            augment: None,
         }
     }
 
@@ -343,6 +358,7 @@ impl DataSpec {
                 format!("is only used with dataset = \"fields\", not \"{name}\"; remove it"),
             );
         }
+        self.check_resident()?;
         if self.keys.is_some() && kind != DatasetKind::File {
             return bad(
                 "keys",
@@ -353,6 +369,44 @@ impl DataSpec {
             );
         }
         Ok(())
+    }
+
+    /// Checks `resident`: only the `.npy` sets can be mapped.
+    fn check_resident(&self) -> Result<()> {
+        let npy = self
+            .path
+            .as_ref()
+            .and_then(|p| p.extension())
+            .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+        let mappable =
+            self.dataset == DatasetKind::Fields || (self.dataset == DatasetKind::File && npy);
+        if self.resident == Some(false) && !mappable {
+            return Err(Error::config(
+                "data",
+                "resident",
+                format!(
+                    "resident = false memory-maps .npy files (dataset = \"file\" with a .npy \
+                     path, or \"fields\"); dataset = \"{}\" is read into memory: remove it",
+                    self.dataset.name()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether to memory-map the `.npy` at `path`: `resident = false`, or by default when its
+    /// f32 values exceed half the free memory.
+    fn maps(&self, path: &std::path::Path) -> Result<bool> {
+        Ok(match self.resident {
+            Some(r) => !r,
+            None => {
+                let is_npy = path
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+                let free = crate::memory::available_bytes();
+                is_npy && free.is_some_and(|f| files::npy_f32_bytes(path).is_ok_and(|b| b > f / 2))
+            }
+        })
     }
 
     /// Checks `path`: required by the sets read from disk, refused by the others.
@@ -428,10 +482,14 @@ impl DataSpec {
                 self.path.as_ref().expect("validated"),
                 self.mnist_split.unwrap_or_default(),
             )?,
-            DatasetKind::File => load_arrays(
-                self.path.as_ref().expect("validated"),
-                &self.keys.clone().unwrap_or_default(),
-            )?,
+            DatasetKind::File => {
+                let path = self.path.as_ref().expect("validated");
+                if self.keys.is_none() && self.maps(path)? {
+                    files::map_npy(path)?
+                } else {
+                    load_arrays(path, &self.keys.clone().unwrap_or_default())?
+                }
+            }
             DatasetKind::Cifar10 => {
                 cifar10(self.path.as_ref().expect("validated"), CifarSplit::Train)?
             }
@@ -441,11 +499,15 @@ impl DataSpec {
                 FlowersSplit::Train,
                 n_pix,
             )?,
-            DatasetKind::Fields => files::load_fields(
-                self.path.as_ref().expect("validated"),
-                self.params.as_deref(),
-                self.q_path.as_deref(),
-            )?,
+            DatasetKind::Fields => {
+                let path = self.path.as_ref().expect("validated");
+                let (p, q) = (self.params.as_deref(), self.q_path.as_deref());
+                if self.maps(path)? {
+                    files::map_fields(path, p, q)?
+                } else {
+                    files::load_fields(path, p, q)?
+                }
+            }
             DatasetKind::Grfs => {
                 let set = fields::grfs(n_pix, n_fields, seed)?;
                 Dataset::new("grfs", set.lognormal.into_dyn())?
@@ -478,9 +540,14 @@ impl DataSpec {
             ),
             _ => raw.split(self.holdout, self.seed)?,
         };
-        let transform = self.scaling.fit(train.x(), train.value_range())?;
+        if let Some(a) = &self.augment {
+            a.check(train.data_shape())?;
+        }
+        let transform = self
+            .scaling
+            .fit_samples(train.x_samples(), train.value_range())?;
         Ok(PreparedData {
-            train: train.map_x(&transform),
+            train: train.map_x(&transform).with_augment(self.augment),
             holdout: holdout.map_x(&transform),
             transform,
         })

@@ -1,6 +1,7 @@
 //! The training engine: the compiled step program on a compile target with the training state
-//! resident on the devices (donated call to call), the data feed, and the host work of the
-//! next call (its batch rows, or its gathered batches) overlapping the current call.
+//! resident on the devices (donated call to call), and the data feed: the batch rows of each
+//! call (device feed), or host batches that background workers gather (and augment) several
+//! calls ahead ([`feed::PrefetchedFeed`]).
 
 use std::sync::Arc;
 
@@ -27,8 +28,8 @@ pub struct Engine {
     seed: u64,
     step: u64,
     names: (Vec<String>, Vec<String>),
-    /// Host inputs prepared for the call starting at this step.
-    prefetched: Option<(u64, Vec<HostArray>)>,
+    /// The host feed's workers (host feed only).
+    host_feed: Option<feed::PrefetchedFeed>,
     compile_s: f64,
 }
 
@@ -72,11 +73,19 @@ impl Engine {
             seed,
             step: 0,
             names,
-            prefetched: None,
+            host_feed: None,
             compile_s,
         };
         e.set_state(state)?;
         e.upload_data()?;
+        if let FeedLayout::Host = e.layout.feed {
+            let f = feed::HostFeed::new(Arc::clone(&e.dataset), seed, e.layout.batch, 0, 1)?;
+            e.host_feed = Some(feed::PrefetchedFeed::new(
+                f,
+                e.step,
+                e.layout.steps_per_call,
+            ));
+        }
         Ok(e)
     }
 
@@ -229,28 +238,23 @@ impl Engine {
         Ok(())
     }
 
-    /// The host inputs of a call starting at `start` (rows, or gathered batches).
-    fn host_inputs(
-        layout: &StepLayout,
-        dataset: &Dataset,
-        seed: u64,
-        start: u64,
-    ) -> Result<Vec<HostArray>> {
-        let rows = feed::call_rows(
-            seed,
-            start,
-            layout.steps_per_call,
-            layout.batch,
-            dataset.len(),
-        );
-        match layout.feed {
-            FeedLayout::Device { .. } => Ok(vec![rows]),
-            FeedLayout::Host => feed::host_batches(dataset, &rows),
+    /// The host inputs of a call starting at `start`: its batch rows (device feed), or its
+    /// batches from the host feed's queue.
+    fn host_inputs(&self, start: u64) -> Result<Vec<HostArray>> {
+        match &self.host_feed {
+            Some(f) => f.call_inputs(start),
+            None => Ok(vec![feed::call_rows(
+                self.seed,
+                start,
+                self.layout.steps_per_call,
+                self.layout.batch,
+                self.dataset.len(),
+            )]),
         }
     }
 
     /// Runs `n` training steps (at most `steps_per_call`) in one call and returns their
-    /// losses. The host inputs of the next call are prepared while this one runs.
+    /// losses. With the host feed, the batches of the next calls are prepared meanwhile.
     pub fn run(&mut self, n: usize) -> Result<Vec<f32>> {
         let k = self.layout.steps_per_call;
         if n == 0 || n > k {
@@ -259,10 +263,7 @@ impl Engine {
             )));
         }
         let start = self.step;
-        let inputs = match self.prefetched.take() {
-            Some((s, v)) if s == start => v,
-            _ => Self::host_inputs(&self.layout, &self.dataset, self.seed, start)?,
-        };
+        let inputs = self.host_inputs(start)?;
         let dev = self.layout.devices;
         // Shards of the per-call inputs (all are split along the batch, dimension 1).
         let mut per_dev: Vec<Vec<Buffer>> = (0..dev).map(|_| Vec::new()).collect();
@@ -287,17 +288,9 @@ impl Engine {
             .collect();
         let donate: Vec<usize> = (0..n_state).collect();
         let next_start = start + n as u64;
-        let (layout, dataset, seed) = (&self.layout, &self.dataset, self.seed);
-        let (outs, next) = std::thread::scope(|s| {
-            let h = s.spawn(|| Self::host_inputs(layout, dataset, seed, next_start));
-            let outs = self.exe.execute_donating(&args, &donate);
-            (outs, h.join())
-        });
+        let outs = self.exe.execute_donating(&args, &donate);
         drop(args);
         let mut outs = outs?;
-        if let Ok(Ok(v)) = next {
-            self.prefetched = Some((next_start, v));
-        }
         let losses_buf = outs[0].pop().expect("losses result");
         for o in outs.iter_mut() {
             o.truncate(n_state);
@@ -365,6 +358,17 @@ fn check_data(layout: &StepLayout, ds: &Dataset) -> Result<()> {
             ));
         }
         _ => {}
+    }
+    if let FeedLayout::Device { .. } = layout.feed
+        && (!ds.is_resident() || ds.augment().is_some())
+    {
+        return Err(Error::config(
+            "train",
+            "feed",
+            "the device feed holds the whole training set on the devices, unaugmented; a \
+             memory-mapped set ([data] resident = false) or [data] augment needs the host \
+             feed: set feed = \"host\" or \"auto\"",
+        ));
     }
     if let FeedLayout::Device { rows } = layout.feed
         && rows != ds.len()

@@ -2,10 +2,14 @@
 //! and the step, so a resumed run draws the same batches), host-gathered batches, and the
 //! split of batch-sharded arrays over devices.
 
+use std::ops::Range;
+use std::sync::Arc;
+
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
 use crate::data::Dataset;
+use crate::data::prefetch::Prefetch;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::host::HostArray;
@@ -51,7 +55,7 @@ pub fn gather_rows(a: &ndarray::ArrayD<f32>, rows: &HostArray) -> Result<HostArr
 }
 
 /// The host batches of one call for [`FeedLayout::Host`](crate::train::step::FeedLayout):
-/// `x` then `q` and `a` when present, each `(k, batch, …)`.
+/// `x` then `q` and `a` when present, each `(k, batch, …)`, without augmentation.
 pub fn host_batches(data: &Dataset, rows: &HostArray) -> Result<Vec<HostArray>> {
     let mut v = vec![gather_rows(data.x(), rows)?];
     if let Some(q) = data.q() {
@@ -61,6 +65,174 @@ pub fn host_batches(data: &Dataset, rows: &HostArray) -> Result<Vec<HostArray>> 
         v.push(gather_rows(a, rows)?);
     }
     Ok(v)
+}
+
+/// The rows `p` of `n` processes feeds of each global batch of `batch` rows: the `p`-th of
+/// `n` equal contiguous slices (the multi-process feed; one process feeds `0..batch`).
+pub fn process_rows(batch: usize, process: usize, processes: usize) -> Result<Range<usize>> {
+    if processes == 0 || process >= processes {
+        return Err(Error::msg(format!(
+            "process {process} of {processes}: a process id lies in 0..num_processes"
+        )));
+    }
+    if !batch.is_multiple_of(processes) {
+        return Err(Error::config(
+            "train",
+            "batch_size",
+            format!(
+                "{batch} does not split evenly over {processes} processes; use a multiple of \
+                 {processes}"
+            ),
+        ));
+    }
+    let per = batch / processes;
+    Ok(process * per..(process + 1) * per)
+}
+
+/// The arrays one process feeds for one training step: `x`, then `q` and `a` when present,
+/// each its slice of the global batch's rows, flattened.
+pub type StepBatch = Vec<Vec<f32>>;
+
+/// The host side of the host feed: each step's batch gathered from the training set
+/// (resident or memory-mapped) and augmented, for one process of the run.
+#[derive(Clone, Debug)]
+pub struct HostFeed {
+    data: Arc<Dataset>,
+    seed: u64,
+    batch: usize,
+    rows: Range<usize>,
+}
+
+impl HostFeed {
+    /// The feed of process `process` of `processes` for global batches of `batch` rows.
+    pub fn new(
+        data: Arc<Dataset>,
+        seed: u64,
+        batch: usize,
+        process: usize,
+        processes: usize,
+    ) -> Result<HostFeed> {
+        if let Some(aug) = data.augment() {
+            aug.check(data.data_shape())?;
+        }
+        Ok(HostFeed {
+            rows: process_rows(batch, process, processes)?,
+            data,
+            seed,
+            batch,
+        })
+    }
+
+    /// This process's part of step `step`'s batch ([`step_rows`]), augmented where the data
+    /// set says so (drawn from the seed, the step and the row's global position).
+    pub fn step_batch(&self, step: u64) -> Result<StepBatch> {
+        let global = step_rows(self.seed, step, self.batch, self.data.len());
+        let idx: Vec<usize> = global[self.rows.clone()]
+            .iter()
+            .map(|&i| i as usize)
+            .collect();
+        let ds = &*self.data;
+        let mut x = vec![0f32; idx.len() * ds.x_samples().row_len()];
+        ds.x_samples().gather_into(&idx, &mut x);
+        if let Some(aug) = ds.augment() {
+            let shape: [usize; 3] = ds.data_shape().try_into().map_err(|_| {
+                Error::msg("augmentations need images (C, H, W); remove [data] augment")
+            })?;
+            let per = x.len() / idx.len().max(1);
+            let mut out = vec![0f32; x.len()];
+            for (j, (src, dst)) in x
+                .chunks_exact(per)
+                .zip(out.chunks_exact_mut(per))
+                .enumerate()
+            {
+                let d = aug.draw(self.seed, step, self.rows.start + j);
+                aug.apply(d, shape, src, dst);
+            }
+            x = out;
+        }
+        let mut v = vec![x];
+        if let Some(q) = ds.q_samples() {
+            let mut out = vec![0f32; idx.len() * q.row_len()];
+            q.gather_into(&idx, &mut out);
+            v.push(out);
+        }
+        if let Some(a) = ds.a() {
+            let p = a.shape()[1];
+            let src = a
+                .as_slice()
+                .ok_or_else(|| Error::msg("parameters a are not contiguous"))?;
+            v.push(
+                idx.iter()
+                    .flat_map(|&i| &src[i * p..(i + 1) * p])
+                    .copied()
+                    .collect(),
+            );
+        }
+        Ok(v)
+    }
+
+    /// The `(k, rows, …)` host arrays of a call from its steps' batches (in step order).
+    pub fn call_arrays(&self, steps: &[Arc<StepBatch>]) -> Result<Vec<HostArray>> {
+        let ds = &*self.data;
+        let mut shapes = vec![ds.data_shape().to_vec()];
+        shapes.extend(ds.context_shape().map(<[usize]>::to_vec));
+        shapes.extend(ds.parameter_dim().map(|p| vec![p]));
+        shapes
+            .iter()
+            .enumerate()
+            .map(|(f, row)| {
+                let mut shape = vec![steps.len(), self.rows.len()];
+                shape.extend_from_slice(row);
+                let v: Vec<f32> = steps.iter().flat_map(|s| s[f].iter().copied()).collect();
+                HostArray::from_vec(shape, v)
+            })
+            .collect()
+    }
+
+    /// The call's host arrays computed here, without a queue.
+    pub fn call_inputs(&self, start: u64, k: usize) -> Result<Vec<HostArray>> {
+        let steps = (start..start + k as u64)
+            .map(|s| self.step_batch(s).map(Arc::new))
+            .collect::<Result<Vec<_>>>()?;
+        self.call_arrays(&steps)
+    }
+}
+
+/// Calls of the host feed kept ready ahead of the one running.
+pub const PREFETCH_CALLS: usize = 3;
+
+/// A [`HostFeed`] with background workers keeping the batches of the next
+/// [`PREFETCH_CALLS`] calls ready.
+pub struct PrefetchedFeed {
+    feed: HostFeed,
+    queue: Prefetch<StepBatch>,
+    steps_per_call: usize,
+}
+
+impl PrefetchedFeed {
+    /// Starts the workers at step `start` for calls of `steps_per_call` steps.
+    pub fn new(feed: HostFeed, start: u64, steps_per_call: usize) -> PrefetchedFeed {
+        let job = feed.clone();
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get() / 2)
+            .clamp(1, 8);
+        PrefetchedFeed {
+            queue: Prefetch::new(
+                Box::new(move |s| job.step_batch(s)),
+                start,
+                steps_per_call * (PREFETCH_CALLS + 1),
+                workers,
+            ),
+            feed,
+            steps_per_call,
+        }
+    }
+
+    /// The host arrays of the call starting at step `start`.
+    pub fn call_inputs(&self, start: u64) -> Result<Vec<HostArray>> {
+        let steps = self.queue.get_range(start, self.steps_per_call)?;
+        self.feed.call_arrays(&steps)
+    }
 }
 
 /// Splits dimension `dim` of `a` into `parts` equal shards (SPMD: shard `d` goes to device

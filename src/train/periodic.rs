@@ -170,7 +170,13 @@ impl SamplePlots {
 fn image_range(setup: &Setup) -> (f32, f32) {
     let train = &setup.data.train;
     train.value_range().unwrap_or_else(|| {
-        crate::plot::finite_range(&setup.data.transform.reverse_array(train.x()))
+        // A memory-mapped set: the range of its first rows, not a full read.
+        let rows = if train.is_resident() {
+            train
+        } else {
+            &train.take(4096)
+        };
+        crate::plot::finite_range(&setup.data.transform.reverse_array(rows.x()))
     })
 }
 

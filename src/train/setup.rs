@@ -210,13 +210,15 @@ impl Setup {
     pub fn layout(&self, devices: usize) -> StepLayout {
         let t = &self.config.train;
         let train = &self.data.train;
-        let bytes = train.x().len() * 4
-            + train.q().map_or(0, |q| q.len() * 4)
-            + train.a().map_or(0, |a| a.len() * 4);
         let on_device = match t.feed {
             Feed::Device => true,
             Feed::Host => false,
-            Feed::Auto => bytes <= t.device_data_mb << 20,
+            // Mapped or augmented sets are gathered on the host.
+            Feed::Auto => {
+                train.is_resident()
+                    && train.augment().is_none()
+                    && train.value_bytes() <= t.device_data_mb << 20
+            }
         };
         StepLayout {
             params: self.param_shapes.clone(),
