@@ -54,6 +54,27 @@ fn ratio(sde: &Sde, t: f64) -> f64 {
     g2 / sde.marginal_f64(t).1.powi(2)
 }
 
+#[test]
+fn the_antiderivative_differentiates_to_g2_over_sigma2() {
+    for sde in sdes() {
+        let times = LikelihoodTimes::new(&sde).unwrap();
+        let z = times.normaliser();
+        for t in [2e-5, 1e-3, 0.1, 0.5, 0.9 * sde.t1] {
+            // the density z · dCDF/dt by a fourth-order central difference
+            let h = 1e-3 * t;
+            let d = |k: f64| times.cdf_f64(t + k * h) - times.cdf_f64(t - k * h);
+            let fd = z * (8.0 * d(1.0) - d(2.0)) / (12.0 * h);
+            let want = ratio(&sde, t);
+            assert!(
+                (fd - want).abs() <= 1e-5 * want,
+                "{} {:?} t = {t}: Z dCDF/dt = {fd}, g²/σ² = {want}",
+                sde.kind,
+                sde.schedule
+            );
+        }
+    }
+}
+
 /// ∫ g²/σ² dt by 5-point Gauss-Legendre on 20 000 cells even in ln t: the cumulative
 /// integral at the cell edges, and the integral from an edge into its cell.
 struct Quadrature<'a> {
@@ -321,30 +342,30 @@ beta_max = 20.0
 t0 = 1e-5
 WEIGHTING
 
-[model]
-kind = "mlp"
-width_size = 64
-depth = 2
-activation = "tanh"
-
 [data]
 dataset = "file"
 path = "DATA"
 scaling = "none"
 holdout = 0.1
 
+[model]
+kind = "mlp"
+activation = "tanh"
+width_size = 64
+depth = 2
+
 [train]
 batch_size = 256
 steps = 500
 steps_per_call = 100
 seed = 0
-eval_every = 0
-sample_every = 0
-checkpoint_every = 0
 optimizer = "adamw"
 lr = 3e-3
 use_ema = true
 ema_rate = 0.99
+eval_every = 0
+sample_every = 0
+checkpoint_every = 0
 SAMPLING
 "#;
 
@@ -454,13 +475,8 @@ fn importance_sampling_with_the_default_weighting_is_a_config_error() {
     let path = tmp.path().join("bad.toml");
     std::fs::write(&path, cfg).unwrap();
     let run = tmp.path().join("run");
-    let o = sbgm(&[
-        "train",
-        "--config",
-        path.to_str().unwrap(),
-        "--run-dir",
-        run.to_str().unwrap(),
-    ]);
+    let (path_s, run_s) = (path.to_str().unwrap(), run.to_str().unwrap());
+    let o = sbgm(&["train", "--config", path_s, "--run-dir", run_s]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert!(
