@@ -39,9 +39,11 @@
 //! ```
 
 mod config;
+mod importance;
 mod schedule;
 
 pub use config::SdeConfig;
+pub use importance::LikelihoodTimes;
 pub use schedule::Schedule;
 
 use serde::{Deserialize, Serialize};

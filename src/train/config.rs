@@ -9,6 +9,8 @@ use crate::data::DataSpec;
 use crate::error::{Error, Result};
 use crate::graph::MatmulPrecision;
 use crate::sample::TraceMethod;
+use crate::sde::{SdeConfig, Weighting};
+use crate::train::loss::TimeSampling;
 use crate::train::optim::OptimConfig;
 
 /// The whole training config.
@@ -76,6 +78,8 @@ pub enum LabelsAs {
 /// cond_dropout = 0.0        # probability of dropping the conditioning (classifier-free guidance)
 /// feed = "auto"             # auto | device | host
 /// labels_as = "none"        # none | a | q: condition on the class labels
+/// # time_sampling = "importance"  # uniform | importance (default: importance with
+///                                 # [sde] weighting = "likelihood", else uniform)
 /// optimizer = "adamw"      # and the other keys of OptimConfig: lr, use_ema, ema_rate, ...
 /// lr = 1e-3
 /// ```
@@ -147,6 +151,12 @@ pub struct TrainConfig {
     /// (moons training about 2x faster than f32); elsewhere XLA's bf16 product (about 10%).
     #[serde(default)]
     pub matmul_precision: MatmulPrecision,
+    /// How the loss draws its times: `"uniform"` (sbgm's stratified sampler) or
+    /// `"importance"` (stratified in p(t) ∝ g²/σ², for `[sde] weighting = "likelihood"`).
+    /// Default: importance with likelihood weighting, uniform otherwise and under
+    /// `[sde] sbgm_compat` ([`TrainConfig::time_sampling_for`]).
+    #[serde(default)]
+    pub time_sampling: Option<TimeSampling>,
     /// `feed = "auto"` keeps the training set on the device up to this many MiB.
     #[serde(default = "d_device_mb")]
     pub device_data_mb: usize,
@@ -321,6 +331,46 @@ impl TrainConfig {
         }
         self.optim.validate()
     }
+
+    /// The time sampling of a run with the SDE `sde`: [`TrainConfig::time_sampling`], or its
+    /// default (importance for likelihood weighting, uniform otherwise and under
+    /// `sbgm_compat`). Importance sampling with another weighting, under `sbgm_compat` or
+    /// with t0 = 0 is a config error naming the fix.
+    pub fn time_sampling_for(&self, sde: &SdeConfig) -> Result<TimeSampling> {
+        let likelihood = sde.weighting == Weighting::Likelihood;
+        let Some(TimeSampling::Importance) = self.time_sampling else {
+            return Ok(match self.time_sampling {
+                Some(s) => s,
+                None if likelihood && !sde.sbgm_compat && sde.t0 > 0.0 => TimeSampling::Importance,
+                None => TimeSampling::Uniform,
+            });
+        };
+        let bad = |msg: String| Err(Error::config("train", "time_sampling", msg));
+        if !likelihood {
+            let spelled = serde_json::to_string(&sde.weighting).unwrap_or_default();
+            return bad(format!(
+                "time_sampling = \"importance\" samples t by g²/σ² for likelihood weighting, \
+                 but [sde] weighting = {spelled}; set [sde] weighting = \"likelihood\" or \
+                 time_sampling = \"uniform\""
+            ));
+        }
+        if sde.sbgm_compat {
+            return bad(
+                "time_sampling = \"importance\" does not exist in sbgm, and [sde] sbgm_compat = \
+                 true reproduces sbgm: set time_sampling = \"uniform\" (or remove it), or \
+                 sbgm_compat = false"
+                    .into(),
+            );
+        }
+        if sde.t0 <= 0.0 {
+            return bad(format!(
+                "time_sampling = \"importance\" needs [sde] t0 > 0 (the density g²/σ² is not \
+                 integrable at t = 0); got t0 = {}: use e.g. t0 = 1e-5",
+                sde.t0
+            ));
+        }
+        Ok(TimeSampling::Importance)
+    }
 }
 
 impl Config {
@@ -398,7 +448,8 @@ impl Config {
     pub fn validate(&self) -> Result<()> {
         self.sde.build()?;
         self.data.validate()?;
-        self.train.validate()
+        self.train.validate()?;
+        self.train.time_sampling_for(&self.sde).map(|_| ())
     }
 
     /// The config as a TOML table.

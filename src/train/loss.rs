@@ -1,4 +1,5 @@
-//! sbgm's denoising score-matching loss, its stratified time sampler and conditioning dropout.
+//! sbgm's denoising score-matching loss, its stratified time samplers (uniform, and
+//! importance-sampled for likelihood weighting) and conditioning dropout.
 //!
 //! For a batch `x (B, ...)`, times `t (B,)` and noise `ε ~ N(0, I)` of `x`'s shape
 //! (sbgm 0.0.38, `_train.single_loss_fn` vmapped by `batch_loss_fn`):
@@ -32,10 +33,12 @@
 use std::fmt;
 use std::rc::Rc;
 
+use serde::{Deserialize, Serialize};
+
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::{Rng, Tensor};
-use crate::sde::{Sde, Weighting, per_sample};
+use crate::sde::{LikelihoodTimes, Sde, Weighting, per_sample};
 
 /// A user loss weighting: times `t (B,)` to weights `λ(t) (B,)`.
 pub type WeightFn = dyn Fn(&Tensor) -> Result<Tensor>;
@@ -50,6 +53,21 @@ pub enum LossWeight {
     Builtin(Weighting),
     /// A user function of the times.
     User(Rc<WeightFn>),
+    /// Likelihood weighting λ = g² with importance-sampled times (Song et al. 2021b): times
+    /// drawn from `p(t) ∝ g²/σ²` ([`LossWeight::sample_time`]) and weighted by
+    /// `λ/p = Z σ(t)²`, so the expected loss is likelihood weighting's at a lower variance.
+    Importance(LikelihoodTimes),
+}
+
+/// How training draws the times of the loss (`[train] time_sampling`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeSampling {
+    /// sbgm's stratified uniform times ([`sample_time`]).
+    Uniform,
+    /// Times stratified in `p(t) ∝ g²/σ²`, weights divided by p ([`LossWeight::Importance`]);
+    /// only for likelihood weighting.
+    Importance,
 }
 
 impl fmt::Debug for LossWeight {
@@ -58,6 +76,7 @@ impl fmt::Debug for LossWeight {
             LossWeight::Sde => f.write_str("Sde"),
             LossWeight::Builtin(w) => write!(f, "Builtin({w:?})"),
             LossWeight::User(_) => f.write_str("User(..)"),
+            LossWeight::Importance(_) => f.write_str("Importance"),
         }
     }
 }
@@ -68,12 +87,39 @@ impl LossWeight {
         LossWeight::User(Rc::new(f))
     }
 
-    /// λ(t) for times `t (B,)`, shape `(B,)`.
+    /// The weighting of the SDE's own [`Sde::weighting`] with times drawn as `sampling` says
+    /// (importance sampling needs likelihood weighting and t0 > 0).
+    pub fn of_sde(sde: &Sde, sampling: TimeSampling) -> Result<LossWeight> {
+        match sampling {
+            TimeSampling::Uniform => Ok(LossWeight::Sde),
+            TimeSampling::Importance if sde.weighting == Weighting::Likelihood => {
+                Ok(LossWeight::Importance(LikelihoodTimes::new(sde)?))
+            }
+            TimeSampling::Importance => Err(Error::msg(format!(
+                "importance sampling of times is for likelihood weighting; the SDE's weighting \
+                 is {:?}",
+                sde.weighting
+            ))),
+        }
+    }
+
+    /// Draws one time per sample `(n,)` for this weighting: stratified in the importance
+    /// density for [`LossWeight::Importance`] ([`sample_time_importance`]), else sbgm's
+    /// stratified uniform times over the SDE's `[t0, t1]` ([`sample_time`]).
+    pub fn sample_time(&self, sde: &Sde, rng: &mut Rng, n: usize, dtype: DType) -> Result<Tensor> {
+        match self {
+            LossWeight::Importance(times) => sample_time_importance(rng, times, n, dtype),
+            _ => sample_time(rng, sde.t0, sde.t1, n, dtype),
+        }
+    }
+
+    /// λ(t) for times `t (B,)`, shape `(B,)` (for [`LossWeight::Importance`], λ(t)/p(t)).
     pub fn weight(&self, sde: &Sde, t: &Tensor) -> Result<Tensor> {
         let w = match self {
             LossWeight::Sde => sde.weight(t)?,
             LossWeight::Builtin(w) => sde.weight_with(*w, t)?,
             LossWeight::User(f) => f(t)?,
+            LossWeight::Importance(times) => times.weight(t)?,
         };
         if w.dims() != t.dims() || w.dtype() != t.dtype() {
             return Err(Error::msg(format!(
@@ -151,7 +197,8 @@ pub fn dsm_terms(
 }
 
 /// The loss of a batch `x (B, ...)` as sbgm's `make_step` computes it: times from
-/// [`sample_time`] over the SDE's `[t0, t1]`, noise `ε ~ N(0, I)`, both drawn from `rng`.
+/// [`LossWeight::sample_time`] (sbgm's [`sample_time`] over the SDE's `[t0, t1]` unless the
+/// weighting samples by importance), noise `ε ~ N(0, I)`, both drawn from `rng`.
 pub fn dsm_loss(
     sde: &Sde,
     weight: &LossWeight,
@@ -165,7 +212,7 @@ pub fn dsm_loss(
             x.shape()
         )));
     }
-    let t = sample_time(rng, sde.t0, sde.t1, x.dims()[0], x.dtype())?;
+    let t = weight.sample_time(sde, rng, x.dims()[0], x.dtype())?;
     let eps = rng.normal(x.dims(), x.dtype())?;
     Ok(dsm_terms(sde, weight, score, x, &t, &eps)?.loss)
 }
@@ -187,6 +234,25 @@ pub fn sample_time(rng: &mut Rng, t0: f64, t1: f64, n: usize, dtype: DType) -> R
     let g = u.graph();
     let i = g.iota(&[n], dtype, 0)?;
     u + (i * h)?
+}
+
+/// Times stratified in the importance density of likelihood weighting: `tᵢ = F⁻¹((i + uᵢ)/n)`
+/// with `uᵢ ~ U[0, 1)` and F the CDF of `p(t) ∝ g²/σ²` ([`LikelihoodTimes`]), so each time
+/// falls in its own 1/n of the probability mass, as [`sample_time`]'s do in time.
+pub fn sample_time_importance(
+    rng: &mut Rng,
+    times: &LikelihoodTimes,
+    n: usize,
+    dtype: DType,
+) -> Result<Tensor> {
+    if n == 0 {
+        return Err(Error::msg(
+            "sample_time_importance: the batch size must be at least 1",
+        ));
+    }
+    let u = rng.uniform(&[n], dtype)?;
+    let i = u.graph().iota(&[n], dtype, 0)?;
+    times.inverse_cdf(&((u + i)? * (1.0 / n as f64))?)
 }
 
 /// Conditioning dropout for classifier-free guidance: for each sample, with probability `p`,

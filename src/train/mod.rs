@@ -41,7 +41,10 @@ pub mod step;
 pub use config::{Config, Feed, TrainConfig};
 pub use ema::{DEFAULT_EMA_RATE, EMA_PREFIX, ema_name, ema_update};
 pub use engine::Engine;
-pub use loss::{DsmTerms, LossWeight, drop_conditioning, dsm_loss, dsm_terms, sample_time};
+pub use loss::{
+    DsmTerms, LossWeight, TimeSampling, drop_conditioning, dsm_loss, dsm_terms, sample_time,
+    sample_time_importance,
+};
 pub use optim::{
     BoundOptimizer, OptStep, OptimConfig, Optimizer, OptimizerKind, STATE_PREFIX, ScheduleKind,
     TensorSpec, clip_by_global_norm, global_norm,

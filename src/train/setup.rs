@@ -39,6 +39,8 @@ pub struct Setup {
     pub opt: BoundOptimizer,
     /// Array leaves of the model (names and types), in skeleton order.
     pub param_shapes: Vec<(String, Shape)>,
+    /// The loss weighting, with the times it draws (`[train] time_sampling`).
+    pub weight: LossWeight,
 }
 
 impl Setup {
@@ -90,6 +92,9 @@ impl Setup {
             .collect();
         run_size(&config.train, &param_shapes, &data.train, 0, 0, false).check()?;
         let opt = config.train.optim.bind(&param_shapes)?;
+        let sampling = config.train.time_sampling_for(&config.sde)?;
+        let weight = LossWeight::of_sde(&sde, sampling)
+            .map_err(|e| Error::config("train", "time_sampling", e.to_string()))?;
         Ok(Setup {
             config: config.clone(),
             data,
@@ -98,6 +103,7 @@ impl Setup {
             sde,
             opt,
             param_shapes,
+            weight,
         })
     }
 
@@ -268,11 +274,10 @@ impl Setup {
                 ),
             }
         };
-        let weight = LossWeight::Sde;
         let obj = Objective {
             score: &score,
             sde: &self.sde,
-            weight: &weight,
+            weight: &self.weight,
         };
         let update = |p: &[Tensor], g: &[Tensor], s: &[Tensor]| self.opt.update(p, g, s);
         let opt = UpdateRule {

@@ -24,7 +24,7 @@ use crate::graph::{
 use crate::sample::Cond;
 use crate::sde::Sde;
 use crate::train::ema::{ema_update, ema_update_warm};
-use crate::train::loss::{LossWeight, drop_conditioning, dsm_terms, sample_time};
+use crate::train::loss::{LossWeight, drop_conditioning, dsm_terms};
 use crate::train::mesh::Mesh;
 
 /// The score network as a function of its parameters, in graph code: `(params, t (B),
@@ -42,7 +42,7 @@ pub struct Objective<'a> {
     pub score: &'a ScoreNetwork<'a>,
     /// The SDE.
     pub sde: &'a Sde,
-    /// The loss weighting λ(t).
+    /// The loss weighting λ(t) (and with it how times are drawn).
     pub weight: &'a LossWeight,
 }
 
@@ -525,7 +525,9 @@ fn train_step(
     cond: &Cond,
 ) -> Result<Vec<Tensor>> {
     let mut rng = Rng::new(c.key)?;
-    let t = sample_time(&mut rng, obj.sde.t0, obj.sde.t1, layout.batch, DType::F32)?;
+    let t = obj
+        .weight
+        .sample_time(obj.sde, &mut rng, layout.batch, DType::F32)?;
     let cond = drop_cond(cond, layout.cond_dropout, &mut rng)?;
     let p = c.params;
     let (loss, grads, key_out) = if layout.accumulate == 1 {
@@ -634,7 +636,9 @@ pub fn build_eval(
         None => None,
     };
     let mut rng = Rng::new(&key)?;
-    let t = sample_time(&mut rng, obj.sde.t0, obj.sde.t1, eval_batch, DType::F32)?;
+    let t = obj
+        .weight
+        .sample_time(obj.sde, &mut rng, eval_batch, DType::F32)?;
     let cond = Cond { q, a, labels: None };
     let loss = batch_loss(obj, &params, &x, &t, &cond, &mut rng, false)?;
     g.build("eval_loss", &[("loss", &loss)])
