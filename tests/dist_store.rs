@@ -197,8 +197,11 @@ fn unreachable_coordinators_and_missing_processes_time_out_with_their_names() {
     );
     assert!(msg.contains("SBGM_XLA_CONNECT_TIMEOUT"), "{msg}");
     assert!(t.elapsed() < Duration::from_secs(5));
-    // Process 0 of 3 with only process 1 there: process 2 is named.
-    let o1 = o.clone();
+    // Process 0 of 3 with only process 1 there: process 2 is named. Process 1 waits longer
+    // than process 0, so that process 0's own wait ends first (on a loaded machine process 1
+    // would otherwise give up first and be reported as dead).
+    let mut o1 = o.clone();
+    o1.connect_timeout = Duration::from_secs(20);
     let p1 = thread::spawn(move || Store::connect(&set(1, 3, port), &o1));
     let e = Store::connect(&set(0, 3, port), &o).err().unwrap();
     assert!(
