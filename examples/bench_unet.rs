@@ -105,10 +105,9 @@ fn args() -> Args {
             "--loglik" => a.loglik = num(&mut it, "--loglik"),
             "--ll-steps" => a.ll_steps = num(&mut it, "--ll-steps").max(1),
             "--eu" => a.eu = true,
-            "--set" => a.set.push(
-                it.next()
-                    .unwrap_or_else(|| usage("--set takes KEY=VALUE")),
-            ),
+            "--set" => a
+                .set
+                .push(it.next().unwrap_or_else(|| usage("--set takes KEY=VALUE"))),
             "--plugin" => {
                 a.plugin = Some(
                     it.next()
