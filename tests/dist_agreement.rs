@@ -3,84 +3,56 @@
 //! every process at the same round, barriers hold everyone, and a dead peer is an error
 //! naming it, not a hang. One process ([`Alone`]) decides by itself.
 
-use sbgm_xla::dist::{
-    Agreement, Alone, Launcher, PeerDeath, ProcessSet, Store, StoreAgreement, StoreOptions,
-};
+mod dist_common;
+
+use dist_common::{job, quick};
+use sbgm_xla::dist::{Agreement, Alone, StoreAgreement};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn quick() -> StoreOptions {
-    StoreOptions {
-        connect_timeout: Duration::from_secs(10),
-        heartbeat: Duration::from_millis(100),
-        peer_timeout: Duration::from_secs(5),
-        shutdown_timeout: Duration::from_secs(10),
-        on_peer_death: PeerDeath::Report,
-    }
-}
-
-/// `n` connected stores of one job, process 0 first.
-fn job(n: usize) -> Vec<Arc<Store>> {
-    let port = free_port();
-    let handles: Vec<_> = (0..n)
-        .map(|i| {
+/// Runs `f(process, agreement)` on each of `n` processes of one job in threads, each leaving
+/// through the store's shutdown barrier (process 0 serves the store); the results in process
+/// order.
+fn on_job<T: Send + 'static>(
+    n: usize,
+    f: impl Fn(usize, &StoreAgreement) -> T + Send + Sync + Copy + 'static,
+) -> Vec<T> {
+    let handles: Vec<_> = job(n, &quick())
+        .into_iter()
+        .enumerate()
+        .map(|(p, store)| {
             thread::spawn(move || {
-                let set = ProcessSet {
-                    process_id: i,
-                    num_processes: n,
-                    coordinator: Some(format!("127.0.0.1:{port}")),
-                    launcher: Launcher::Explicit,
-                };
-                Store::connect(&set, &quick())
+                let store = Arc::new(store);
+                let out = f(
+                    p,
+                    &StoreAgreement::new(store.clone(), Duration::from_secs(20)),
+                );
+                store.shutdown().unwrap();
+                out
             })
         })
         .collect();
-    handles
-        .into_iter()
-        .map(|h| Arc::new(h.join().unwrap().unwrap()))
-        .collect()
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
 }
 
 /// The first round at which each process would stop, and with which status, when process
 /// `asker` asks with `status` at round `at` (each process runs up to 6 rounds, as a training
 /// loop runs calls, with a barrier after each like the checkpoint's).
 fn stop_rounds(asker: usize, at: u64, status: i32) -> Vec<(u64, i32)> {
-    let stores = job(3);
-    let handles: Vec<_> = stores
-        .into_iter()
-        .enumerate()
-        .map(|(p, store)| {
-            thread::spawn(move || {
-                let agree = StoreAgreement::new(store.clone(), Duration::from_secs(20));
-                let stop = (|| {
-                    for round in 0..6u64 {
-                        // Processes reach the boundary at different times.
-                        thread::sleep(Duration::from_millis((p as u64 * 7 + round * 3) % 20));
-                        let mine = if p == asker && round == at { status } else { 0 };
-                        if let Some(s) = agree.first_request(mine).unwrap() {
-                            agree.barrier().unwrap();
-                            return (round, s);
-                        }
-                        agree.barrier().unwrap();
-                    }
-                    (u64::MAX, 0)
-                })();
-                // Process 0 serves the store: every process leaves through the shutdown barrier.
-                store.shutdown().unwrap();
-                stop
-            })
-        })
-        .collect();
-    handles.into_iter().map(|h| h.join().unwrap()).collect()
+    on_job(3, move |p, agree| {
+        for round in 0..6u64 {
+            // Processes reach the boundary at different times.
+            thread::sleep(Duration::from_millis((p as u64 * 7 + round * 3) % 20));
+            let mine = if p == asker && round == at { status } else { 0 };
+            if let Some(s) = agree.first_request(mine).unwrap() {
+                agree.barrier().unwrap();
+                return (round, s);
+            }
+            agree.barrier().unwrap();
+        }
+        (u64::MAX, 0)
+    })
 }
 
 #[test]
@@ -92,24 +64,11 @@ fn any_process_stop_reaches_every_process_at_the_same_round() {
 
 #[test]
 fn gather_returns_every_status_in_process_order() {
-    let stores = job(3);
-    let handles: Vec<_> = stores
-        .into_iter()
-        .enumerate()
-        .map(|(p, store)| {
-            thread::spawn(move || {
-                let agree = StoreAgreement::new(store.clone(), Duration::from_secs(20));
-                let got = (
-                    agree.gather(10 + p as i32).unwrap(),
-                    agree.gather(-(p as i32)).unwrap(),
-                );
-                store.shutdown().unwrap();
-                got
-            })
-        })
-        .collect();
-    for h in handles {
-        let (a, b) = h.join().unwrap();
+    let got = on_job(3, |p, agree| {
+        let first = agree.gather(10 + p as i32).unwrap();
+        (first, agree.gather(-(p as i32)).unwrap())
+    });
+    for (a, b) in got {
         assert_eq!(a, vec![10, 11, 12]);
         assert_eq!(b, vec![0, -1, -2]);
     }
@@ -117,13 +76,13 @@ fn gather_returns_every_status_in_process_order() {
 
 #[test]
 fn a_dead_peer_is_an_error_naming_it_not_a_hang() {
-    let mut stores = job(3);
+    let mut stores = job(3, &quick());
     let gone = stores.pop().unwrap();
     let waiters: Vec<_> = stores
         .into_iter()
         .map(|store| {
             thread::spawn(move || {
-                let agree = StoreAgreement::new(store, Duration::from_secs(60));
+                let agree = StoreAgreement::new(Arc::new(store), Duration::from_secs(60));
                 agree.first_request(0)
             })
         })

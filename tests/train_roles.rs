@@ -84,7 +84,10 @@ fn only_process_zero_writes_and_every_process_trains_the_same() {
         "config.toml",
         "model.eqx",
     ] {
-        assert!(written.contains_key(f), "process 0 wrote no {f}: {written:?}");
+        assert!(
+            written.contains_key(f),
+            "process 0 wrote no {f}: {written:?}"
+        );
     }
     assert!(!second.exists(), "process 1 created {}", second.display());
     // Both trained and evaluated the same steps to the same numbers.

@@ -70,7 +70,7 @@ impl Placement {
         let n = self.local.len();
         let first = self.local.first().map_or(0, |l| l.0);
         let contiguous = self.local.iter().enumerate().all(|(i, l)| l.0 == first + i);
-        if n == 0 || !contiguous || !self.partitions.is_multiple_of(n) || first % n != 0 {
+        if n == 0 || !contiguous || !self.partitions.is_multiple_of(n) || !first.is_multiple_of(n) {
             let parts: Vec<usize> = self.local.iter().map(|l| l.0).collect();
             return Err(Error::msg(format!(
                 "this process runs partitions {parts:?} of {}: each process needs the same \
@@ -106,19 +106,9 @@ impl Placement {
 mod tests {
     use super::*;
 
-    /// Mocked devices `(global id, process)`, as process `me` lists them.
+    /// Mocked devices `(global id, process)` as process `me` lists them, and its own.
     fn devices(spec: &[(i32, i32)], me: i32) -> (Vec<Device>, Vec<Device>) {
-        let all: Vec<Device> = spec
-            .iter()
-            .map(|&(id, process_index)| Device {
-                id,
-                process_index,
-                kind: "mock".into(),
-                description: format!("Mock(id={id})"),
-                addressable: process_index == me,
-                local_hardware_id: if process_index == me { id % 2 } else { -1 },
-            })
-            .collect();
+        let all = crate::pjrt::assignment::tests::devices(spec, me);
         let mine = all.iter().filter(|d| d.addressable).cloned().collect();
         (all, mine)
     }

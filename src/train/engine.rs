@@ -172,7 +172,7 @@ impl Engine {
 
     /// Copies the state back to the host, whole: the leaves split over the mesh joined from
     /// the devices of one copy, the others from device 0 (this process's: every process
-    /// holds whole copies, see [`check_placement`]).
+    /// holds whole copies: the `fsdp` axis stays within a process).
     pub fn state(&self) -> Result<TrainState> {
         let p = &self.program;
         let host: Vec<HostArray> = (0..p.n_state())
