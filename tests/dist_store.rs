@@ -4,56 +4,16 @@
 //! unreachable coordinator, mismatched process counts, duplicate ids, and a killed process
 //! that every other process reports by its id instead of hanging.
 
+mod dist_common;
+
+use dist_common::{free_port, job, quick, set};
 use sbgm_xla::Error;
-use sbgm_xla::dist::{LaunchFlags, Launcher, PeerDeath, ProcessSet, Store, StoreOptions};
+use sbgm_xla::dist::{LaunchFlags, Store, StoreOptions};
 use sbgm_xla::error::ErrorCode;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// A free loopback port (bound, then released for the coordinator to take).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn set(id: usize, n: usize, port: u16) -> ProcessSet {
-    ProcessSet {
-        process_id: id,
-        num_processes: n,
-        coordinator: Some(format!("127.0.0.1:{port}")),
-        launcher: Launcher::Explicit,
-    }
-}
-
-fn quick() -> StoreOptions {
-    StoreOptions {
-        connect_timeout: Duration::from_secs(10),
-        heartbeat: Duration::from_millis(100),
-        peer_timeout: Duration::from_secs(5),
-        shutdown_timeout: Duration::from_secs(10),
-        on_peer_death: PeerDeath::Report,
-    }
-}
-
-/// `n` connected stores of one job, process 0 first.
-fn job(n: usize, options: &StoreOptions) -> Vec<Store> {
-    let port = free_port();
-    let handles: Vec<_> = (0..n)
-        .map(|i| {
-            let o = options.clone();
-            thread::spawn(move || Store::connect(&set(i, n, port), &o))
-        })
-        .collect();
-    handles
-        .into_iter()
-        .map(|h| h.join().unwrap().unwrap())
-        .collect()
-}
 
 fn code(e: &Error) -> ErrorCode {
     match e {

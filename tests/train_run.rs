@@ -49,6 +49,7 @@ fn opts(dir: &Path, resume: bool) -> RunOptions {
         devices: Some(1),
         progress: false,
         stop_after: None,
+        roles: None,
     }
 }
 

@@ -40,6 +40,7 @@ fn opts(dir: &Path, resume: bool, devices: usize) -> RunOptions {
         devices: Some(devices),
         progress: false,
         stop_after: None,
+        roles: None,
     }
 }
 

@@ -67,6 +67,7 @@ pub fn train(a: &TrainArgs) -> anyhow::Result<ExitCode> {
         devices: a.devices,
         progress: !a.runtime.quiet,
         stop_after: None,
+        roles: None,
     };
     let s = crate::train::run::run_on(&config, &opts, &crate::exec::Target::new(client))?;
     if let Some(sig) = s.interrupted {

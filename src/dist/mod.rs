@@ -15,6 +15,8 @@
 //!   that all processes have the same number of local devices; [`store_of`] finds the store
 //!   again behind a client. Programs of a multi-process client are compiled over the global
 //!   devices ([`crate::pjrt::assignment`]).
+//! - [`agreement`]: the decisions all processes take together at call boundaries (stop on any
+//!   process's request, barriers): [`Alone`] for one process, [`StoreAgreement`] for a job.
 //!
 //! ```
 //! use sbgm_xla::dist::{LaunchFlags, discover};
@@ -29,12 +31,14 @@
 //! # Ok::<(), sbgm_xla::Error>(())
 //! ```
 
+pub mod agreement;
 pub mod discovery;
 pub mod server;
 pub mod session;
 pub mod store;
 pub mod wire;
 
+pub use agreement::{Agreement, Alone, StoreAgreement, agreement_of};
 pub use discovery::{LaunchFlags, Launcher, ProcessSet, discover, discover_here};
 pub use session::{open_client, store_of};
 pub use store::{PeerDeath, Store, StoreOptions};

@@ -10,8 +10,10 @@
 
 pub mod checked;
 pub mod persistent;
+pub mod placement;
 
 pub use persistent::compile;
+pub use placement::Placement;
 
 /// Device-resident arrays and the compiled programs of the runtime, as the layers above see
 /// them.
@@ -145,7 +147,7 @@ impl Target {
             .filter(|v| !v.is_empty())
             .map(PathBuf::from);
         Target {
-            devices: client.addressable_devices().len(),
+            devices: client.devices().len(),
             client,
             precision: MatmulPrecision::default(),
             host_kernels: HostKernels::Auto,
@@ -185,14 +187,9 @@ impl Target {
     }
 
     /// The same target on devices `0..n`; more than the client has is an error naming the
-    /// limit.
+    /// limit (a multi-process client uses all of the job's devices).
     pub fn with_devices(&self, n: usize) -> Result<Target> {
-        let avail = self.client.addressable_devices().len();
-        if n > avail {
-            return Err(Error::msg(format!(
-                "{n} devices asked for, but the client has {avail}; use at most {avail}"
-            )));
-        }
+        self.placement(n)?;
         Ok(Target {
             devices: n,
             ..self.clone()
@@ -204,9 +201,25 @@ impl Target {
         &self.client
     }
 
-    /// The number of devices programs run on (`0..devices`).
+    /// The number of devices SPMD programs run on (`0..devices`; on a multi-process client,
+    /// every process's together).
     pub fn devices(&self) -> usize {
         self.devices
+    }
+
+    /// Where the partitions of a `partitions`-way program run in this process: uploads,
+    /// argument lists and downloads go to [`Placement::local`] only.
+    pub fn placement(&self, partitions: usize) -> Result<Placement> {
+        Placement::of(
+            self.client.devices(),
+            self.client.addressable_devices(),
+            partitions,
+        )
+    }
+
+    /// Whether the client is one process of a multi-process job.
+    pub fn is_multi_process(&self) -> bool {
+        self.client.is_multi_process()
     }
 
     /// The precision of `f32` products.
@@ -242,13 +255,17 @@ impl Target {
     }
 
     /// Compiles `module` (or returns the cached executable of an identical text), with the
-    /// module's own partition and replica counts.
+    /// module's own partition and replica counts. On a multi-process client a one-device
+    /// program runs on this process's first device (each process its own copy, e.g. the
+    /// held-out loss), a larger one over the job's devices.
     pub fn compile(&self, module: &Module) -> Result<Compiled> {
+        let one_device = module.num_partitions * module.num_replicas == 1;
         self.compile_with(
             module,
             &CompileOptions {
                 num_partitions: Some(module.num_partitions),
                 num_replicas: Some(module.num_replicas),
+                device_assignment: (one_device && self.is_multi_process()).then(|| vec![vec![0]]),
                 ..Default::default()
             },
         )

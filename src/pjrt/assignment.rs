@@ -67,11 +67,11 @@ pub fn check_local_counts(counts: &[usize]) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// A mocked device list: `(global id, process)`, as a plugin might list them.
-    fn devices(spec: &[(i32, i32)], me: i32) -> Vec<Device> {
+    /// A mocked device list: `(global id, process)`, as process `me`'s plugin might list them.
+    pub(crate) fn devices(spec: &[(i32, i32)], me: i32) -> Vec<Device> {
         spec.iter()
             .map(|&(id, process_index)| Device {
                 id,

@@ -181,19 +181,14 @@ impl CompileOptions {
                 num_replicas,
                 num_partitions,
             )?),
-            (Some(da), false) => Some(addressable_assignment(
+            // Explicit devices are this process's own (e.g. a one-device program of each
+            // process of a job).
+            (Some(da), _) => Some(addressable_assignment(
                 da,
                 client,
                 num_replicas,
                 num_partitions,
             )?),
-            (Some(_), true) => {
-                return Err(Error::BadArgument(
-                    "a multi-process program runs over the global devices sorted by process, \
-                     then id: leave device_assignment unset"
-                        .into(),
-                ));
-            }
         };
         Ok(BuildOptions {
             num_replicas,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::exec::{Buffer, Compiled, Executable, Target};
+use crate::exec::{Buffer, Compiled, Executable, Placement, Target};
 use crate::host::HostArray;
 use crate::train::feed;
 use crate::train::mesh::gather_dim;
@@ -20,9 +20,11 @@ pub struct Engine {
     exe: Compiled,
     program: StepProgram,
     layout: StepLayout,
-    /// `[device][state argument]`.
+    /// The program's partitions on this process's devices.
+    placement: Placement,
+    /// `[local device][state argument]`.
     state: Vec<Vec<Buffer>>,
-    /// `[device][resident data argument]` (device feed: the training arrays).
+    /// `[local device][resident data argument]` (device feed: the training arrays).
     data: Vec<Vec<Buffer>>,
     dataset: Arc<Dataset>,
     seed: u64,
@@ -35,7 +37,8 @@ pub struct Engine {
 
 impl Engine {
     /// Builds and compiles the program for `layout` and puts `state` and the data on the
-    /// devices (`0..layout.devices`).
+    /// devices (`0..layout.devices`; on a multi-process client, this process's of the job's
+    /// devices, which feeds its slice of each batch).
     pub fn new(
         target: &Target,
         layout: StepLayout,
@@ -45,19 +48,20 @@ impl Engine {
         dataset: Arc<Dataset>,
         seed: u64,
     ) -> Result<Engine> {
-        let avail = target.client().addressable_devices().len();
-        if layout.devices > avail {
-            return Err(Error::msg(format!(
-                "--devices {} asks for more devices than the client has ({avail}); use at most \
-                 {avail} (CPU: the plugin's cpu_device_count)",
-                layout.devices
-            )));
-        }
+        let placement = target.placement(layout.devices)?;
+        check_placement(&layout, &placement)?;
         check_data(&layout, &dataset)?;
         let program = build_step(&layout, layout.graph_options(target), obj, opt)?;
         let t0 = std::time::Instant::now();
         let exe = target.compile_spmd(&program.module)?;
         let compile_s = t0.elapsed().as_secs_f64();
+        if exe.executable().devices() != placement.devices().as_slice() {
+            return Err(Error::msg(format!(
+                "the training step was compiled for devices {:?} of this process, expected {:?}",
+                exe.executable().devices(),
+                placement.devices()
+            )));
+        }
         let names = (
             layout.params.iter().map(|(n, _)| n.clone()).collect(),
             opt.state.iter().map(|(n, _)| n.clone()).collect(),
@@ -67,6 +71,7 @@ impl Engine {
             exe,
             program,
             layout,
+            placement,
             state: vec![],
             data: vec![],
             dataset,
@@ -79,7 +84,14 @@ impl Engine {
         e.set_state(state)?;
         e.upload_data()?;
         if let FeedLayout::Host = e.layout.feed {
-            let f = feed::HostFeed::new(Arc::clone(&e.dataset), seed, e.layout.batch, 0, 1)?;
+            let (process, processes) = e.placement.batch_slice()?;
+            let f = feed::HostFeed::new(
+                Arc::clone(&e.dataset),
+                seed,
+                e.layout.batch,
+                process,
+                processes,
+            )?;
             e.host_feed = Some(feed::PrefetchedFeed::new(
                 f,
                 e.step,
@@ -145,10 +157,12 @@ impl Engine {
         host.push(feed::i32_scalar(state.step as i64)?);
         host.push(feed::key_array(state.key));
         let mesh = &self.layout.mesh;
-        let mut per_dev: Vec<Vec<Buffer>> = (0..mesh.devices()).map(|_| Vec::new()).collect();
+        let local = &self.placement.local;
+        let mut per_dev: Vec<Vec<Buffer>> = local.iter().map(|_| Vec::new()).collect();
         for (h, &dim) in host.iter().zip(&p.state_split) {
-            for (d, part) in mesh.scatter(h, dim)?.iter().enumerate() {
-                per_dev[d].push(self.target.upload(part, d)?);
+            let parts = self.placement.mine(&mesh.scatter(h, dim)?);
+            for ((v, part), &(_, device)) in per_dev.iter_mut().zip(&parts).zip(local) {
+                v.push(self.target.upload(part, device)?);
             }
         }
         self.state = per_dev;
@@ -157,7 +171,8 @@ impl Engine {
     }
 
     /// Copies the state back to the host, whole: the leaves split over the mesh joined from
-    /// the devices of one copy, the others from device 0.
+    /// the devices of one copy, the others from device 0 (this process's: every process
+    /// holds whole copies: the `fsdp` axis stays within a process).
     pub fn state(&self) -> Result<TrainState> {
         let p = &self.program;
         let host: Vec<HostArray> = (0..p.n_state())
@@ -182,6 +197,7 @@ impl Engine {
         match self.program.state_split[i] {
             None => self.state[0][i].to_host(),
             Some(dim) => {
+                // Local device d holds part d % fsdp: the first fsdp are one copy.
                 let parts = self
                     .layout
                     .mesh
@@ -223,7 +239,7 @@ impl Engine {
 
     fn upload_data(&mut self) -> Result<()> {
         let FeedLayout::Device { .. } = self.layout.feed else {
-            self.data = (0..self.layout.devices).map(|_| Vec::new()).collect();
+            self.data = self.placement.local.iter().map(|_| Vec::new()).collect();
             return Ok(());
         };
         let ds = &self.dataset;
@@ -234,7 +250,12 @@ impl Engine {
         if self.layout.a_dim.is_some() {
             host.push(ds.a_host().expect("checked"));
         }
-        self.data = self.target.upload_replicated(&host, self.layout.devices)?;
+        self.data = self
+            .placement
+            .devices()
+            .into_iter()
+            .map(|d| host.iter().map(|h| self.target.upload(h, d)).collect())
+            .collect::<Result<_>>()?;
         Ok(())
     }
 
@@ -264,16 +285,22 @@ impl Engine {
         }
         let start = self.step;
         let inputs = self.host_inputs(start)?;
-        let dev = self.layout.devices;
-        // Shards of the per-call inputs (all are split along the batch, dimension 1).
+        let devices = self.placement.devices();
+        let dev = devices.len();
+        // Shards of the per-call inputs (all are split along the batch, dimension 1; this
+        // process's inputs are its slice of the batch, split over its devices).
         let mut per_dev: Vec<Vec<Buffer>> = (0..dev).map(|_| Vec::new()).collect();
         let n_host = feed::i32_scalar(n as i64)?;
-        for (d, v) in per_dev.iter_mut().enumerate() {
+        for (v, &d) in per_dev.iter_mut().zip(&devices) {
             v.push(self.target.upload(&n_host, d)?);
         }
         for h in &inputs {
-            for (d, s) in feed::split_dim(h, 1, dev)?.iter().enumerate() {
-                per_dev[d].push(self.target.upload(s, d)?);
+            for ((v, s), &d) in per_dev
+                .iter_mut()
+                .zip(feed::split_dim(h, 1, dev)?)
+                .zip(&devices)
+            {
+                v.push(self.target.upload(&s, d)?);
             }
         }
         let n_state = self.program.n_state();
@@ -319,6 +346,38 @@ impl std::ops::Deref for ParamBuffer<'_> {
             ParamBuffer::Joined(b) => b,
         }
     }
+}
+
+/// Checks that this process can run its part of `layout`: on a multi-process client, the
+/// device feed (which holds the whole training set on every device) is refused (the run
+/// feeds from the host there), and each process's devices hold whole copies of the state
+/// (the `fsdp` axis within a process), so that every process reads the state back alone.
+fn check_placement(layout: &StepLayout, placement: &Placement) -> Result<()> {
+    if !placement.is_multi_process() {
+        return Ok(());
+    }
+    if let FeedLayout::Device { .. } = layout.feed {
+        return Err(Error::config(
+            "train",
+            "feed",
+            "a multi-process run feeds each process's slice of the batch from the host: set \
+             feed = \"host\" or \"auto\"",
+        ));
+    }
+    let local = placement.local.len();
+    if !local.is_multiple_of(layout.mesh.fsdp) {
+        return Err(Error::config(
+            "train",
+            "mesh",
+            format!(
+                "the fsdp axis ({}) must fit within one process's {local} devices in a \
+                 multi-process run (a divisor of {local}); put the other processes on the data \
+                 axis",
+                layout.mesh.fsdp
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks the data set against the layout (shapes and conditioning).

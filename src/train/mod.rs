@@ -16,6 +16,7 @@
 //! - [`periodic`]: the held-out loss and the sample plots of a run;
 //! - [`sampler`]: the sampler of those plots (at the training's matmul precision);
 //! - [`run_dir`]: the run directory (locked, taken over after an early stop);
+//! - [`roles`]: what each process of a multi-process run does (process 0 writes);
 //! - [`budget`]: the memory a run needs, checked before it is allocated;
 //! - [`interrupt`]: Ctrl-C and SIGTERM.
 
@@ -30,6 +31,7 @@ pub mod mesh;
 pub mod metrics;
 pub mod optim;
 pub mod periodic;
+pub mod roles;
 pub mod run;
 pub mod run_dir;
 pub mod sampler;

@@ -11,11 +11,19 @@
 //! - `loss.png`, `bpd.png` (image data), `samples/samples_<step>.png`,
 //!   `samples/classes_<step>.png` (runs conditioned on their labels);
 //! - `model.eqx`: the trained model (the EMA when it is on) for `eqx.tree_deserialise_leaves`.
+//!
+//! A multi-process run ([`crate::dist`]) trains on every process, each feeding its slice of
+//! each batch from the host; only process 0 writes the run directory ([`Roles`]), the others
+//! wait at a barrier after each checkpoint and read it on resume (a shared file system).
+//! Every process evaluates the same held-out rows with the same parameters, so the held-out
+//! losses agree without an exchange; the stop decisions (a non-finite loss, SIGINT/SIGTERM on
+//! any process) are exchanged through the store at call boundaries ([`Agreement`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::dist::{Agreement, agreement_of};
 use crate::error::{Error, Result};
 use crate::exec::Target;
 use crate::graph::MatmulPrecision;
@@ -26,9 +34,10 @@ use crate::train::engine::Engine;
 use crate::train::interrupt;
 use crate::train::metrics::Metrics;
 use crate::train::periodic::{ClassPlots, Evaluator, SamplePlots};
+pub use crate::train::roles::Roles;
 use crate::train::run_dir::RunDir;
 use crate::train::state::{ModelInfo, TrainState};
-use crate::train::step::StepLayout;
+use crate::train::step::{FeedLayout, StepLayout};
 
 pub use crate::train::run_dir::{CHECKPOINT, METRICS, SAMPLES};
 pub use crate::train::sampler::em_samples;
@@ -50,6 +59,9 @@ pub struct RunOptions {
     pub progress: bool,
     /// Stop after this many steps of this invocation (tests; the checkpoint is saved).
     pub stop_after: Option<u64>,
+    /// This process's role (default: from the target's client, [`Roles::of`]); tests set
+    /// process 1 of 2 to check what a process other than 0 leaves alone.
+    pub roles: Option<Roles>,
 }
 
 /// What a run did.
@@ -94,13 +106,22 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunSummary> {
 pub fn run_on(config: &Config, opts: &RunOptions, target: &Target) -> Result<RunSummary> {
     let t_start = Instant::now();
     interrupt::install();
+    let roles = opts.roles.unwrap_or_else(|| Roles::of(target));
+    let agree = agreement_of(target.client());
     let devices = devices_to_use(config, opts, target)?;
     let setup = Setup::new(config)?;
-    setup.layout(devices).validate()?;
+    run_layout(&setup, target, devices).validate()?;
     setup.size(devices, target.in_host_memory()).check()?;
-    let run_dir = RunDir::open(&opts.run_dir, opts.resume)?;
-    let prepared = Prepared::new(&setup, opts, target, &run_dir, devices)?;
-    if let Some(sig) = interrupt::requested() {
+    // Process 0 alone locks the directory; every process learns when one could not start.
+    let prepared = together(&*agree, "preparing the run", || {
+        let run_dir = roles
+            .writes()
+            .then(|| RunDir::open(&opts.run_dir, opts.resume))
+            .transpose()?;
+        Prepared::new(&setup, opts, target, run_dir, devices, roles, agree.clone())
+    })?;
+    let stopped = agree.first_request(interrupt::requested().unwrap_or(0))?;
+    if let Some(sig) = stopped {
         // Stopped while compiling: nothing was trained or written.
         return Ok(prepared.summary(t_start, Some(sig)));
     }
@@ -111,6 +132,32 @@ pub fn run_on(config: &Config, opts: &RunOptions, target: &Target) -> Result<Run
         }
     }
     training.finish()
+}
+
+/// `step`'s result once every process has run it: this process's error, or when another
+/// process failed, an error naming it (its own message says why), so that no process goes on
+/// alone.
+fn together<T>(agree: &dyn Agreement, what: &str, step: impl FnOnce() -> Result<T>) -> Result<T> {
+    let r = step();
+    let all = agree.gather(i32::from(r.is_err()))?;
+    let v = r?;
+    match all.iter().position(|&s| s != 0) {
+        Some(p) => Err(Error::msg(format!(
+            "process {p} failed while {what} (its own output says why); this process stops too"
+        ))),
+        None => Ok(v),
+    }
+}
+
+/// The step layout of a run on `devices` devices of `target`: a multi-process run feeds each
+/// process's slice of the batch from the host (the device feed would hold the whole set on
+/// every device).
+fn run_layout(setup: &Setup, target: &Target, devices: usize) -> StepLayout {
+    let mut layout = setup.layout(devices);
+    if target.is_multi_process() {
+        layout.feed = FeedLayout::Host;
+    }
+    layout
 }
 
 /// The number of devices of the run: `--devices`, else `train.devices` (or the mesh's), else
@@ -133,6 +180,10 @@ fn devices_to_use(config: &Config, opts: &RunOptions, target: &Target) -> Result
 /// A run with its state loaded and its programs compiled, before anything is written.
 struct Prepared<'a> {
     setup: &'a Setup,
+    /// The locked run directory (process 0 only).
+    _run_dir: Option<RunDir>,
+    roles: Roles,
+    agree: Arc<dyn Agreement>,
     dir: PathBuf,
     ck_path: PathBuf,
     engine: Engine,
@@ -146,17 +197,20 @@ struct Prepared<'a> {
 
 impl<'a> Prepared<'a> {
     /// Loads the initial or resumed state into a training engine on `devices` devices and
-    /// compiles the held-out loss and the sampler of the plots.
+    /// compiles the held-out loss and the sampler of the plots (process 0's, which draws
+    /// them).
     fn new(
         setup: &'a Setup,
         opts: &RunOptions,
         target: &Target,
-        run_dir: &RunDir,
+        run_dir: Option<RunDir>,
         devices: usize,
+        roles: Roles,
+        agree: Arc<dyn Agreement>,
     ) -> Result<Prepared<'a>> {
-        let dir = run_dir.path().to_path_buf();
+        let dir = opts.run_dir.clone();
         let ck_path = dir.join(CHECKPOINT);
-        if run_dir.taken_over() && opts.progress {
+        if run_dir.as_ref().is_some_and(RunDir::taken_over) && opts.progress {
             eprintln!(
                 "sbgm-xla: {} held a run that stopped before its first checkpoint; starting again there",
                 dir.display()
@@ -165,7 +219,7 @@ impl<'a> Prepared<'a> {
         let state = initial_state(setup, opts.resume, &ck_path)?;
         let last_ckpt = opts.resume.then_some(state.step);
         interrupt::set_kept(kept_text(last_ckpt, &ck_path));
-        let layout = layout_with_hint(setup, target, devices, opts.progress);
+        let layout = layout_with_hint(setup, target, devices, opts.progress && roles.writes());
         let train_ds = Arc::new(setup.data.train.clone());
         let seed = setup.config.train.seed;
         let engine = setup.with_parts(|obj, opt| {
@@ -177,11 +231,21 @@ impl<'a> Prepared<'a> {
             target.in_host_memory(),
             "the training step",
         )?;
+        let draws = roles.writes();
         Ok(Prepared {
             eval: Evaluator::build(setup, target, &layout)?,
-            plots: SamplePlots::build(setup, target)?,
-            class_plots: ClassPlots::build(setup, target)?,
+            plots: draws
+                .then(|| SamplePlots::build(setup, target))
+                .transpose()?
+                .flatten(),
+            class_plots: draws
+                .then(|| ClassPlots::build(setup, target))
+                .transpose()?
+                .flatten(),
             setup,
+            _run_dir: run_dir,
+            roles,
+            agree,
             dir,
             ck_path,
             engine,
@@ -230,7 +294,7 @@ fn initial_state(setup: &Setup, resume: bool, ck_path: &Path) -> Result<TrainSta
 /// The step layout on `devices` devices; with `hint`, says when bf16 products would run
 /// faster in sbgm-xla's AMX kernel on `target`.
 fn layout_with_hint(setup: &Setup, target: &Target, devices: usize, hint: bool) -> StepLayout {
-    let layout = setup.layout(devices);
+    let layout = run_layout(setup, target, devices);
     if hint
         && layout.precision == MatmulPrecision::F32
         && layout.devices == 1
@@ -252,7 +316,8 @@ fn layout_with_hint(setup: &Setup, target: &Target, devices: usize, hint: bool) 
 /// A run that is training: its metrics, progress bar and what it has done so far.
 struct Training<'a> {
     p: Prepared<'a>,
-    history: Metrics,
+    /// `metrics.jsonl` (process 0 only).
+    history: Option<Metrics>,
     bar: indicatif::ProgressBar,
     /// The effective config, as stored in checkpoints.
     config_text: String,
@@ -271,16 +336,23 @@ struct Training<'a> {
 
 impl<'a> Training<'a> {
     /// Writes `config.toml`, opens `metrics.jsonl` (cut back to the resumed step) and shows
-    /// the progress bar.
+    /// the progress bar (process 0; the others only train).
     fn start(p: Prepared<'a>, opts: &RunOptions, t_start: Instant) -> Result<Training<'a>> {
         let config = &p.setup.config;
         let config_text = config.to_toml()?;
-        crate::io::atomic_write_bytes(&p.dir.join("config.toml"), config_text.as_bytes())?;
         let step = p.engine.step();
+        let writes = p.roles.writes();
+        let history = together(&*p.agree, "opening metrics.jsonl", || {
+            if !writes {
+                return Ok(None);
+            }
+            crate::io::atomic_write_bytes(&p.dir.join("config.toml"), config_text.as_bytes())?;
+            Metrics::open(&p.dir.join(METRICS), step, opts.resume).map(Some)
+        })?;
         let total = config.train.steps;
         Ok(Training {
-            history: Metrics::open(&p.dir.join(METRICS), step, opts.resume)?,
-            bar: progress_bar(opts.progress, step, total),
+            history,
+            bar: progress_bar(opts.progress && writes, step, total),
             config_text,
             info: p.setup.model_info(),
             stop_at: opts
@@ -330,11 +402,23 @@ impl<'a> Training<'a> {
             self.first_call_s = self.t_start.elapsed().as_secs_f64();
             self.t_loop = Some((Instant::now(), self.engine().step()));
         }
-        if let Some((i, l)) = losses.iter().enumerate().find(|(_, l)| !l.is_finite()) {
+        let bad = losses.iter().enumerate().find(|(_, l)| !l.is_finite());
+        let all = self.p.agree.gather(i32::from(bad.is_some()))?;
+        if let Some((i, l)) = bad {
             self.bar.abandon();
             return Err(self.non_finite_loss(*l, s + i as u64 + 1));
         }
-        self.history.log_losses(s, &losses)?;
+        if let Some(p) = all.iter().position(|&b| b != 0) {
+            self.bar.abandon();
+            return Err(Error::msg(format!(
+                "training stopped: process {p}'s loss became non-finite in the call from step \
+                 {s} (its own output says what to change); {}",
+                kept_text(self.p.last_ckpt, &self.p.ck_path)
+            )));
+        }
+        if let Some(h) = &mut self.history {
+            h.log_losses(s, &losses)?;
+        }
         self.last_loss = losses.last().copied();
         let step = self.engine().step();
         self.bar.set_position(step);
@@ -355,7 +439,9 @@ impl<'a> Training<'a> {
             && (step.is_multiple_of(t.eval_every) || step == total)
         {
             let e = ev.evaluate(&self.p.engine)?;
-            self.history.log_eval(step, &e)?;
+            if let Some(h) = &mut self.history {
+                h.log_eval(step, &e)?;
+            }
             (self.last_eval, self.last_bpd) = (Some(e.eval_loss), e.eval_bpd);
         }
         if t.sample_every > 0 && (step.is_multiple_of(t.sample_every) || step == total) {
@@ -369,17 +455,56 @@ impl<'a> Training<'a> {
         }
         let ckpt_due = (t.checkpoint_every > 0 && step.is_multiple_of(t.checkpoint_every))
             || step == self.stop_at;
-        self.interrupted = interrupt::requested();
+        self.interrupted = self
+            .p
+            .agree
+            .first_request(interrupt::requested().unwrap_or(0))?;
         if ckpt_due || self.interrupted.is_some() {
+            self.save_checkpoint(step)?;
+        }
+        Ok(())
+    }
+
+    /// Process 0 writes the checkpoint of `step` (atomically) and the loss curve; every
+    /// process waits until it is on disk.
+    fn save_checkpoint(&mut self, step: u64) -> Result<()> {
+        together(&*self.p.agree, "writing the checkpoint", || {
+            let Some(h) = &self.history else {
+                return Ok(());
+            };
             self.p
                 .engine
                 .state()?
                 .save(&self.p.ck_path, &self.config_text, &self.info)?;
-            self.p.last_ckpt = Some(step);
-            interrupt::set_kept(kept_text(self.p.last_ckpt, &self.p.ck_path));
-            self.history.plot(&self.p.dir)?;
-        }
+            h.plot(&self.p.dir)
+        })?;
+        self.p.last_ckpt = Some(step);
+        interrupt::set_kept(kept_text(self.p.last_ckpt, &self.p.ck_path));
         Ok(())
+    }
+
+    /// Process 0's last writes: the final checkpoint (unless the last call saved it), the
+    /// loss curve and `model.eqx`.
+    fn write_final(&self, step: u64) -> Result<()> {
+        let Some(h) = &self.history else {
+            return Ok(());
+        };
+        let final_state = self.p.engine.state()?;
+        if self.p.last_ckpt != Some(step) {
+            final_state.save(&self.p.ck_path, &self.config_text, &self.info)?;
+        }
+        h.plot(&self.p.dir)?;
+        let arrays = if final_state.ema.is_empty() {
+            &final_state.params
+        } else {
+            &final_state.ema
+        };
+        let setup = self.p.setup;
+        write_eqx_checked(
+            &self.p.dir.join("model.eqx"),
+            &setup.net.skeleton(),
+            &setup.full_leaves(arrays)?,
+        )
     }
 
     /// The error of a loss that became `loss` (not finite) at `step`, saying what was kept.
@@ -407,23 +532,10 @@ impl<'a> Training<'a> {
     fn finish(mut self) -> Result<RunSummary> {
         self.bar.finish_and_clear();
         let step = self.engine().step();
-        let final_state = self.p.engine.state()?;
-        if self.p.last_ckpt != Some(step) {
-            final_state.save(&self.p.ck_path, &self.config_text, &self.info)?;
-            self.p.last_ckpt = Some(step);
-        }
-        self.history.plot(&self.p.dir)?;
-        let arrays = if final_state.ema.is_empty() {
-            &final_state.params
-        } else {
-            &final_state.ema
-        };
-        let setup = self.p.setup;
-        write_eqx_checked(
-            &self.p.dir.join("model.eqx"),
-            &setup.net.skeleton(),
-            &setup.full_leaves(arrays)?,
-        )?;
+        together(&*self.p.agree, "writing the trained model", || {
+            self.write_final(step)
+        })?;
+        self.p.last_ckpt = Some(step);
         let steps_per_s = match self.t_loop {
             Some((t0, s0)) if step > s0 => {
                 Some((step - s0) as f64 / t0.elapsed().as_secs_f64().max(1e-9))
