@@ -324,8 +324,8 @@ impl Case {
 
         // evaluate: a field run is judged on its held-out fields
         if cfg.data.dataset == DatasetKind::Grfs {
-            let eval_dir = out("evaluate");
-            std::fs::create_dir_all(&eval_dir).unwrap();
+            // --out-dir need not exist yet: evaluate makes it
+            let eval_dir = out("evaluate").join("plots");
             let args = ["--checkpoint", s(&run), "--n", "3", "--steps", "2"];
             ok(&[
                 &["evaluate"],

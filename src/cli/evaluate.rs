@@ -48,16 +48,18 @@ pub fn evaluate_cmd(args: &EvaluateArgs) -> anyhow::Result<()> {
             config_path.display()
         )
     })?;
+    // The output directory is made before anything is loaded or compiled.
+    let dir = args
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| args.checkpoint.clone());
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let model = Model::load(&args.checkpoint)?;
     let data = config.data.load()?;
     let mut sampler = SamplerConfig::new(SamplerKind::Em);
     sampler.steps = Some(args.steps);
     let target = args.runtime.target()?;
     let eval = model.evaluate_fields(&target, &sampler, &data.holdout, args.n, args.seed)?;
-    let dir = args
-        .out_dir
-        .clone()
-        .unwrap_or_else(|| args.checkpoint.clone());
     let json = dir.join("evaluate.json");
     crate::io::atomic::atomic_write_bytes(&json, serde_json::to_string_pretty(&eval)?.as_bytes())?;
     eval.write_pngs(&dir, "evaluate")?;
