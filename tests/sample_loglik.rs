@@ -191,3 +191,40 @@ fn dequantized_bits_per_dim() {
         assert!((a.logp[i] - b.logp[i]).abs() < 2.0 * 4.0 * 2.0 / 256.0 + 1e-3);
     }
 }
+
+#[test]
+fn a_likelihood_chunk_beyond_the_machine_is_refused_as_compiled() {
+    // sbgm's moons network with its initial weights; 8M samples per call of the exact trace
+    // plan far more memory than any machine has: a clear error, never an allocation that the
+    // kernel kills.
+    let config =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/moons.toml"))
+            .unwrap();
+    let config = sbgm_xla::train::Config::from_toml_str(&config, &[] as &[&str]).unwrap();
+    let setup = sbgm_xla::train::Setup::new(&config).unwrap();
+    let state = setup.init_state().unwrap();
+    let leaves = setup.full_leaves(&state.params).unwrap();
+    let model = sbgm_xla::sample::NetScore::new(setup.net.as_ref(), &leaves).unwrap();
+    let cfg = LoglikConfig {
+        solver: SamplerKind::Tsit5,
+        steps: Some(2),
+        ..LoglikConfig::default()
+    };
+    let target = Target::cpu().unwrap();
+    let err = sbgm_xla::sample::CompiledLoglik::new(
+        &target,
+        &model,
+        &setup.sde,
+        &cfg,
+        &[2],
+        8 << 20,
+        &HostCond::none(),
+    )
+    .err()
+    .expect("refused");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("as compiled") && msg.contains("--batch-size"),
+        "{msg}"
+    );
+}

@@ -428,6 +428,13 @@ impl CompiledLoglik {
                 ("unfinished", &tr.stats.unfinished),
             ],
         )?;
+        crate::memory::check_compiled(
+            exe.executable(),
+            1,
+            target.in_host_memory(),
+            &format!("the log-likelihood of chunks of {batch} samples"),
+            "lower --batch-size (samples per call), or use --method hutchinson",
+        )?;
         let dim: usize = data_shape.iter().product();
         let offset_bits = cfg
             .dequantize
