@@ -378,3 +378,89 @@ fn config_section_builds_and_rejects_bad_input() {
     let e = err("weighting = \"foo\"");
     assert!(e.contains("likelihood"), "{e}");
 }
+
+/// At small t the f32 marginal std and B(t) keep their relative precision: the cosine B(t) and
+/// the VE std are written without differences of nearly equal numbers. The reference is the
+/// textbook form in f64 (ᾱ = cos²(π/2 (t+s)/(1+s)) / cos²(π/2 s/(1+s)); σ² − σ_min²), whose
+/// rounding error is far below the tolerance here; the textbook cosine B(t) in f32 is off by
+/// 0.7% at t = 1e-5 and 1.5% at 1e-4.
+#[test]
+fn small_times_keep_f32_precision() {
+    /// (B(t) or σ(t), std(t)) in f64.
+    type Reference<'a> = Box<dyn Fn(f64) -> (f64, f64) + 'a>;
+    use std::f64::consts::FRAC_PI_2;
+    let ts = [1e-5, 3e-5, 1e-4, 1e-3, 1e-2, 0.5];
+    let s = 0.008;
+    let cos_b = |t: f64| {
+        -2.0 * ((FRAC_PI_2 * (t + s) / (1.0 + s)).cos() / (FRAC_PI_2 * s / (1.0 + s)).cos()).ln()
+    };
+    let (smin, smax) = (0.01, 50.0);
+    let cases: [(Sde, Reference); 3] = [
+        (
+            Sde::new(SdeKind::Vp, Schedule::Cosine { s }, 1e-5, 0.999, 0.01).unwrap(),
+            Box::new(move |t| (cos_b(t), (1.0 - (-cos_b(t)).exp()).sqrt())),
+        ),
+        (
+            Sde::new(SdeKind::SubVp, Schedule::Cosine { s }, 1e-5, 0.999, 0.01).unwrap(),
+            Box::new(move |t| (cos_b(t), 1.0 - (-cos_b(t)).exp())),
+        ),
+        (
+            Sde::new(
+                SdeKind::Ve,
+                Schedule::Geometric {
+                    sigma_min: smin,
+                    sigma_max: smax,
+                },
+                1e-5,
+                1.0,
+                0.01,
+            )
+            .unwrap(),
+            Box::new(move |t| {
+                let sigma = smin * (smax / smin).powf(t);
+                (sigma, (sigma * sigma - smin * smin).sqrt())
+            }),
+        ),
+    ];
+    for (sde, reference) in cases {
+        let g = Graph::new();
+        let t = g.parameter("t", &[ts.len()], DType::F32).unwrap();
+        let sched = sde.schedule.expr(&t).unwrap();
+        let (_, std) = sde.marginal(&t).unwrap();
+        let host =
+            HostArray::from_vec(vec![ts.len()], ts.iter().map(|&t| t as f32).collect()).unwrap();
+        let out = run(&g, &[("sched", &sched), ("std", &std)], &[host]);
+        // The f32 times themselves are rounded: evaluate the reference at those times.
+        let t32: Vec<f64> = ts.iter().map(|&t| t as f32 as f64).collect();
+        let want_sched: Vec<f64> = t32.iter().map(|&t| reference(t).0).collect();
+        let want_std: Vec<f64> = t32.iter().map(|&t| reference(t).1).collect();
+        close(
+            &format!("{:?} B or sigma", sde.kind),
+            &out[0],
+            &want_sched,
+            2e-5,
+            0.0,
+        );
+        close(
+            &format!("{:?} std", sde.kind),
+            &out[1],
+            &want_std,
+            2e-5,
+            0.0,
+        );
+        // The host f64 forms agree with the same references.
+        for (&t, (w, ws)) in t32.iter().zip(want_sched.iter().zip(&want_std)) {
+            let (_, s64) = sde.marginal_f64(t);
+            assert!(
+                (sde.schedule.expr_f64(t) - w).abs() <= 1e-9 * w.abs(),
+                "{:?} f64 B at {t}",
+                sde.kind
+            );
+            assert!(
+                (s64 - ws).abs() <= 1e-9 * ws.abs(),
+                "{:?} f64 std at {t}",
+                sde.kind
+            );
+        }
+    }
+}

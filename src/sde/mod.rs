@@ -264,9 +264,23 @@ impl Sde {
         let e = self.schedule.expr(t)?;
         match self.kind {
             SdeKind::Ve => {
-                // √(σ(t)² − σ(0)²)
-                let s0 = self.schedule.expr_f64(0.0);
-                let std = (e.sqr()? - s0 * s0)?.sqrt()?;
+                // √(σ(t)² − σ(0)²); for the geometric σ, σ_min √(expm1(2t ln(σ_max/σ_min))),
+                // which keeps its relative precision at small t (no difference of squares).
+                let std = match self.schedule {
+                    Schedule::Geometric {
+                        sigma_min,
+                        sigma_max,
+                    } => {
+                        ((t * (2.0 * (sigma_max / sigma_min).ln()))?
+                            .expm1()?
+                            .sqrt()?
+                            * sigma_min)?
+                    }
+                    _ => {
+                        let s0 = self.schedule.expr_f64(0.0);
+                        (e.sqr()? - s0 * s0)?.sqrt()?
+                    }
+                };
                 Ok((t.ones_like()?, std))
             }
             SdeKind::Vp => {
@@ -293,10 +307,19 @@ impl Sde {
     pub fn marginal_f64(&self, t: f64) -> (f64, f64) {
         let e = self.schedule.expr_f64(t);
         match self.kind {
-            SdeKind::Ve => {
-                let s0 = self.schedule.expr_f64(0.0);
-                (1.0, (e * e - s0 * s0).max(0.0).sqrt())
-            }
+            SdeKind::Ve => match self.schedule {
+                Schedule::Geometric {
+                    sigma_min,
+                    sigma_max,
+                } => (
+                    1.0,
+                    sigma_min * (2.0 * t * (sigma_max / sigma_min).ln()).exp_m1().sqrt(),
+                ),
+                _ => {
+                    let s0 = self.schedule.expr_f64(0.0);
+                    (1.0, (e * e - s0 * s0).max(0.0).sqrt())
+                }
+            },
             SdeKind::Vp => ((-0.5 * e).exp(), (-(-e).exp_m1()).sqrt()),
             SdeKind::SubVp => {
                 let k = if self.sbgm_compat { -2.0 } else { -1.0 };

@@ -110,10 +110,14 @@ impl Schedule {
             }
             Schedule::Constant { beta } => t * beta,
             Schedule::Cosine { s } => {
-                // −2 ln cos(π/2 (t + s)/(1 + s)) + 2 ln cos(π/2 s/(1 + s))
-                let c0 = (FRAC_PI_2 * s / (1.0 + s)).cos().ln();
-                let arg = t.affine(FRAC_PI_2 / (1.0 + s), FRAC_PI_2 * s / (1.0 + s))?;
-                (arg.cos()?.log()? * -2.0)? + 2.0 * c0
+                // −2 ln(cos(b + δ)/cos b) with b = k s, δ = k t, k = π/2/(1 + s), written as
+                // −2 log1p(−2 sin²(δ/2) − tan b · sin δ): no difference of nearly equal
+                // logarithms, so B(t) keeps its relative precision in f32 at small t.
+                let (k, tan_b) = cosine_consts(s);
+                let delta = (t * k)?;
+                let half_sin = (&delta * 0.5)?.sin()?;
+                let u = ((half_sin.sqr()? * -2.0)? - (delta.sin()? * tan_b)?)?;
+                u.log1p()? * -2.0
             }
             Schedule::Geometric {
                 sigma_min,
@@ -133,8 +137,9 @@ impl Schedule {
             }
             Schedule::Constant { beta } => beta * t,
             Schedule::Cosine { s } => {
-                let c0 = (FRAC_PI_2 * s / (1.0 + s)).cos();
-                -2.0 * ((FRAC_PI_2 * (t + s) / (1.0 + s)).cos() / c0).ln()
+                let (k, tan_b) = cosine_consts(s);
+                let delta = k * t;
+                -2.0 * (-2.0 * (0.5 * delta).sin().powi(2) - tan_b * delta.sin()).ln_1p()
             }
             Schedule::Geometric {
                 sigma_min,
@@ -159,4 +164,10 @@ impl Schedule {
             } => self.expr_f64(t) * (sigma_max / sigma_min).ln(),
         }
     }
+}
+
+/// The cosine schedule's constants: k = π/2/(1 + s) (time to angle) and tan(k s).
+fn cosine_consts(s: f64) -> (f64, f64) {
+    let k = FRAC_PI_2 / (1.0 + s);
+    (k, (k * s).tan())
 }
