@@ -4,6 +4,7 @@
 //! `Resize((n_pix, n_pix))` does (bilinear, antialiased when shrinking). Decoded once into the
 //! [image cache](super::image_cache), then read from it into memory or memory-mapped.
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,6 +19,7 @@ use super::image_cache::{self, CacheUse, Cached, ImageList, LoadReport};
 use super::mapped::MappedNpy;
 use super::samples::Samples;
 use crate::error::{Error, Result};
+use crate::io::npy::read_header_counted;
 
 /// The file extensions read as images (case-insensitive).
 pub const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
@@ -176,16 +178,16 @@ fn pixels(list: ImageList<'_>, opts: &ImageOptions) -> Result<(Samples, LoadRepo
             return uncached(list);
         }
     };
-    let file = MappedNpy::open(&path)?;
     let f32_bytes = crate::memory::bytes_of(list.shape(), 4).unwrap_or(u64::MAX);
     let mapped = match opts.resident {
         Some(resident) => !resident,
         None => super::spec::larger_than_half_free(f32_bytes),
     };
     let x = if mapped {
+        let file = MappedNpy::open(&path)?;
         Samples::mapped(Arc::new(file), list.shape()[1..].to_vec())
     } else {
-        Samples::Resident(read_resident(&file)?)
+        Samples::Resident(read_resident(&path, list.shape())?)
     };
     let report = LoadReport {
         cache,
@@ -316,17 +318,20 @@ fn decode_resident(files: &[PathBuf], n_pix: usize) -> Result<ArrayD<f32>> {
         .map_err(|e| Error::msg(format!("image array: {e}")))
 }
 
-/// The rows of a cached image array read into memory as f32.
-fn read_resident(file: &MappedNpy) -> Result<ArrayD<f32>> {
-    let (n, per) = (file.rows(), file.row_len());
-    let n_pix = file.shape()[2];
-    let mut x = reserve_f32(n, n_pix)?;
-    x.resize(n * per, 0.0);
-    for (row, out) in x.chunks_exact_mut(per).enumerate() {
-        file.read_row(row, out);
+/// A cached u8 image array of `shape` (checked by the cache) read into memory as f32, in
+/// chunks.
+fn read_resident(path: &Path, shape: [usize; 4]) -> Result<ArrayD<f32>> {
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    read_header_counted(&mut file).map_err(|e| e.in_file(path))?;
+    let mut x = reserve_f32(shape[0], shape[2])?;
+    let total = shape.iter().product::<usize>();
+    let mut buf = vec![0u8; CHUNK_BYTES.min(total)];
+    while x.len() < total {
+        let chunk = &mut buf[..(total - x.len()).min(CHUNK_BYTES)];
+        file.read_exact(chunk).map_err(|e| Error::io(path, e))?;
+        x.extend(chunk.iter().map(|&v| v as f32));
     }
-    ArrayD::from_shape_vec(IxDyn(file.shape()), x)
-        .map_err(|e| Error::msg(format!("image array: {e}")))
+    ArrayD::from_shape_vec(IxDyn(&shape), x).map_err(|e| Error::msg(format!("image array: {e}")))
 }
 
 /// An empty vector with room for `n` images of `3·n_pix²` f32 values, or an error naming the
