@@ -31,13 +31,7 @@ const FORMAT_VERSION: &[u8] = b"sbgm-xla decoded images v1 (image 0.24, RGB8, Tr
 
 /// The cache folder, or `None` when switched off (or no HOME).
 pub fn cache_dir() -> Option<PathBuf> {
-    match std::env::var_os(CACHE_ENV) {
-        Some(v) if v == "off" || v == "0" => None,
-        Some(v) if !v.is_empty() => Some(PathBuf::from(v)),
-        _ => std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .map(|h| PathBuf::from(h).join(".cache/sbgm-xla/images")),
-    }
+    crate::exec::persistent::cache_folder(CACHE_ENV, "images")
 }
 
 /// What a load did with the cache.
