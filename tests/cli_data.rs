@@ -133,3 +133,56 @@ fn data_writes_what_training_sees() {
         std::fs::read(&config).unwrap()
     );
 }
+
+/// An image folder through the decoded-image cache, as a user runs it: `resident = false`
+/// (mapped from the cache), `resident = true` (read from it) and no cache at all
+/// (`SBGM_XLA_IMAGE_CACHE=off`) write the same arrays, and the cache holds one entry.
+#[test]
+fn data_on_an_image_folder_is_the_same_mapped_read_or_uncached() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let folder = root().join("tests/fixtures/data/imagefolder");
+    let config = |resident: bool| {
+        let p = dir.path().join(format!("resident-{resident}.toml"));
+        let text = format!(
+            "[data]\ndataset = \"images\"\npath = {folder:?}\nn_pix = 8\nholdout = 0.3\n\
+             seed = 2\nscaling = \"scaler\"\nresident = {resident}\n\n[sde]\nsde = \"VP\"\n\n\
+             [model]\nkind = \"unet\"\ndim = 8\ndim_mults = [1]\n\n[train]\nbatch_size = 4\n"
+        );
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let run = |config: &Path, cache: &std::ffi::OsStr, split: &str| {
+        let out = dir.path().join("d.npz");
+        let o = Command::new(env!("CARGO_BIN_EXE_sbgm-xla"))
+            .args(["data", "--config"])
+            .arg(config)
+            .args(["--split", split, "--out"])
+            .arg(&out)
+            .env("SBGM_XLA_IMAGE_CACHE", cache)
+            .output()
+            .expect("run sbgm-xla");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        arrays(&out)
+    };
+    for split in ["train", "test"] {
+        let mapped = run(&config(false), cache.as_os_str(), split);
+        let read = run(&config(true), cache.as_os_str(), split);
+        let uncached = run(&config(true), "off".as_ref(), split);
+        assert_eq!(mapped, read, "{split}");
+        assert_eq!(read, uncached, "{split}");
+        let n = if split == "train" { 5 } else { 2 };
+        assert_eq!(get(&read, "x").2, vec![n, 3, 8, 8], "{split}");
+        let x = &get(&read, "x").1;
+        assert!(
+            x.iter().all(|v| (-1.0..=1.0).contains(v)),
+            "scaler: [-1, 1]"
+        );
+    }
+    let entries: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".npy"))
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+}

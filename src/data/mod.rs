@@ -23,6 +23,7 @@ pub mod digits;
 pub mod fields;
 pub mod files;
 pub mod idx;
+pub mod image_cache;
 pub mod images;
 pub mod mapped;
 pub mod metrics;

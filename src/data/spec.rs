@@ -6,7 +6,8 @@ use super::cifar::{CifarSplit, cifar10};
 use super::dataset::Dataset;
 use super::files::{self, ArrayKeys, load_arrays};
 use super::idx::{MnistSplit, mnist};
-use super::images::{FlowersSplit, flowers102, image_folder};
+use super::image_cache;
+use super::images::{FlowersSplit, ImageOptions, load_flowers102, load_image_folder};
 use super::scale::{Scaling, Transform};
 use super::{digits, fields, toy};
 use crate::error::{Error, Result};
@@ -165,8 +166,9 @@ fn default_holdout() -> f64 {
 /// # n_fields = 10000    # grfs: field pairs
 /// # params = "p.csv"    # fields: parameter table (.csv or .npy), one row per field, as a
 /// # q_path = "q.npy"    # fields: a second field set to condition on, as q
-/// # resident = true     # .npy sets (file, fields): false memory-maps them (default: mapped
-/// #                     # only when larger than half the free memory)
+/// # resident = true     # .npy sets (file, fields): false memory-maps them; images, flowers102:
+/// #                     # false maps their decoded u8 cache (default: mapped only when the set
+/// #                     # as f32 is larger than half the free memory)
 /// # augment = { crop_padding = 4, hflip = true, vflip = false }   # image training batches
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -217,10 +219,11 @@ pub struct DataSpec {
     /// `fields`: a second field set (`.npy`), used as `q`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub q_path: Option<PathBuf>,
-    /// `.npy` sets (`file` with a `.npy` path, `fields`): `false` memory-maps the arrays, read
-    /// row by row as training gathers its batches (which then uses the host feed); `true`
-    /// reads them into memory. Default: mapped only when the arrays (as f32) exceed half the
-    /// free memory.
+    /// `.npy` sets (`file` with a `.npy` path, `fields`) and image sets (`images`,
+    /// `flowers102`, through their decoded u8 cache, [`super::image_cache`]): `false`
+    /// memory-maps the arrays, read row by row as training gathers its batches (which then
+    /// uses the host feed); `true` reads them into memory. Default: mapped only when the arrays
+    /// (as f32) exceed half the free memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resident: Option<bool>,
     /// sbgm's augmentations of the training batches (images only; see [`Augment`]).
@@ -371,22 +374,26 @@ impl DataSpec {
         Ok(())
     }
 
-    /// Checks `resident`: only the `.npy` sets can be mapped.
+    /// Checks `resident`: only the `.npy` sets and the cached image sets can be mapped.
     fn check_resident(&self) -> Result<()> {
         let npy = self
             .path
             .as_ref()
             .and_then(|p| p.extension())
             .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
-        let mappable =
-            self.dataset == DatasetKind::Fields || (self.dataset == DatasetKind::File && npy);
+        let mappable = match self.dataset {
+            DatasetKind::Fields | DatasetKind::Images | DatasetKind::Flowers102 => true,
+            DatasetKind::File => npy,
+            _ => false,
+        };
         if self.resident == Some(false) && !mappable {
             return Err(Error::config(
                 "data",
                 "resident",
                 format!(
                     "resident = false memory-maps .npy files (dataset = \"file\" with a .npy \
-                     path, or \"fields\"); dataset = \"{}\" is read into memory: remove it",
+                     path, or \"fields\") and the decoded image cache (\"images\", \
+                     \"flowers102\"); dataset = \"{}\" is read into memory: remove it",
                     self.dataset.name()
                 ),
             ));
@@ -403,10 +410,18 @@ impl DataSpec {
                 let is_npy = path
                     .extension()
                     .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
-                let free = crate::memory::available_bytes();
-                is_npy && free.is_some_and(|f| files::npy_f32_bytes(path).is_ok_and(|b| b > f / 2))
+                is_npy && files::npy_f32_bytes(path).is_ok_and(larger_than_half_free)
             }
         })
+    }
+
+    /// How `images` and `flowers102` are loaded: `n_pix`, the image cache, `resident`.
+    fn image_options(&self) -> ImageOptions {
+        ImageOptions {
+            n_pix: self.n_pix.unwrap_or(DEFAULT_N_PIX),
+            cache: image_cache::cache_dir(),
+            resident: self.resident,
+        }
     }
 
     /// Checks `path`: required by the sets read from disk, refused by the others.
@@ -493,12 +508,21 @@ impl DataSpec {
             DatasetKind::Cifar10 => {
                 cifar10(self.path.as_ref().expect("validated"), CifarSplit::Train)?
             }
-            DatasetKind::Images => image_folder(self.path.as_ref().expect("validated"), n_pix)?,
-            DatasetKind::Flowers102 => flowers102(
-                self.path.as_ref().expect("validated"),
-                FlowersSplit::Train,
-                n_pix,
-            )?,
+            DatasetKind::Images => {
+                load_image_folder(
+                    self.path.as_ref().expect("validated"),
+                    &self.image_options(),
+                )?
+                .0
+            }
+            DatasetKind::Flowers102 => {
+                load_flowers102(
+                    self.path.as_ref().expect("validated"),
+                    FlowersSplit::Train,
+                    &self.image_options(),
+                )?
+                .0
+            }
             DatasetKind::Fields => {
                 let path = self.path.as_ref().expect("validated");
                 let (p, q) = (self.params.as_deref(), self.q_path.as_deref());
@@ -532,11 +556,12 @@ impl DataSpec {
             ),
             DatasetKind::Flowers102 => (
                 raw.shuffled(self.seed),
-                flowers102(
+                load_flowers102(
                     self.path.as_ref().expect("validated"),
                     FlowersSplit::Val,
-                    self.n_pix.unwrap_or(DEFAULT_N_PIX),
-                )?,
+                    &self.image_options(),
+                )?
+                .0,
             ),
             _ => raw.split(self.holdout, self.seed)?,
         };
@@ -552,6 +577,12 @@ impl DataSpec {
             transform,
         })
     }
+}
+
+/// Whether an array of `f32_bytes` (as f32) exceeds half the free memory, the default rule
+/// for memory-mapping a set (false where the free memory is unknown).
+pub(super) fn larger_than_half_free(f32_bytes: u64) -> bool {
+    crate::memory::available_bytes().is_some_and(|free| f32_bytes > free / 2)
 }
 
 /// Which split of a prepared data set.

@@ -28,12 +28,18 @@ const MAGIC: &[u8; 10] = b"SBGMXEXE1\n";
 
 /// The cache folder, or `None` when switched off (or no HOME).
 pub fn cache_dir() -> Option<PathBuf> {
-    match std::env::var_os(CACHE_ENV) {
+    cache_folder(CACHE_ENV, "compiled")
+}
+
+/// A cache folder set by the environment variable `env` (`off` or `0`: none), else
+/// `~/.cache/sbgm-xla/<name>` (`None` without HOME).
+pub fn cache_folder(env: &str, name: &str) -> Option<PathBuf> {
+    match std::env::var_os(env) {
         Some(v) if v == "off" || v == "0" => None,
         Some(v) if !v.is_empty() => Some(PathBuf::from(v)),
         _ => std::env::var_os("HOME")
             .filter(|h| !h.is_empty())
-            .map(|h| PathBuf::from(h).join(".cache/sbgm-xla/compiled")),
+            .map(|h| PathBuf::from(h).join(".cache/sbgm-xla").join(name)),
     }
 }
 
