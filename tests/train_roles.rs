@@ -130,6 +130,7 @@ fn with_a_split_state_every_process_gathers_and_only_process_zero_writes() {
         "train.mesh={ fsdp = 2 }",
         "train.sample_every=10",
         "train.sample_size=16",
+        "train.sample_steps=20",
         "train.steps=20",
     ];
     let config = Config::from_toml_str(TINY, &overrides).unwrap();

@@ -47,7 +47,6 @@ pub fn open_client(
             store: store.clone(),
             tell_plugin: platform != Some("tpu"),
         }),
-        ..options.clone()
     };
     let client = Client::with_api(api, &options).map_err(|e| match e {
         Error::Pjrt { code, message, .. } => Error::distributed(

@@ -131,9 +131,10 @@ mod tests {
             steps_per_call: 10,
             ..TrainConfig::default()
         };
-        // A 1024 x 1024 f32 weight (split by fsdp = 4) and a bias of 1024 (replicated).
-        let leaves: [(&[usize], usize); 2] = [(&[1024, 1024], 4), (&[1024], 4)];
-        let (w, b) = (4u64 << 20, 4096u64);
+        // A 1024 x 1024 f32 weight (split by fsdp = 4) and a bias of 512 (replicated: below
+        // mesh::REPLICATE_BELOW elements).
+        let leaves: [(&[usize], usize); 2] = [(&[1024, 1024], 4), (&[512], 4)];
+        let (w, b) = (4u64 << 20, 2048u64);
         let size = |mesh: Mesh| RunSize {
             train: &train,
             param_bytes: param_bytes(leaves),

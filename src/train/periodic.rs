@@ -60,6 +60,16 @@ impl ParamProgram {
     }
 }
 
+impl ParamProgram {
+    /// Runs a sampler on `weights` and returns its samples in data space, with the folder
+    /// `dir` of their plot created.
+    fn draw(&self, setup: &Setup, weights: &[ParamBuffer], dir: &Path) -> Result<ArrayD<f32>> {
+        let samples = self.run(weights)?.to_ndarray::<f32>()?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        Ok(setup.data.transform.reverse_array(&samples))
+    }
+}
+
 /// The loss on the held-out set's first rows, of the EMA or of the raw parameters.
 pub struct HeldOutLoss(ParamProgram);
 
@@ -148,19 +158,11 @@ impl SamplePlots {
             && crate::plot::can_plot_samples(&setup.net.data_shape())
     }
 
-    /// Draws samples from `weights` (the engine's current EMA when the run keeps one, else
+    /// Draws samples from `params` (the engine's current EMA when the run keeps one, else
     /// its parameters: [`Engine::param_buffers`]) and plots them in `dir` as the samples of
     /// step `step`.
-    pub fn plot(
-        &self,
-        setup: &Setup,
-        weights: &[ParamBuffer],
-        dir: &Path,
-        step: u64,
-    ) -> Result<()> {
-        let samples = self.sampler.run(weights)?.to_ndarray::<f32>()?;
-        let samples = setup.data.transform.reverse_array(&samples);
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    pub fn plot(&self, setup: &Setup, params: &[ParamBuffer], dir: &Path, step: u64) -> Result<()> {
+        let samples = self.sampler.draw(setup, params, dir)?;
         crate::plot::samples_png(
             &dir.join(format!("samples_{step:06}.png")),
             &samples,
@@ -382,18 +384,10 @@ impl ClassPlots {
         (!classes.is_empty()).then_some((classes, firsts))
     }
 
-    /// Draws the samples of each class from `weights` (as [`SamplePlots::plot`]) and plots
+    /// Draws the samples of each class from `params` (as [`SamplePlots::plot`]) and plots
     /// them in `dir` as the per-class samples of step `step`.
-    pub fn plot(
-        &self,
-        setup: &Setup,
-        weights: &[ParamBuffer],
-        dir: &Path,
-        step: u64,
-    ) -> Result<()> {
-        let samples = self.sampler.run(weights)?.to_ndarray::<f32>()?;
-        let samples = setup.data.transform.reverse_array(&samples);
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    pub fn plot(&self, setup: &Setup, params: &[ParamBuffer], dir: &Path, step: u64) -> Result<()> {
+        let samples = self.sampler.draw(setup, params, dir)?;
         let path = dir.join(format!("classes_{step:06}.png"));
         if let Some(range) = self.range {
             return crate::plot::image_grid_png(&path, &samples, self.per_class, range);
