@@ -1,6 +1,7 @@
 //! Training on a device mesh (`[train] mesh`): on 4 CPU devices, `{ fsdp = 4 }` and
 //! `{ data = 2, fsdp = 2 }` take the same steps as 1 device while each device holds its
-//! share of the split state (measured from the device buffers), checkpoints of a sharded run
+//! share of the split state (measured from the device buffers), the state gathered by the
+//! gather program equals the devices' parts joined on the host, checkpoints of a sharded run
 //! resume on 1 device and the reverse, and bad meshes are clear config errors.
 
 use std::path::Path;
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use sbgm_xla::HostArray;
 use sbgm_xla::exec::Target;
 use sbgm_xla::io::{load_checkpoint, read_eqx_records};
-use sbgm_xla::train::mesh::Mesh;
+use sbgm_xla::train::mesh::{Mesh, gather_dim};
 use sbgm_xla::train::{Config, Engine, Setup, TrainState};
 
 /// sbgm's ResidualNetwork on moons with AdamW and an EMA, small: its 64 × 64 weights are
@@ -102,10 +103,10 @@ fn sharded_meshes_take_the_same_steps_as_one_device_on_a_share_of_the_memory() {
         let init = leaves(&e.state().unwrap())
             .map(HostArray::clone)
             .collect::<Vec<_>>();
-        let split = &e.program().state_split;
+        let split = e.program().state_split.clone();
         let split_bytes: usize = init
             .iter()
-            .zip(split)
+            .zip(&split)
             .filter(|(_, s)| s.is_some())
             .map(|(a, _)| a.bytes().len())
             .sum();
@@ -133,6 +134,17 @@ fn sharded_meshes_take_the_same_steps_as_one_device_on_a_share_of_the_memory() {
         let (losses, state) = train(&mut e);
         close(&losses, &one_losses, 1e-5, &format!("{mesh} losses"));
         same_state(&state, &one, 1e-5);
+        // The state comes back through the gather program (XLA's all-gathers): exactly the
+        // devices' parts joined on the host.
+        let gathered = leaves(&state).collect::<Vec<_>>();
+        for (i, (dim, g)) in split.iter().zip(&gathered).enumerate() {
+            let parts = e.local_parts(i).unwrap();
+            let joined = match dim {
+                Some(d) => gather_dim(&parts[mesh.one_copy()], *d).unwrap(),
+                None => parts[0].clone(),
+            };
+            assert_eq!(&&joined, g, "{mesh}: state argument {i}");
+        }
         // what the held-out loss and the sample plots run on: whole arrays on device 0
         for (ema, want) in [(false, &state.params), (true, &state.ema)] {
             let bufs = e.param_buffers(ema).unwrap();

@@ -1,7 +1,8 @@
 //! The roles of a multi-process training run, played by one CPU process configured as
 //! "process 1 of 2" (`RunOptions::roles`): it trains and evaluates exactly as process 0 does,
 //! reads process 0's checkpoint on resume, and writes nothing in the run directory (no lock,
-//! no config, checkpoint, metrics or model), even while process 0 holds the directory's lock.
+//! no config, checkpoint, metrics or model), even while process 0 holds the directory's lock;
+//! with a state split over `fsdp`, it runs the gathers process 0 runs and keeps nothing.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -96,6 +97,8 @@ fn only_process_zero_writes_and_every_process_trains_the_same() {
     assert!(a.last_eval_loss.is_some());
     assert_eq!(a.last_eval_loss, b.last_eval_loss);
     assert_eq!(b.checkpoint_step, Some(20));
+    // The summary carries the role: `sbgm-xla train` prints it on process 0 alone.
+    assert_eq!((a.roles, b.roles), (Roles::single(), SECOND.unwrap()));
 
     // Resume: process 1 reads process 0's checkpoint while process 0 holds the lock, starts
     // where process 0 does, and leaves every file as it was.
@@ -112,5 +115,37 @@ fn only_process_zero_writes_and_every_process_trains_the_same() {
     let a = run_on(&config(40), &opts(&copy, true, None), &target).unwrap();
     assert_eq!((a.step, b.step), (40, 40));
     assert_eq!(a.last_loss, b.last_loss);
+    assert_eq!(a.last_eval_loss, b.last_eval_loss);
+}
+
+#[test]
+fn with_a_split_state_every_process_gathers_and_only_process_zero_writes() {
+    // 32 x 32 weights split over fsdp = 2; evaluations, sample plots and checkpoints gather
+    // them on every process (the gather is collective), process 0 alone keeps and writes.
+    let target = Target::cpu().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (first, second) = (tmp.path().join("first"), tmp.path().join("second"));
+    let overrides = [
+        "model.width_size=32",
+        "train.mesh={ fsdp = 2 }",
+        "train.sample_every=10",
+        "train.sample_size=16",
+        "train.sample_steps=20",
+        "train.steps=20",
+    ];
+    let config = Config::from_toml_str(TINY, &overrides).unwrap();
+    let two = |dir: &Path, roles| RunOptions {
+        devices: Some(2),
+        ..opts(dir, false, roles)
+    };
+    let a = run_on(&config, &two(&first, None), &target).unwrap();
+    let b = run_on(&config, &two(&second, SECOND), &target).unwrap();
+    assert!(!second.exists(), "process 1 created {}", second.display());
+    let written = files(&first);
+    assert!(written.contains_key("model.eqx"), "{written:?}");
+    assert!(first.join("samples").join("samples_000020.png").is_file());
+    assert_eq!((a.step, b.step), (20, 20));
+    assert_eq!(a.last_loss, b.last_loss);
+    assert!(a.last_eval_loss.is_some());
     assert_eq!(a.last_eval_loss, b.last_eval_loss);
 }

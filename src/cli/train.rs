@@ -1,13 +1,13 @@
 //! `sbgm-xla train`: train a score-based model from a TOML config.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
 
 use crate::cli::RuntimeArgs;
-use crate::train::{Config, RunOptions, TrainState};
+use crate::train::{Config, RunOptions, RunSummary, TrainState};
 
 /// Arguments of `sbgm-xla train`.
 #[derive(Debug, Args)]
@@ -70,6 +70,26 @@ pub fn train(a: &TrainArgs) -> anyhow::Result<ExitCode> {
         roles: None,
     };
     let s = crate::train::run::run_on(&config, &opts, &crate::exec::Target::new(client))?;
+    eprintln!("{}", finished_text(&s, &run_dir));
+    if let Some(sig) = s.interrupted {
+        return Ok(ExitCode::from(crate::train::interrupt::exit_status(sig)));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `sbgm-xla train` prints at its end: process 0 the run's summary (or where a signal
+/// stopped it and how to continue), every other process of a job one short line naming it.
+fn finished_text(s: &RunSummary, run_dir: &Path) -> String {
+    let (process, processes) = (s.roles.process, s.roles.processes);
+    if !s.roles.writes() {
+        let how = s.interrupted.map_or("finished".into(), |sig| {
+            format!("stopped by {}", crate::train::interrupt::name(sig))
+        });
+        return format!(
+            "process {process} of {processes}: {how} at step {} (process 0 reports the run)",
+            s.step
+        );
+    }
     if let Some(sig) = s.interrupted {
         let kept = match s.checkpoint_step {
             Some(step) => format!(
@@ -84,14 +104,13 @@ pub fn train(a: &TrainArgs) -> anyhow::Result<ExitCode> {
                 run_dir.display()
             ),
         };
-        eprintln!(
+        return format!(
             "stopped by {} at step {}; {kept}",
             crate::train::interrupt::name(sig),
             s.step
         );
-        return Ok(ExitCode::from(crate::train::interrupt::exit_status(sig)));
     }
-    eprintln!(
+    format!(
         "trained {} steps on {} device(s) ({}first call {:.2} s); last loss {}{}{}; run in {}",
         s.step,
         s.devices,
@@ -104,6 +123,56 @@ pub fn train(a: &TrainArgs) -> anyhow::Result<ExitCode> {
         s.last_eval_bpd
             .map_or(String::new(), |b| format!(", held-out {b:.3} bits/dim")),
         run_dir.display()
-    );
-    Ok(ExitCode::SUCCESS)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::run::Roles;
+
+    fn summary(process: usize, interrupted: Option<i32>) -> RunSummary {
+        RunSummary {
+            step: 20,
+            last_loss: Some(0.5),
+            last_eval_loss: Some(0.25),
+            last_eval_bpd: None,
+            steps_per_s: Some(10.0),
+            first_call_s: 1.0,
+            interrupted,
+            checkpoint_step: Some(20),
+            run_dir: "runs/x".into(),
+            devices: 4,
+            roles: Roles {
+                process,
+                processes: 2,
+            },
+        }
+    }
+
+    #[test]
+    fn process_zero_alone_reports_the_run() {
+        let dir = Path::new("runs/x");
+        let first = finished_text(&summary(0, None), dir);
+        assert!(
+            first.starts_with("trained 20 steps on 4 device(s)"),
+            "{first}"
+        );
+        assert!(first.contains("held-out loss 0.2500"), "{first}");
+        let second = finished_text(&summary(1, None), dir);
+        assert_eq!(
+            second,
+            "process 1 of 2: finished at step 20 (process 0 reports the run)"
+        );
+        let stopped = finished_text(&summary(1, Some(15)), dir);
+        assert_eq!(
+            stopped,
+            "process 1 of 2: stopped by SIGTERM at step 20 (process 0 reports the run)"
+        );
+        let first = finished_text(&summary(0, Some(15)), dir);
+        assert!(
+            first.contains("sbgm-xla train --run-dir runs/x --resume"),
+            "{first}"
+        );
+    }
 }

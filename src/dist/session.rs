@@ -7,7 +7,7 @@ use super::store::{Store, StoreOptions};
 use crate::error::{Error, Result};
 use crate::pjrt::assignment::check_local_counts;
 use crate::pjrt::client::multi_process_cpu_error;
-use crate::pjrt::{Client, ClientOptions, Distributed, PluginSpec, plugin};
+use crate::pjrt::{Client, ClientOptions, Distributed, NamedValue, PluginSpec, plugin};
 use std::sync::Arc;
 
 /// Opens the client of this process of `set`. One process: `Client::open(spec, options)`.
@@ -34,7 +34,12 @@ pub fn open_client(
         ));
     }
     let store = Arc::new(Store::connect(set, store_options)?);
+    let mut extra = options.extra.clone();
+    if platform == Some("cuda") && mock_nccl_asked() {
+        extra.extend(mock_nccl_options());
+    }
     let options = ClientOptions {
+        extra,
         cpu_device_count: None,
         distributed: Some(Distributed {
             node_id: set.process_id,
@@ -42,7 +47,6 @@ pub fn open_client(
             store: store.clone(),
             tell_plugin: platform != Some("tpu"),
         }),
-        ..options.clone()
     };
     let client = Client::with_api(api, &options).map_err(|e| match e {
         Error::Pjrt { code, message, .. } => Error::distributed(
@@ -59,6 +63,25 @@ pub fn open_client(
     })?;
     check_same_local_devices(&store, client.device_count(), store_options)?;
     Ok(client)
+}
+
+/// The variable that makes a CUDA job's client fake the collectives (**tests only**:
+/// `tools/multiprocess_cuda_mock.sh` runs two processes of a two-node job on one GPU).
+pub const MOCK_NCCL_ENV: &str = "SBGM_XLA_MOCK_NCCL";
+
+/// Whether [`MOCK_NCCL_ENV`] is `1`.
+fn mock_nccl_asked() -> bool {
+    std::env::var(MOCK_NCCL_ENV).as_deref() == Ok("1")
+}
+
+/// The CUDA plugin's options of a mock-NCCL test job: `enable_mock_nccl` (the plugin fakes
+/// the other nodes' devices and the NCCL collectives: the numbers are not meaningful) and no
+/// preallocation (the processes share one GPU).
+pub fn mock_nccl_options() -> Vec<(String, NamedValue)> {
+    vec![
+        ("enable_mock_nccl".into(), NamedValue::Bool(true)),
+        ("preallocate".into(), NamedValue::Bool(false)),
+    ]
 }
 
 /// Every process's local device count, gathered through the store and compared.

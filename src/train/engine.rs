@@ -8,9 +8,10 @@ use std::sync::Arc;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::exec::{Buffer, Compiled, Executable, Placement, Target};
+use crate::graph::Shape;
 use crate::host::HostArray;
 use crate::train::feed;
-use crate::train::mesh::gather_dim;
+use crate::train::gather::Gather;
 use crate::train::state::TrainState;
 use crate::train::step::{FeedLayout, Objective, StepLayout, StepProgram, UpdateRule, build_step};
 
@@ -33,6 +34,16 @@ pub struct Engine {
     /// The host feed's workers (host feed only).
     host_feed: Option<feed::PrefetchedFeed>,
     compile_s: f64,
+    /// The gather programs of the split leaves ([`GatherGroup`]), compiled at first use.
+    gathers: [std::sync::OnceLock<Gather>; 2],
+}
+
+/// The groups of state leaves with a gather program each: the parameters (and their EMA, of
+/// the same shapes and shardings) and the optimizer state.
+#[derive(Clone, Copy)]
+enum GatherGroup {
+    Params = 0,
+    Opt = 1,
 }
 
 impl Engine {
@@ -80,6 +91,7 @@ impl Engine {
             names,
             host_feed: None,
             compile_s,
+            gathers: Default::default(),
         };
         e.set_state(state)?;
         e.upload_data()?;
@@ -132,7 +144,8 @@ impl Engine {
     }
 
     /// Replaces the device state by `state`: each device gets its part of every leaf split
-    /// along the mesh's `fsdp` axis, and all of the others.
+    /// along the mesh's `fsdp` axis, and all of the others; each process uploads to its own
+    /// devices only (every process passes the same whole `state`).
     pub fn set_state(&mut self, state: &TrainState) -> Result<()> {
         let p = &self.program;
         if state.params.len() != p.n_params
@@ -160,7 +173,7 @@ impl Engine {
         let local = &self.placement.local;
         let mut per_dev: Vec<Vec<Buffer>> = local.iter().map(|_| Vec::new()).collect();
         for (h, &dim) in host.iter().zip(&p.state_split) {
-            let parts = self.placement.mine(&mesh.scatter(h, dim)?);
+            let parts = mesh.local_parts(h, dim, &self.placement)?;
             for ((v, part), &(_, device)) in per_dev.iter_mut().zip(&parts).zip(local) {
                 v.push(self.target.upload(part, device)?);
             }
@@ -170,47 +183,71 @@ impl Engine {
         Ok(())
     }
 
-    /// Copies the state back to the host, whole: the leaves split over the mesh joined from
-    /// the devices of one copy, the others from device 0 (this process's: every process
-    /// holds whole copies: the `fsdp` axis stays within a process).
+    /// Copies the state back to the host, whole: the leaves split over the mesh gathered by
+    /// the gather program ([`Gather`]), the others from this process's first device.
+    /// Collective when the mesh splits the state: see [`Engine::state_if`].
     pub fn state(&self) -> Result<TrainState> {
+        self.state_if(true)?
+            .ok_or_else(|| Error::msg("the training state was not copied to the host"))
+    }
+
+    /// The whole state on the host where `here` (process 0, which writes checkpoints), `None`
+    /// elsewhere. **Collective** when the mesh splits any leaf (`fsdp` > 1): the gather
+    /// program runs on every device of the job, so every process must call this at the same
+    /// point of the run, in the same order as its other gathers (those that get `None` too),
+    /// or the others wait in the all-gather.
+    pub fn state_if(&self, here: bool) -> Result<Option<TrainState>> {
         let p = &self.program;
-        let host: Vec<HostArray> = (0..p.n_state())
-            .map(|i| self.leaf_to_host(i))
-            .collect::<Result<_>>()?;
         let (np, no, ne) = (p.n_params, p.n_opt, p.n_ema);
+        let mut host: Vec<HostArray> = Vec::with_capacity(p.n_state());
+        for (range, group) in [
+            (0..np, GatherGroup::Params),
+            (np..np + no, GatherGroup::Opt),
+            (np + no..np + no + ne, GatherGroup::Params),
+        ] {
+            let whole = self.whole(range, group)?;
+            if here {
+                for b in &whole {
+                    host.push(b.to_host()?);
+                }
+            }
+        }
+        if !here {
+            return Ok(None);
+        }
+        for i in np + no + ne..p.n_state() {
+            host.push(self.state[0][i].to_host()?);
+        }
         let named = |names: &[String], vals: &[HostArray]| -> Vec<(String, HostArray)> {
             names.iter().cloned().zip(vals.iter().cloned()).collect()
         };
         let step: Vec<i32> = host[np + no + ne].to_vec()?;
-        Ok(TrainState {
+        Ok(Some(TrainState {
             params: named(&self.names.0, &host[..np]),
             opt: named(&self.names.1, &host[np..np + no]),
             ema: named(&self.names.0, &host[np + no..np + no + ne]),
             step: step[0] as u64,
             key: feed::key_from(&host[np + no + ne + 1])?,
-        })
+        }))
     }
 
-    /// State argument `i`, whole, on the host.
-    fn leaf_to_host(&self, i: usize) -> Result<HostArray> {
-        match self.program.state_split[i] {
-            None => self.state[0][i].to_host(),
-            Some(dim) => {
-                // Local device d holds part d % fsdp: the first fsdp are one copy.
-                let parts = self
-                    .layout
-                    .mesh
-                    .one_copy()
-                    .map(|d| self.state[d][i].to_host())
-                    .collect::<Result<Vec<_>>>()?;
-                gather_dim(&parts, dim)
-            }
+    /// This process's parts of state argument `i` on the host, one per local device in
+    /// argument order (the whole leaf where it is replicated): what the devices hold, e.g.
+    /// to check the gather against a join on the host ([`crate::train::mesh::gather_dim`]).
+    pub fn local_parts(&self, i: usize) -> Result<Vec<HostArray>> {
+        if i >= self.program.n_state() {
+            return Err(Error::msg(format!(
+                "state argument {i} asked for; the program has {}",
+                self.program.n_state()
+            )));
         }
+        self.state.iter().map(|dev| dev[i].to_host()).collect()
     }
 
-    /// The parameters (or the EMA with `ema`), whole, on device 0: the engine's own buffers
-    /// where they are replicated (no copy), joined copies where the mesh splits them.
+    /// The parameters (or the EMA with `ema`), whole, on this process's first device: the
+    /// engine's own buffers where they are replicated (no copy), gathered copies where the
+    /// mesh splits them. **Collective** when the mesh splits any parameter: every process
+    /// calls it at the same points (see [`Engine::state_if`]).
     pub fn param_buffers(&self, ema: bool) -> Result<Vec<ParamBuffer<'_>>> {
         let p = &self.program;
         let first = if ema && p.n_ema > 0 {
@@ -218,14 +255,59 @@ impl Engine {
         } else {
             0
         };
-        (first..first + p.n_params)
-            .map(|i| match p.state_split[i] {
+        self.whole(first..first + p.n_params, GatherGroup::Params)
+    }
+
+    /// The state arguments `range`, whole, on this process's first device: replicated ones
+    /// resident, split ones gathered by `group`'s program (compiled at its first use).
+    fn whole(
+        &self,
+        range: std::ops::Range<usize>,
+        group: GatherGroup,
+    ) -> Result<Vec<ParamBuffer<'_>>> {
+        let split = &self.program.state_split;
+        let gathered: Vec<usize> = range.clone().filter(|&i| split[i].is_some()).collect();
+        let mut joined = if gathered.is_empty() {
+            Vec::new()
+        } else {
+            let parts: Vec<Vec<&Buffer>> = self
+                .state
+                .iter()
+                .map(|dev| gathered.iter().map(|&i| &dev[i]).collect())
+                .collect();
+            self.gather(group, &gathered)?.run(&parts)?
+        }
+        .into_iter();
+        range
+            .map(|i| match split[i] {
                 None => Ok(ParamBuffer::Resident(&self.state[0][i])),
-                Some(_) => Ok(ParamBuffer::Joined(
-                    self.target.upload(&self.leaf_to_host(i)?, 0)?,
-                )),
+                Some(_) => joined
+                    .next()
+                    .map(ParamBuffer::Joined)
+                    .ok_or_else(|| Error::msg("the state gather returned too few leaves")),
             })
             .collect()
+    }
+
+    /// The gather program of `group`, whose split leaves are the state arguments `leaves`
+    /// (compiled once, at the first call).
+    fn gather(&self, group: GatherGroup, leaves: &[usize]) -> Result<&Gather> {
+        let cell = &self.gathers[group as usize];
+        if cell.get().is_none() {
+            let shapes: Vec<Shape> = leaves
+                .iter()
+                .map(|&i| self.program.module.args[i].1.clone())
+                .collect();
+            let g = Gather::compile(
+                &self.target,
+                &self.layout.mesh,
+                &shapes,
+                self.placement.local.len(),
+            )?;
+            let _ = cell.set(g);
+        }
+        cell.get()
+            .ok_or_else(|| Error::msg("the state gather was not compiled"))
     }
 
     /// Bytes of the training state (parameters, optimizer state, EMA, step, key) on each
@@ -329,11 +411,11 @@ impl Engine {
     }
 }
 
-/// A parameter array on device 0 (see [`Engine::param_buffers`]).
+/// A state array whole on this process's first device (see [`Engine::param_buffers`]).
 pub enum ParamBuffer<'a> {
     /// The engine's own buffer.
     Resident(&'a Buffer),
-    /// A copy joined from the devices' parts.
+    /// A copy gathered from the devices' parts.
     Joined(Buffer),
 }
 
@@ -350,31 +432,18 @@ impl std::ops::Deref for ParamBuffer<'_> {
 
 /// Checks that this process can run its part of `layout`: on a multi-process client, the
 /// device feed (which holds the whole training set on every device) is refused (the run
-/// feeds from the host there), and each process's devices hold whole copies of the state
-/// (the `fsdp` axis within a process), so that every process reads the state back alone.
+/// feeds from the host there). The `fsdp` axis may span processes: each process uploads its
+/// own parts of the state ([`crate::train::mesh::Mesh::local_parts`]) and whole copies come
+/// back through the collective gather program ([`Engine::state_if`]).
 fn check_placement(layout: &StepLayout, placement: &Placement) -> Result<()> {
-    if !placement.is_multi_process() {
-        return Ok(());
-    }
-    if let FeedLayout::Device { .. } = layout.feed {
+    if placement.is_multi_process()
+        && let FeedLayout::Device { .. } = layout.feed
+    {
         return Err(Error::config(
             "train",
             "feed",
             "a multi-process run feeds each process's slice of the batch from the host: set \
              feed = \"host\" or \"auto\"",
-        ));
-    }
-    let local = placement.local.len();
-    if !local.is_multiple_of(layout.mesh.fsdp) {
-        return Err(Error::config(
-            "train",
-            "mesh",
-            format!(
-                "the fsdp axis ({}) must fit within one process's {local} devices in a \
-                 multi-process run (a divisor of {local}); put the other processes on the data \
-                 axis",
-                layout.mesh.fsdp
-            ),
         ));
     }
     Ok(())

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::exec::Placement;
 use crate::host::HostArray;
 
 /// The axis names a mesh may use.
@@ -145,6 +146,18 @@ impl Mesh {
             .collect())
     }
 
+    /// This process's parts of the state tensor `a` (split along `dim`, or whole with
+    /// `None`), one per local device in `placement`'s argument order: with an `fsdp` axis
+    /// that spans processes, each process uploads only the parts its devices hold.
+    pub fn local_parts(
+        &self,
+        a: &HostArray,
+        dim: Option<usize>,
+        placement: &Placement,
+    ) -> Result<Vec<HostArray>> {
+        Ok(placement.mine(&self.scatter(a, dim)?))
+    }
+
     /// The devices that together hold one whole copy of a tensor split along `fsdp`
     /// (devices `0..fsdp`: data row 0), in shard order.
     pub fn one_copy(&self) -> std::ops::Range<usize> {
@@ -219,6 +232,44 @@ mod tests {
             assert_eq!(parts[1].shape()[dim], 2);
             let back = gather_dim(&parts[m.one_copy()], dim).unwrap();
             assert_eq!(back, a);
+        }
+    }
+
+    #[test]
+    fn an_fsdp_axis_across_processes_gives_each_process_its_own_parts() {
+        // Two processes of two devices (global ids listed out of order), fsdp = 4 over both:
+        // process 0 holds shards 0 and 1, process 1 shards 2 and 3; together the whole.
+        let spec = [(2, 1), (0, 0), (3, 1), (1, 0)];
+        let v: Vec<f32> = (0..64 * 32).map(|i| i as f32).collect();
+        let a = HostArray::from_vec(vec![64, 32], v).unwrap();
+        let m = Mesh { data: 1, fsdp: 4 };
+        let dim = m.shard_dim(a.shape());
+        assert_eq!(dim, Some(0));
+        let whole = crate::train::feed::split_dim(&a, 0, 4).unwrap();
+        let mut union = Vec::new();
+        for me in 0..2 {
+            let all = crate::pjrt::assignment::tests::devices(&spec, me);
+            let mine: Vec<_> = all.iter().filter(|d| d.addressable).cloned().collect();
+            let p = Placement::of(&all, &mine, 4).unwrap();
+            let parts = m.local_parts(&a, dim, &p).unwrap();
+            assert_eq!(parts.len(), 2);
+            for (k, part) in parts.iter().enumerate() {
+                assert_eq!(part, &whole[2 * me as usize + k], "process {me}");
+            }
+            union.extend(parts);
+            // a replicated leaf is whole on every local device
+            let small = HostArray::from_vec(vec![8], vec![1f32; 8]).unwrap();
+            assert_eq!(m.local_parts(&small, None, &p).unwrap(), vec![small; 2]);
+        }
+        assert_eq!(gather_dim(&union, 0).unwrap(), a);
+        // data = 2 across the processes, fsdp = 2 within each: each process one whole copy
+        let m = Mesh { data: 2, fsdp: 2 };
+        for me in 0..2 {
+            let all = crate::pjrt::assignment::tests::devices(&spec, me);
+            let mine: Vec<_> = all.iter().filter(|d| d.addressable).cloned().collect();
+            let p = Placement::of(&all, &mine, 4).unwrap();
+            let parts = m.local_parts(&a, m.shard_dim(a.shape()), &p).unwrap();
+            assert_eq!(gather_dim(&parts, 0).unwrap(), a, "process {me}");
         }
     }
 

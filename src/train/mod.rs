@@ -10,6 +10,7 @@
 //! - [`mesh`]: the device mesh (`data` × `fsdp` axes) and how the state is split on it;
 //! - [`step`]: the compiled K-step training program (SPMD over the mesh);
 //! - [`engine`]: that program on a PJRT client with the state resident on the devices;
+//! - [`gather`]: whole copies of the leaves split over the mesh (an SPMD all-gather program);
 //! - [`setup`]: what a run builds from its config (data, model, SDE, optimizer, state);
 //! - [`run`](mod@run): the training run behind `sbgm-xla train` (checkpoints, resume);
 //! - [`metrics`]: `metrics.jsonl` and the loss curve;
@@ -25,6 +26,7 @@ pub mod config;
 pub mod ema;
 pub mod engine;
 pub mod feed;
+pub mod gather;
 pub mod interrupt;
 pub mod loss;
 pub mod mesh;

@@ -1,5 +1,6 @@
 //! What a run computes every few steps besides training, on device 0 with the parameters the
-//! engine holds there: the evaluation ([`Evaluator`], every `train.eval_every` steps: the
+//! engine holds there (gathered there where the mesh splits them: a collective step that every
+//! process of a job runs at the same points, see [`Engine::state_if`]): the evaluation ([`Evaluator`], every `train.eval_every` steps: the
 //! held-out loss [`HeldOutLoss`] of the EMA and of the raw parameters, and for image data the
 //! held-out bits per dimension [`HeldOutBpd`]) and the sample plots ([`SamplePlots`], and
 //! [`ClassPlots`] for runs conditioned on their labels; every `train.sample_every` steps).
@@ -16,7 +17,7 @@ use crate::model::dequantize_range;
 use crate::model::inputs::cast_float;
 use crate::sample::{CompiledLoglik, HostCond, LoglikConfig, NetScore, ScoreModel};
 use crate::train::config::LabelsAs;
-use crate::train::engine::Engine;
+use crate::train::engine::{Engine, ParamBuffer};
 use crate::train::feed;
 use crate::train::metrics::{Evaluation, Weights};
 use crate::train::sampler::{compile_em_sampler, sampler_arguments, sampler_arguments_of};
@@ -31,8 +32,6 @@ const EVAL_ROWS: usize = 1024;
 struct ParamProgram {
     exe: Compiled,
     fixed: Vec<Buffer>,
-    /// Whether it takes the EMA of the parameters (when the run keeps one).
-    ema: bool,
 }
 
 impl ParamProgram {
@@ -41,31 +40,33 @@ impl ParamProgram {
         target: &Target,
         exe: Compiled,
         fixed: &[crate::host::HostArray],
-        ema: bool,
     ) -> Result<ParamProgram> {
         let fixed = fixed
             .iter()
             .map(|a| target.upload(a, 0))
             .collect::<Result<Vec<_>>>()?;
-        Ok(ParamProgram { exe, fixed, ema })
+        Ok(ParamProgram { exe, fixed })
     }
 
-    /// Runs the program on the engine's current parameters (the EMA when it takes it); its
+    /// Runs the program on `weights` (whole, on device 0: [`Engine::param_buffers`]); its
     /// first output.
-    fn run(&self, engine: &Engine) -> Result<Buffer> {
-        self.run_with(engine, self.ema)
-    }
-
-    /// Runs the program on the engine's current EMA (`ema`) or raw parameters; its first
-    /// output.
-    fn run_with(&self, engine: &Engine, ema: bool) -> Result<Buffer> {
-        let params = engine.param_buffers(ema)?;
-        let mut args: Vec<&Buffer> = params.iter().map(|b| &**b).collect();
+    fn run(&self, weights: &[ParamBuffer]) -> Result<Buffer> {
+        let mut args: Vec<&Buffer> = weights.iter().map(|b| &**b).collect();
         args.extend(self.fixed.iter());
         let mut out = self.exe.execute(&[args])?;
         out.pop()
             .and_then(|mut o| (!o.is_empty()).then(|| o.swap_remove(0)))
             .ok_or_else(|| Error::msg("a program of the run returned no output"))
+    }
+}
+
+impl ParamProgram {
+    /// Runs a sampler on `weights` and returns its samples in data space, with the folder
+    /// `dir` of their plot created.
+    fn draw(&self, setup: &Setup, weights: &[ParamBuffer], dir: &Path) -> Result<ArrayD<f32>> {
+        let samples = self.run(weights)?.to_ndarray::<f32>()?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        Ok(setup.data.transform.reverse_array(&samples))
     }
 }
 
@@ -93,15 +94,16 @@ impl HeldOutLoss {
         if layout.a_dim.is_some() {
             fixed.push(ds.a_host().ok_or_else(|| Error::msg("the data has no a"))?);
         }
-        let ema = setup.opt.ema_rate.is_some();
-        Ok(Some(HeldOutLoss(ParamProgram::new(
-            target, exe, &fixed, ema,
-        )?)))
+        Ok(Some(HeldOutLoss(ParamProgram::new(target, exe, &fixed)?)))
     }
 
     /// The held-out loss of the engine's current EMA (`ema`) or raw parameters.
     pub fn loss(&self, engine: &Engine, ema: bool) -> Result<f32> {
-        let v: Vec<f32> = self.0.run_with(engine, ema)?.to_host()?.to_vec()?;
+        let v: Vec<f32> = self
+            .0
+            .run(&engine.param_buffers(ema)?)?
+            .to_host()?
+            .to_vec()?;
         v.first()
             .copied()
             .ok_or_else(|| Error::msg("the held-out loss program returned no value"))
@@ -123,12 +125,11 @@ impl SamplePlots {
     /// Compiles the sampler; `None` when the run plots never (`train.sample_every = 0`) or
     /// its data cannot be plotted ([`crate::plot::can_plot_samples`]).
     pub fn build(setup: &Setup, target: &Target) -> Result<Option<Self>> {
-        let t = &setup.config.train;
-        let shape = setup.net.data_shape();
-        if t.sample_every == 0 || !crate::plot::can_plot_samples(&shape) {
+        if !Self::applies(setup) {
             return Ok(None);
         }
-        let images = shape.len() == 3;
+        let t = &setup.config.train;
+        let images = setup.net.data_shape().len() == 3;
         let n = if images {
             t.sample_size.min(64)
         } else {
@@ -136,7 +137,7 @@ impl SamplePlots {
         };
         let exe = compile_em_sampler(setup, target, n, t.sample_steps)?;
         let fixed = sampler_arguments(setup, n, t.seed)?;
-        let sampler = ParamProgram::new(target, exe, &fixed, setup.opt.ema_rate.is_some())?;
+        let sampler = ParamProgram::new(target, exe, &fixed)?;
         let to_data = |ds: &Dataset| setup.data.transform.reverse_array(ds.x());
         let (reference, range) = if images {
             (None, Some(image_range(setup)))
@@ -150,12 +151,18 @@ impl SamplePlots {
         }))
     }
 
-    /// Draws samples from the engine's current parameters and plots them in `dir` as the
-    /// samples of step `step`.
-    pub fn plot(&self, setup: &Setup, engine: &Engine, dir: &Path, step: u64) -> Result<()> {
-        let samples = self.sampler.run(engine)?.to_ndarray::<f32>()?;
-        let samples = setup.data.transform.reverse_array(&samples);
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    /// Whether the run draws these plots: it plots (`train.sample_every > 0`) data that can
+    /// be plotted ([`crate::plot::can_plot_samples`]).
+    pub fn applies(setup: &Setup) -> bool {
+        setup.config.train.sample_every > 0
+            && crate::plot::can_plot_samples(&setup.net.data_shape())
+    }
+
+    /// Draws samples from `params` (the engine's current EMA when the run keeps one, else
+    /// its parameters: [`Engine::param_buffers`]) and plots them in `dir` as the samples of
+    /// step `step`.
+    pub fn plot(&self, setup: &Setup, params: &[ParamBuffer], dir: &Path, step: u64) -> Result<()> {
+        let samples = self.sampler.draw(setup, params, dir)?;
         crate::plot::samples_png(
             &dir.join(format!("samples_{step:06}.png")),
             &samples,
@@ -330,23 +337,11 @@ impl ClassPlots {
     /// or its data cannot be plotted ([`crate::plot::can_plot_samples`]).
     pub fn build(setup: &Setup, target: &Target) -> Result<Option<Self>> {
         let t = &setup.config.train;
-        let shape = setup.net.data_shape();
         let train = &setup.data.train;
-        let labels = match train.labels() {
-            Some(l) if t.labels_as != LabelsAs::None => l,
-            _ => return Ok(None),
+        let Some((classes, firsts)) = Self::classes(setup) else {
+            return Ok(None);
         };
-        if t.sample_every == 0 || !crate::plot::can_plot_samples(&shape) {
-            return Ok(None);
-        }
-        // a row of each class: its conditioning
-        let (classes, firsts): (Vec<i32>, Vec<usize>) = (0..MAX_CLASSES as i32)
-            .filter_map(|c| labels.iter().position(|&l| l == c).map(|r| (c, r)))
-            .unzip();
-        if classes.is_empty() {
-            return Ok(None);
-        }
-        let images = shape.len() == 3;
+        let images = setup.net.data_shape().len() == 3;
         let per_class = if images {
             IMAGES_PER_CLASS
         } else {
@@ -359,19 +354,40 @@ impl ClassPlots {
         let exe = compile_em_sampler(setup, target, rows.len(), t.sample_steps)?;
         let fixed = sampler_arguments_of(setup, &train.select(&rows)?, t.seed)?;
         Ok(Some(ClassPlots {
-            sampler: ParamProgram::new(target, exe, &fixed, setup.opt.ema_rate.is_some())?,
+            sampler: ParamProgram::new(target, exe, &fixed)?,
             classes,
             per_class,
             range: images.then(|| image_range(setup)),
         }))
     }
 
-    /// Draws the samples of each class from the engine's current weights and plots them in
-    /// `dir` as the per-class samples of step `step`.
-    pub fn plot(&self, setup: &Setup, engine: &Engine, dir: &Path, step: u64) -> Result<()> {
-        let samples = self.sampler.run(engine)?.to_ndarray::<f32>()?;
-        let samples = setup.data.transform.reverse_array(&samples);
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    /// Whether the run draws these plots: it plots data that can be plotted, conditioned on
+    /// labels, with at least one of the first classes present.
+    pub fn applies(setup: &Setup) -> bool {
+        Self::classes(setup).is_some()
+    }
+
+    /// The classes drawn and a training row of each (its conditioning); `None` when the run
+    /// draws no per-class plots.
+    fn classes(setup: &Setup) -> Option<(Vec<i32>, Vec<usize>)> {
+        let t = &setup.config.train;
+        let labels = match setup.data.train.labels() {
+            Some(l) if t.labels_as != LabelsAs::None => l,
+            _ => return None,
+        };
+        if !SamplePlots::applies(setup) {
+            return None;
+        }
+        let (classes, firsts): (Vec<i32>, Vec<usize>) = (0..MAX_CLASSES as i32)
+            .filter_map(|c| labels.iter().position(|&l| l == c).map(|r| (c, r)))
+            .unzip();
+        (!classes.is_empty()).then_some((classes, firsts))
+    }
+
+    /// Draws the samples of each class from `params` (as [`SamplePlots::plot`]) and plots
+    /// them in `dir` as the per-class samples of step `step`.
+    pub fn plot(&self, setup: &Setup, params: &[ParamBuffer], dir: &Path, step: u64) -> Result<()> {
+        let samples = self.sampler.draw(setup, params, dir)?;
         let path = dir.join(format!("classes_{step:06}.png"));
         if let Some(range) = self.range {
             return crate::plot::image_grid_png(&path, &samples, self.per_class, range);

@@ -18,6 +18,14 @@
 //! Every process evaluates the same held-out rows with the same parameters, so the held-out
 //! losses agree without an exchange; the stop decisions (a non-finite loss, SIGINT/SIGTERM on
 //! any process) are exchanged through the store at call boundaries ([`Agreement`]).
+//!
+//! Where the mesh splits the state (`fsdp` > 1, possibly across processes), whole copies come
+//! from the engine's gather program, a collective that every process runs at the same points,
+//! in this order: after a call, the evaluation (EMA, raw parameters, bits/dim), the weights
+//! of the sample plots (gathered everywhere, drawn on process 0), the checkpoint
+//! ([`Engine::state_if`]: gathered everywhere, kept and written on process 0); at the end, the
+//! final state. Every decision that leads to one (due steps, the agreed stop) is the same on
+//! every process, so none waits alone in an all-gather.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -89,6 +97,8 @@ pub struct RunSummary {
     pub run_dir: PathBuf,
     /// Number of devices used.
     pub devices: usize,
+    /// This process's role: process 0 reports the run, the others say only who they are.
+    pub roles: Roles,
 }
 
 /// Trains as `config` says, in `opts.run_dir`, on the default CPU client.
@@ -190,6 +200,8 @@ struct Prepared<'a> {
     eval: Option<Evaluator>,
     plots: Option<SamplePlots>,
     class_plots: Option<ClassPlots>,
+    /// Whether the run draws sample plots (on process 0; every process gathers their weights).
+    draws_samples: bool,
     /// The step of the checkpoint on disk.
     last_ckpt: Option<u64>,
     devices: usize,
@@ -233,6 +245,7 @@ impl<'a> Prepared<'a> {
         )?;
         let draws = roles.writes();
         Ok(Prepared {
+            draws_samples: SamplePlots::applies(setup) || ClassPlots::applies(setup),
             eval: Evaluator::build(setup, target, &layout)?,
             plots: draws
                 .then(|| SamplePlots::build(setup, target))
@@ -266,6 +279,7 @@ impl<'a> Prepared<'a> {
             interrupted,
             run_dir: self.dir.clone(),
             devices: self.devices,
+            roles: self.roles,
             checkpoint_step: self.last_ckpt,
         }
     }
@@ -444,13 +458,16 @@ impl<'a> Training<'a> {
             }
             (self.last_eval, self.last_bpd) = (Some(e.eval_loss), e.eval_bpd);
         }
-        if t.sample_every > 0 && (step.is_multiple_of(t.sample_every) || step == total) {
-            let (setup, engine, dir) = (self.p.setup, &self.p.engine, self.p.dir.join(SAMPLES));
+        if self.p.draws_samples && (step.is_multiple_of(t.sample_every) || step == total) {
+            // Every process gathers the weights (collective), process 0 alone draws.
+            let setup = self.p.setup;
+            let weights = self.p.engine.param_buffers(setup.opt.ema_rate.is_some())?;
+            let dir = self.p.dir.join(SAMPLES);
             if let Some(plots) = &self.p.plots {
-                plots.plot(setup, engine, &dir, step)?;
+                plots.plot(setup, &weights, &dir, step)?;
             }
             if let Some(plots) = &self.p.class_plots {
-                plots.plot(setup, engine, &dir, step)?;
+                plots.plot(setup, &weights, &dir, step)?;
             }
         }
         let ckpt_due = (t.checkpoint_every > 0 && step.is_multiple_of(t.checkpoint_every))
@@ -469,13 +486,12 @@ impl<'a> Training<'a> {
     /// process waits until it is on disk.
     fn save_checkpoint(&mut self, step: u64) -> Result<()> {
         together(&*self.p.agree, "writing the checkpoint", || {
-            let Some(h) = &self.history else {
+            // Every process gathers (collective), process 0 alone writes.
+            let state = self.p.engine.state_if(self.history.is_some())?;
+            let (Some(h), Some(state)) = (&self.history, state) else {
                 return Ok(());
             };
-            self.p
-                .engine
-                .state()?
-                .save(&self.p.ck_path, &self.config_text, &self.info)?;
+            state.save(&self.p.ck_path, &self.config_text, &self.info)?;
             h.plot(&self.p.dir)
         })?;
         self.p.last_ckpt = Some(step);
@@ -486,10 +502,11 @@ impl<'a> Training<'a> {
     /// Process 0's last writes: the final checkpoint (unless the last call saved it), the
     /// loss curve and `model.eqx`.
     fn write_final(&self, step: u64) -> Result<()> {
-        let Some(h) = &self.history else {
+        // Every process gathers (collective), process 0 alone writes.
+        let final_state = self.p.engine.state_if(self.history.is_some())?;
+        let (Some(h), Some(final_state)) = (&self.history, final_state) else {
             return Ok(());
         };
-        let final_state = self.p.engine.state()?;
         if self.p.last_ckpt != Some(step) {
             final_state.save(&self.p.ck_path, &self.config_text, &self.info)?;
         }

@@ -90,7 +90,16 @@ impl Setup {
             .filter(|s| s.kind == LeafKind::Array)
             .map(|s| (s.path.clone(), Shape::new(s.shape.clone(), s.dtype)))
             .collect();
-        run_size(&config.train, &param_shapes, &data.train, 0, 0, false).check()?;
+        let no_devices = Mesh::data_parallel(0);
+        run_size(
+            &config.train,
+            &param_shapes,
+            &data.train,
+            0,
+            no_devices,
+            false,
+        )
+        .check()?;
         let opt = config.train.optim.bind(&param_shapes)?;
         let sampling = config.train.time_sampling_for(&config.sde)?;
         let weight = LossWeight::of_sde(&sde, sampling)
@@ -206,7 +215,7 @@ impl Setup {
             &self.param_shapes,
             &self.data.train,
             device_data_bytes,
-            devices,
+            layout.mesh,
             devices_in_host_memory,
         )
     }
@@ -294,19 +303,21 @@ fn run_size<'a>(
     param_shapes: &[(String, Shape)],
     ds: &Dataset,
     device_data_bytes: u64,
-    devices: usize,
+    mesh: Mesh,
     devices_in_host_memory: bool,
 ) -> RunSize<'a> {
+    let leaves = || {
+        param_shapes
+            .iter()
+            .map(|(_, s)| (&s.dims[..], s.dtype.size_in_bytes()))
+    };
     RunSize {
         train,
-        param_bytes: budget::param_bytes(
-            param_shapes
-                .iter()
-                .map(|(_, s)| (&s.dims[..], s.dtype.size_in_bytes())),
-        ),
+        param_bytes: budget::param_bytes(leaves()),
+        split_param_bytes: budget::split_param_bytes(&mesh, leaves()),
         row_elems: row_elems(ds),
         device_data_bytes,
-        devices,
+        mesh,
         devices_in_host_memory,
     }
 }
