@@ -327,8 +327,8 @@ fn call_arrays_equal_a_naive_construction() {
         let (mut xs, mut qs, mut as_) = (Vec::new(), Vec::new(), Vec::new());
         for s in start..start + k as u64 {
             let rows = feed::step_rows(seed, s, batch, ds.len());
-            for j in process * per..(process + 1) * per {
-                let r = rows[j] as usize;
+            for (j, &r) in rows.iter().enumerate().skip(process * per).take(per) {
+                let r = r as usize;
                 let src: Vec<f32> = x.index_axis(ndarray::Axis(0), r).iter().copied().collect();
                 let mut out = vec![0f32; 36];
                 aug.apply(aug.draw(seed, s, j), [1, 6, 6], &src, &mut out);
