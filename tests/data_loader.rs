@@ -301,3 +301,58 @@ fn a_mapped_augmented_field_set_trains_from_the_cli() {
     };
     assert_eq!(out(&mapped, "m.npz"), out(&resident, "r.npz"));
 }
+
+/// The host feed writes each step's rows (converted from the mapped file, augmented) straight
+/// into the call's arrays; they equal the call put together naively from the data read whole:
+/// for each step, row and array, the row picked by `step_rows`, augmented with its draw, then
+/// stacked. Prefetched calls (whose buffers are reused) and each process's slice agree.
+#[test]
+fn call_arrays_equal_a_naive_construction() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = fields_spec(dir.path(), false);
+    spec.augment = Some(Augment {
+        crop_padding: 2,
+        hflip: true,
+        vflip: true,
+    });
+    let ds = Arc::new(spec.load().unwrap().train);
+    assert!(!ds.is_resident());
+    // The reference reads the files whole (the `.npy` reader, not the memory map).
+    let read = fields_spec(dir.path(), true).load().unwrap().train;
+    let (seed, batch, k) = (11u64, 6usize, 3usize);
+    let (x, q, a) = (read.x(), read.q().unwrap(), read.a().unwrap());
+    let aug = *ds.augment().unwrap();
+    let naive = |start: u64, process: usize, processes: usize| -> Vec<HostArray> {
+        let per = batch / processes;
+        let (mut xs, mut qs, mut as_) = (Vec::new(), Vec::new(), Vec::new());
+        for s in start..start + k as u64 {
+            let rows = feed::step_rows(seed, s, batch, ds.len());
+            for (j, &r) in rows.iter().enumerate().skip(process * per).take(per) {
+                let r = r as usize;
+                let src: Vec<f32> = x.index_axis(ndarray::Axis(0), r).iter().copied().collect();
+                let mut out = vec![0f32; 36];
+                aug.apply(aug.draw(seed, s, j), [1, 6, 6], &src, &mut out);
+                xs.extend(out);
+                qs.extend(q.index_axis(ndarray::Axis(0), r).iter().copied());
+                as_.extend(a.index_axis(ndarray::Axis(0), r).iter().copied());
+            }
+        }
+        vec![
+            HostArray::from_vec(vec![k, per, 1, 6, 6], xs).unwrap(),
+            HostArray::from_vec(vec![k, per, 1, 6, 6], qs).unwrap(),
+            HostArray::from_vec(vec![k, per, 2], as_).unwrap(),
+        ]
+    };
+    let one = HostFeed::new(Arc::clone(&ds), seed, batch, 0, 1).unwrap();
+    assert_eq!(one.call_inputs(5, k).unwrap(), naive(5, 0, 1));
+    let queued = PrefetchedFeed::new(one, 0, k);
+    for start in [0u64, 3, 6, 9, 10, 13, 2] {
+        assert_eq!(
+            queued.call_inputs(start).unwrap(),
+            naive(start, 0, 1),
+            "{start}"
+        );
+    }
+    let second = HostFeed::new(Arc::clone(&ds), seed, batch, 1, 2).unwrap();
+    assert_eq!(second.call_inputs(4, k).unwrap(), naive(4, 1, 2));
+}

@@ -112,24 +112,72 @@ impl MappedNpy {
 }
 
 /// Converts packed elements of `dtype` (either byte order) to f32.
+///
+/// The element type is matched once per call (not per element), so that the loop over the
+/// elements compiles to straight conversions.
 pub fn decode_f32(dtype: DType, big_endian: bool, bytes: &[u8], out: &mut [f32]) {
-    let w = dtype.size_in_bytes();
-    for (o, s) in out.iter_mut().zip(bytes.chunks_exact(w)) {
-        let mut b = [0u8; 8];
-        b[..w].copy_from_slice(s);
-        if big_endian {
-            b[..w].reverse();
+    fn each<const W: usize>(bytes: &[u8], big: bool, out: &mut [f32], f: impl Fn([u8; W]) -> f32) {
+        for (o, s) in out.iter_mut().zip(bytes.chunks_exact(W)) {
+            let mut b: [u8; W] = s.try_into().expect("chunks of W bytes");
+            if big {
+                b.reverse();
+            }
+            *o = f(b);
         }
-        *o = match dtype {
-            DType::Pred | DType::U8 => b[0] as f32,
-            DType::I32 => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32,
-            DType::U32 => u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32,
-            DType::I64 => i64::from_le_bytes(b) as f32,
-            DType::U64 => u64::from_le_bytes(b) as f32,
-            DType::F16 => half::f16::from_le_bytes([b[0], b[1]]).to_f32(),
-            DType::BF16 => half::bf16::from_le_bytes([b[0], b[1]]).to_f32(),
-            DType::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-            DType::F64 => f64::from_le_bytes(b) as f32,
-        };
+    }
+    let big = big_endian;
+    match dtype {
+        DType::Pred | DType::U8 => out.iter_mut().zip(bytes).for_each(|(o, &b)| *o = b as f32),
+        DType::I32 => each(bytes, big, out, |b| i32::from_le_bytes(b) as f32),
+        DType::U32 => each(bytes, big, out, |b| u32::from_le_bytes(b) as f32),
+        DType::I64 => each(bytes, big, out, |b| i64::from_le_bytes(b) as f32),
+        DType::U64 => each(bytes, big, out, |b| u64::from_le_bytes(b) as f32),
+        DType::F16 => each(bytes, big, out, |b| half::f16::from_le_bytes(b).to_f32()),
+        DType::BF16 => each(bytes, big, out, |b| half::bf16::from_le_bytes(b).to_f32()),
+        DType::F32 => each(bytes, big, out, f32::from_le_bytes),
+        DType::F64 => each(bytes, big, out, |b| f64::from_le_bytes(b) as f32),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_every_type_in_both_byte_orders() {
+        let cases: [(DType, Vec<u8>, f32); 9] = [
+            (DType::U8, vec![200], 200.0),
+            (DType::Pred, vec![1], 1.0),
+            (DType::I32, (-7i32).to_le_bytes().to_vec(), -7.0),
+            (DType::U32, 70_000u32.to_le_bytes().to_vec(), 70_000.0),
+            (DType::I64, (-3i64).to_le_bytes().to_vec(), -3.0),
+            (DType::U64, 5u64.to_le_bytes().to_vec(), 5.0),
+            (
+                DType::F16,
+                half::f16::from_f32(-1.5).to_le_bytes().to_vec(),
+                -1.5,
+            ),
+            (
+                DType::BF16,
+                half::bf16::from_f32(0.25).to_le_bytes().to_vec(),
+                0.25,
+            ),
+            (DType::F64, 2.5f64.to_le_bytes().to_vec(), 2.5),
+        ];
+        for (dtype, le, want) in cases {
+            let two: Vec<u8> = le.iter().chain(&le).copied().collect();
+            let mut out = [0f32; 2];
+            decode_f32(dtype, false, &two, &mut out);
+            assert_eq!(out, [want; 2], "{dtype} little-endian");
+            let be: Vec<u8> = two
+                .chunks_exact(le.len())
+                .flat_map(|c| c.iter().rev().copied())
+                .collect();
+            decode_f32(dtype, true, &be, &mut out);
+            assert_eq!(out, [want; 2], "{dtype} big-endian");
+        }
+        let mut out = [0f32; 1];
+        decode_f32(DType::F32, true, &3.75f32.to_be_bytes(), &mut out);
+        assert_eq!(out, [3.75]);
     }
 }

@@ -1,6 +1,6 @@
-//! A bounded prefetch queue: background workers compute the items of consecutive indices
-//! (a training step's batch for each step) up to a fixed window ahead of the one the
-//! consumer asks for, so that the consumer finds them ready.
+//! A bounded prefetch queue: background workers compute the items of evenly spaced indices
+//! (consecutive steps, or the first steps of consecutive calls) up to a fixed window ahead of
+//! the one the consumer asks for, so that the consumer finds them ready.
 //!
 //! Each item must be a pure function of its index: workers compute them in any order, a
 //! consumer that jumps (a resume, a rewind) just restarts the window there.
@@ -25,13 +25,16 @@ struct Shared<T> {
     state: Mutex<State<T>>,
     changed: Condvar,
     job: Box<PrefetchJob<T>>,
+    /// Items kept ahead.
     window: u64,
+    /// The distance between consecutive indices.
+    stride: u64,
 }
 
 struct State<T> {
     /// The first index the consumer still needs.
     base: u64,
-    /// The next index to hand to a worker.
+    /// The next index to hand to a worker (`base` plus a multiple of the stride).
     next: u64,
     /// Finished items (an error as its message).
     done: BTreeMap<u64, std::result::Result<Arc<T>, String>>,
@@ -45,6 +48,17 @@ impl<T: Send + Sync + 'static> Prefetch<T> {
     /// `base` is the first index of the consumer's last [`Prefetch::get_range`] (initially
     /// `start`).
     pub fn new(job: Box<PrefetchJob<T>>, start: u64, window: usize, workers: usize) -> Self {
+        Prefetch::with_stride(job, start, 1, window, workers)
+    }
+
+    /// Like [`Prefetch::new`] for the indices `base, base + stride, …` (`window` items).
+    pub fn with_stride(
+        job: Box<PrefetchJob<T>>,
+        start: u64,
+        stride: u64,
+        window: usize,
+        workers: usize,
+    ) -> Self {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 base: start,
@@ -56,6 +70,7 @@ impl<T: Send + Sync + 'static> Prefetch<T> {
             changed: Condvar::new(),
             job,
             window: window.max(1) as u64,
+            stride: stride.max(1),
         });
         let workers = (0..workers.max(1))
             .map(|_| {
@@ -66,9 +81,10 @@ impl<T: Send + Sync + 'static> Prefetch<T> {
         Prefetch { shared, workers }
     }
 
-    /// The items `start .. start + count` (`count` at most the window), waiting for the ones
-    /// not ready yet. Items before `start` are dropped; items from `start` on stay until a
-    /// later call starts past them.
+    /// The `count` items from `start` on, one stride apart (`count` at most the window),
+    /// waiting for the ones not ready yet. Items before `start` are dropped; items from
+    /// `start` on stay until a later call starts past them. A `start` off the queue's
+    /// indices restarts the window there.
     pub fn get_range(&self, start: u64, count: usize) -> Result<Vec<Arc<T>>> {
         let sh = &self.shared;
         if count as u64 > sh.window {
@@ -78,7 +94,7 @@ impl<T: Send + Sync + 'static> Prefetch<T> {
             )));
         }
         let mut st = sh.lock();
-        if start < st.base || start > st.next {
+        if start < st.base || start > st.next || !(start - st.base).is_multiple_of(sh.stride) {
             st.generation += 1;
             st.done.clear();
             st.next = start;
@@ -87,7 +103,7 @@ impl<T: Send + Sync + 'static> Prefetch<T> {
         st.done = st.done.split_off(&start);
         sh.changed.notify_all();
         let mut out = Vec::with_capacity(count);
-        for i in start..start + count as u64 {
+        for i in (0..count as u64).map(|c| start + c * sh.stride) {
             loop {
                 if let Some(r) = st.done.get(&i) {
                     out.push(r.clone().map_err(Error::msg)?);
@@ -108,14 +124,14 @@ impl<T> Shared<T> {
     fn work(&self) {
         loop {
             let mut st = self.lock();
-            while !st.stop && st.next >= st.base + self.window {
+            while !st.stop && st.next >= st.base + self.window * self.stride {
                 st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
             }
             if st.stop {
                 return;
             }
             let (i, generation) = (st.next, st.generation);
-            st.next += 1;
+            st.next += self.stride;
             drop(st);
             let r = match catch_unwind(AssertUnwindSafe(|| (self.job)(i))) {
                 Ok(Ok(v)) => Ok(Arc::new(v)),
@@ -182,5 +198,16 @@ mod tests {
                 .to_string()
                 .contains("bad row")
         );
+    }
+
+    #[test]
+    fn strided_items_follow_the_calls() {
+        let p = Prefetch::with_stride(Box::new(|i| Ok(i * 10)), 4, 3, 2, 1);
+        let get = |s, n| -> Vec<u64> { p.get_range(s, n).unwrap().iter().map(|a| **a).collect() };
+        assert_eq!(get(4, 2), vec![40, 70]);
+        assert_eq!(get(7, 1), vec![70]);
+        // A shorter call: the next starts off the stride and restarts the queue there.
+        assert_eq!(get(9, 2), vec![90, 120]);
+        assert_eq!(get(12, 1), vec![120]);
     }
 }

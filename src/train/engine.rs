@@ -31,8 +31,8 @@ pub struct Engine {
     seed: u64,
     step: u64,
     names: (Vec<String>, Vec<String>),
-    /// The host feed's workers (host feed only).
-    host_feed: Option<feed::PrefetchedFeed>,
+    /// The host feed's workers, which also upload each call's batches (host feed only).
+    host_feed: Option<feed::PrefetchedFeed<CallInputs>>,
     compile_s: f64,
     /// The gather programs of the split leaves ([`GatherGroup`]), compiled at first use.
     gathers: [std::sync::OnceLock<Gather>; 2],
@@ -104,10 +104,12 @@ impl Engine {
                 process,
                 processes,
             )?;
-            e.host_feed = Some(feed::PrefetchedFeed::new(
+            let (target, devices) = (e.target.clone(), e.placement.devices());
+            e.host_feed = Some(feed::PrefetchedFeed::staged(
                 f,
                 e.step,
                 e.layout.steps_per_call,
+                Box::new(move |inputs| upload_inputs(&target, &devices, inputs)),
             ));
         }
         Ok(e)
@@ -341,18 +343,23 @@ impl Engine {
         Ok(())
     }
 
-    /// The host inputs of a call starting at `start`: its batch rows (device feed), or its
-    /// batches from the host feed's queue.
-    fn host_inputs(&self, start: u64) -> Result<Vec<HostArray>> {
+    /// The per-call inputs of a call starting at `start` on the devices: its batch rows
+    /// (device feed), or its batches from the host feed's queue (uploaded by its workers
+    /// while the previous calls ran).
+    fn call_inputs(&self, start: u64) -> Result<Arc<CallInputs>> {
         match &self.host_feed {
-            Some(f) => f.call_inputs(start),
-            None => Ok(vec![feed::call_rows(
-                self.seed,
-                start,
-                self.layout.steps_per_call,
-                self.layout.batch,
-                self.dataset.len(),
-            )]),
+            Some(f) => f.call(start),
+            None => {
+                let rows = feed::call_rows(
+                    self.seed,
+                    start,
+                    self.layout.steps_per_call,
+                    self.layout.batch,
+                    self.dataset.len(),
+                );
+                let devices = self.placement.devices();
+                Ok(Arc::new(upload_inputs(&self.target, &devices, &[rows])?))
+            }
         }
     }
 
@@ -366,32 +373,20 @@ impl Engine {
             )));
         }
         let start = self.step;
-        let inputs = self.host_inputs(start)?;
+        let inputs = self.call_inputs(start)?;
         let devices = self.placement.devices();
-        let dev = devices.len();
-        // Shards of the per-call inputs (all are split along the batch, dimension 1; this
-        // process's inputs are its slice of the batch, split over its devices).
-        let mut per_dev: Vec<Vec<Buffer>> = (0..dev).map(|_| Vec::new()).collect();
         let n_host = feed::i32_scalar(n as i64)?;
-        for (v, &d) in per_dev.iter_mut().zip(&devices) {
-            v.push(self.target.upload(&n_host, d)?);
-        }
-        for h in &inputs {
-            for ((v, s), &d) in per_dev
-                .iter_mut()
-                .zip(feed::split_dim(h, 1, dev)?)
-                .zip(&devices)
-            {
-                v.push(self.target.upload(&s, d)?);
-            }
-        }
+        let n_dev: Vec<Buffer> = devices
+            .iter()
+            .map(|&d| self.target.upload(&n_host, d))
+            .collect::<Result<_>>()?;
         let n_state = self.program.n_state();
-        let args: Vec<Vec<&Buffer>> = (0..dev)
+        let args: Vec<Vec<&Buffer>> = (0..devices.len())
             .map(|d| {
                 let mut a: Vec<&Buffer> = self.state[d].iter().collect();
-                a.push(&per_dev[d][0]);
+                a.push(&n_dev[d]);
                 a.extend(self.data[d].iter());
-                a.extend(per_dev[d][1..].iter());
+                a.extend(inputs[d].iter());
                 a
             })
             .collect();
@@ -409,6 +404,26 @@ impl Engine {
         let losses: Vec<f32> = losses_buf.to_host()?.to_vec()?;
         Ok(losses[..n].to_vec())
     }
+}
+
+/// A call's per-call inputs on this process's devices: `[device][array]`.
+type CallInputs = Vec<Vec<Buffer>>;
+
+/// Uploads a call's host inputs to `devices`: each split along the batch (dimension 1; this
+/// process's inputs are its slice of the batch) into one shard per device.
+fn upload_inputs(target: &Target, devices: &[usize], hosts: &[HostArray]) -> Result<CallInputs> {
+    let mut per_dev: CallInputs = devices.iter().map(|_| Vec::new()).collect();
+    for h in hosts {
+        if let [d] = devices {
+            per_dev[0].push(target.upload(h, *d)?);
+            continue;
+        }
+        let shards = feed::split_dim(h, 1, devices.len())?;
+        for ((v, s), &d) in per_dev.iter_mut().zip(&shards).zip(devices) {
+            v.push(target.upload(s, d)?);
+        }
+    }
+    Ok(per_dev)
 }
 
 /// A state array whole on this process's first device (see [`Engine::param_buffers`]).

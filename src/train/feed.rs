@@ -3,7 +3,7 @@
 //! split of batch-sharded arrays over devices.
 
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
@@ -101,6 +101,8 @@ pub struct HostFeed {
     seed: u64,
     batch: usize,
     rows: Range<usize>,
+    /// The `(C, H, W)` image shape the augmentation works on (when the set has one).
+    image: Option<[usize; 3]>,
 }
 
 impl HostFeed {
@@ -112,126 +114,259 @@ impl HostFeed {
         process: usize,
         processes: usize,
     ) -> Result<HostFeed> {
-        if let Some(aug) = data.augment() {
-            aug.check(data.data_shape())?;
-        }
+        let image = match data.augment() {
+            Some(aug) => {
+                aug.check(data.data_shape())?;
+                Some(data.data_shape().try_into().map_err(|_| {
+                    Error::msg("augmentations need images (C, H, W); remove [data] augment")
+                })?)
+            }
+            None => None,
+        };
         Ok(HostFeed {
             rows: process_rows(batch, process, processes)?,
             data,
             seed,
             batch,
+            image,
         })
     }
 
-    /// This process's part of step `step`'s batch ([`step_rows`]), augmented where the data
-    /// set says so (drawn from the seed, the step and the row's global position).
-    pub fn step_batch(&self, step: u64) -> Result<StepBatch> {
+    /// The shape of one row of each array fed: `x`, then `q` and `a` when present.
+    fn row_shapes(&self) -> Vec<Vec<usize>> {
+        let ds = &*self.data;
+        let mut shapes = vec![ds.data_shape().to_vec()];
+        shapes.extend(ds.context_shape().map(<[usize]>::to_vec));
+        shapes.extend(ds.parameter_dim().map(|p| vec![p]));
+        shapes
+    }
+
+    /// Writes this process's part of step `step`'s batch into `out` (one slice per array of
+    /// [`HostFeed::row_shapes`], each `rows · row values`): rows gathered (converted from the
+    /// file where mapped) and augmented straight into place; `scratch` holds one image.
+    fn write_step(&self, step: u64, out: &mut [&mut [f32]], scratch: &mut Vec<f32>) -> Result<()> {
         let global = step_rows(self.seed, step, self.batch, self.data.len());
         let idx: Vec<usize> = global[self.rows.clone()]
             .iter()
             .map(|&i| i as usize)
             .collect();
         let ds = &*self.data;
-        let mut x = vec![0f32; idx.len() * ds.x_samples().row_len()];
-        ds.x_samples().gather_into(&idx, &mut x);
-        if let Some(aug) = ds.augment() {
-            let shape: [usize; 3] = ds.data_shape().try_into().map_err(|_| {
-                Error::msg("augmentations need images (C, H, W); remove [data] augment")
-            })?;
-            let per = x.len() / idx.len().max(1);
-            let mut out = vec![0f32; x.len()];
-            for (j, (src, dst)) in x
-                .chunks_exact(per)
-                .zip(out.chunks_exact_mut(per))
-                .enumerate()
-            {
-                let d = aug.draw(self.seed, step, self.rows.start + j);
-                aug.apply(d, shape, src, dst);
+        let mut fields = out.iter_mut();
+        let mut next = || {
+            fields
+                .next()
+                .ok_or_else(|| Error::msg("a host batch array is missing"))
+        };
+        let x = next()?;
+        match (ds.augment(), self.image) {
+            (Some(aug), Some(shape)) => {
+                let per = ds.x_samples().row_len();
+                scratch.resize(per, 0.0);
+                for (j, (&i, dst)) in idx.iter().zip(x.chunks_exact_mut(per)).enumerate() {
+                    ds.x_samples().gather_into(&[i], scratch);
+                    let d = aug.draw(self.seed, step, self.rows.start + j);
+                    aug.apply(d, shape, scratch, dst);
+                }
             }
-            x = out;
+            _ => ds.x_samples().gather_into(&idx, x),
         }
-        let mut v = vec![x];
         if let Some(q) = ds.q_samples() {
-            let mut out = vec![0f32; idx.len() * q.row_len()];
-            q.gather_into(&idx, &mut out);
-            v.push(out);
+            q.gather_into(&idx, next()?);
         }
         if let Some(a) = ds.a() {
             let p = a.shape()[1];
             let src = a
                 .as_slice()
                 .ok_or_else(|| Error::msg("parameters a are not contiguous"))?;
-            v.push(
-                idx.iter()
-                    .flat_map(|&i| &src[i * p..(i + 1) * p])
-                    .copied()
-                    .collect(),
-            );
+            for (o, &i) in next()?.chunks_exact_mut(p).zip(&idx) {
+                o.copy_from_slice(&src[i * p..(i + 1) * p]);
+            }
         }
+        Ok(())
+    }
+
+    /// This process's part of step `step`'s batch ([`step_rows`]), augmented where the data
+    /// set says so (drawn from the seed, the step and the row's global position).
+    pub fn step_batch(&self, step: u64) -> Result<StepBatch> {
+        let n = self.rows.len();
+        let mut v: StepBatch = self
+            .row_shapes()
+            .iter()
+            .map(|r| vec![0f32; n * r.iter().product::<usize>()])
+            .collect();
+        let mut out: Vec<&mut [f32]> = v.iter_mut().map(Vec::as_mut_slice).collect();
+        self.write_step(step, &mut out, &mut Vec::new())?;
         Ok(v)
     }
 
-    /// The `(k, rows, …)` host arrays of a call from its steps' batches (in step order).
-    pub fn call_arrays(&self, steps: &[Arc<StepBatch>]) -> Result<Vec<HostArray>> {
-        let ds = &*self.data;
-        let mut shapes = vec![ds.data_shape().to_vec()];
-        shapes.extend(ds.context_shape().map(<[usize]>::to_vec));
-        shapes.extend(ds.parameter_dim().map(|p| vec![p]));
-        shapes
+    /// The `(k, rows, …)` host arrays of the call of steps `start .. start + k`: each step's
+    /// rows written straight into the call's arrays (one allocation per array, no copies).
+    pub fn call_inputs(&self, start: u64, k: usize) -> Result<Vec<HostArray>> {
+        self.call_inputs_in(start, k, &Spares::default())
+    }
+
+    /// [`HostFeed::call_inputs`] written into vectors of `spares` where it has some of the
+    /// right sizes (every value is overwritten).
+    fn call_inputs_in(&self, start: u64, k: usize, spares: &Spares) -> Result<Vec<HostArray>> {
+        let n = self.rows.len();
+        let shapes = self.row_shapes();
+        let per_step: Vec<usize> = shapes
             .iter()
-            .enumerate()
-            .map(|(f, row)| {
-                let mut shape = vec![steps.len(), self.rows.len()];
-                shape.extend_from_slice(row);
-                let v: Vec<f32> = steps.iter().flat_map(|s| s[f].iter().copied()).collect();
-                HostArray::from_vec(shape, v)
+            .map(|r| n * r.iter().product::<usize>())
+            .collect();
+        let mut bufs: Vec<F32Buffer> = per_step
+            .iter()
+            .map(|&p| F32Buffer::new(k * p, spares.take(k * p * 4)))
+            .collect();
+        let mut scratch = Vec::new();
+        for s in 0..k {
+            let mut out: Vec<&mut [f32]> = bufs
+                .iter_mut()
+                .zip(&per_step)
+                .map(|(b, &p)| &mut b.values()[s * p..(s + 1) * p])
+                .collect();
+            self.write_step(start + s as u64, &mut out, &mut scratch)?;
+        }
+        bufs.into_iter()
+            .zip(shapes)
+            .map(|(b, row)| {
+                let mut shape = vec![k, n];
+                shape.extend(row);
+                b.into_host(shape)
             })
             .collect()
     }
+}
 
-    /// The call's host arrays computed here, without a queue.
-    pub fn call_inputs(&self, start: u64, k: usize) -> Result<Vec<HostArray>> {
-        let steps = (start..start + k as u64)
-            .map(|s| self.step_batch(s).map(Arc::new))
-            .collect::<Result<Vec<_>>>()?;
-        self.call_arrays(&steps)
+/// Byte vectors of earlier calls' arrays kept for later calls (whose pages are then already
+/// in memory: a fresh vector of a call's size costs a page fault every 4 KiB).
+#[derive(Default)]
+struct Spares(Mutex<Vec<Vec<u8>>>);
+
+impl Spares {
+    /// Vectors kept at most.
+    const KEEP: usize = 8;
+
+    /// A kept vector of `len` bytes, if any.
+    fn take(&self, len: usize) -> Option<Vec<u8>> {
+        let mut v = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let i = v.iter().position(|b| b.len() == len)?;
+        Some(v.swap_remove(i))
+    }
+
+    /// Keeps the byte vectors of `arrays` (up to [`Spares::KEEP`]).
+    fn give(&self, arrays: Vec<HostArray>) {
+        let mut v = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for a in arrays {
+            if v.len() < Spares::KEEP {
+                v.push(a.into_bytes());
+            }
+        }
+    }
+}
+
+/// An `f32` array written in place and then handed over as a [`HostArray`] without a copy:
+/// its values live in the array's own byte vector whenever that is aligned for `f32` (always,
+/// with the usual allocators), else in a float vector copied once at the end.
+enum F32Buffer {
+    Bytes(Vec<u8>),
+    Floats(Vec<f32>),
+}
+
+impl F32Buffer {
+    /// Room for `n` values: `spare` (`4n` bytes) where given, else zeros (allocated zeroed:
+    /// pages the system hands out clean cost no writes).
+    fn new(n: usize, spare: Option<Vec<u8>>) -> F32Buffer {
+        let mut bytes = spare.unwrap_or_else(|| vec![0u8; n * 4]);
+        match bytemuck::try_cast_slice_mut::<u8, f32>(&mut bytes) {
+            Ok(_) => F32Buffer::Bytes(bytes),
+            Err(_) => F32Buffer::Floats(vec![0f32; n]),
+        }
+    }
+
+    fn values(&mut self) -> &mut [f32] {
+        match self {
+            F32Buffer::Bytes(b) => bytemuck::cast_slice_mut(b),
+            F32Buffer::Floats(v) => v,
+        }
+    }
+
+    fn into_host(self, shape: Vec<usize>) -> Result<HostArray> {
+        match self {
+            F32Buffer::Bytes(b) => HostArray::from_bytes(DType::F32, shape, b),
+            F32Buffer::Floats(v) => HostArray::from_vec(shape, v),
+        }
     }
 }
 
 /// Calls of the host feed kept ready ahead of the one running.
 pub const PREFETCH_CALLS: usize = 3;
 
-/// A [`HostFeed`] with background workers keeping the batches of the next
-/// [`PREFETCH_CALLS`] calls ready.
-pub struct PrefetchedFeed {
-    feed: HostFeed,
-    queue: Prefetch<StepBatch>,
-    steps_per_call: usize,
+/// What a [`PrefetchedFeed`]'s workers do with a call's host arrays once made (the engine
+/// uploads them to its devices, so that a call finds its inputs there); the arrays' memory is
+/// reused for later calls.
+pub type CallStage<T> = dyn Fn(&[HostArray]) -> Result<T> + Send + Sync;
+
+/// A [`HostFeed`] with background workers keeping the next [`PREFETCH_CALLS`] calls ready
+/// (each call made whole by one worker, then passed through its stage).
+pub struct PrefetchedFeed<T: Send + Sync + 'static = Vec<HostArray>> {
+    queue: Prefetch<T>,
+}
+
+/// Prefetch workers: half the machine's cores (one on two cores, where every cycle the
+/// loader takes is one the training step's threads lose), at most one per call kept ready.
+pub fn prefetch_workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get() / 2)
+        .clamp(1, PREFETCH_CALLS + 1)
 }
 
 impl PrefetchedFeed {
     /// Starts the workers at step `start` for calls of `steps_per_call` steps.
     pub fn new(feed: HostFeed, start: u64, steps_per_call: usize) -> PrefetchedFeed {
-        let job = feed.clone();
-        let workers = std::thread::available_parallelism()
-            .map_or(1, |n| n.get() / 2)
-            .clamp(1, 8);
+        PrefetchedFeed::staged(feed, start, steps_per_call, Box::new(|h| Ok(h.to_vec())))
+    }
+
+    /// The host arrays of the call starting at step `start` (a copy of the queue's).
+    pub fn call_inputs(&self, start: u64) -> Result<Vec<HostArray>> {
+        Ok(self.call(start)?.as_ref().clone())
+    }
+}
+
+impl<T: Send + Sync + 'static> PrefetchedFeed<T> {
+    /// Starts the workers at step `start` for calls of `steps_per_call` steps, each call's
+    /// arrays passed through `stage` by the worker that made them (then kept for reuse).
+    pub fn staged(
+        feed: HostFeed,
+        start: u64,
+        steps_per_call: usize,
+        stage: Box<CallStage<T>>,
+    ) -> PrefetchedFeed<T> {
+        let k = steps_per_call.max(1);
+        let spares = Spares::default();
+        let job = move |s| {
+            let hosts = feed.call_inputs_in(s, k, &spares)?;
+            let staged = stage(&hosts);
+            spares.give(hosts);
+            staged
+        };
         PrefetchedFeed {
-            queue: Prefetch::new(
-                Box::new(move |s| job.step_batch(s)),
+            queue: Prefetch::with_stride(
+                Box::new(job),
                 start,
-                steps_per_call * (PREFETCH_CALLS + 1),
-                workers,
+                k as u64,
+                PREFETCH_CALLS + 1,
+                prefetch_workers(),
             ),
-            feed,
-            steps_per_call,
         }
     }
 
-    /// The host arrays of the call starting at step `start`.
-    pub fn call_inputs(&self, start: u64) -> Result<Vec<HostArray>> {
-        let steps = self.queue.get_range(start, self.steps_per_call)?;
-        self.feed.call_arrays(&steps)
+    /// The staged inputs of the call starting at step `start` (made there if the queue was
+    /// elsewhere: a resume, or the call after a shorter one).
+    pub fn call(&self, start: u64) -> Result<Arc<T>> {
+        let mut v = self.queue.get_range(start, 1)?;
+        v.pop()
+            .ok_or_else(|| Error::msg("the prefetch queue returned no call"))
     }
 }
 
