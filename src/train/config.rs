@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::DataSpec;
 use crate::error::{Error, Result};
 use crate::graph::MatmulPrecision;
-use crate::sample::TraceMethod;
+use crate::sample::{NullCond, TraceMethod};
 use crate::sde::{SdeConfig, Weighting};
 use crate::train::loss::TimeSampling;
 use crate::train::optim::OptimConfig;
@@ -59,6 +59,49 @@ pub enum LabelsAs {
     Q,
 }
 
+/// How a model's conditioning stands for "none" (classifier-free guidance): its training
+/// config's `[train] labels_as` and `cond_null`, as stored with the run (other keys ignored).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NullSpec {
+    /// Whether the conditioning is the class labels.
+    #[serde(default)]
+    pub labels_as: LabelsAs,
+    /// The null value; `None` for a run trained before it was stored (trained with 0).
+    #[serde(default)]
+    pub cond_null: Option<f64>,
+}
+
+impl NullSpec {
+    /// The default null of conditioning on `labels_as`: −1 (not a class) for labels, else 0.
+    pub fn default_for(labels_as: LabelsAs) -> f64 {
+        if labels_as == LabelsAs::None {
+            0.0
+        } else {
+            -1.0
+        }
+    }
+
+    /// The values fed for a dropped `q` and `a`: `cond_null` (0 when not stored) for the
+    /// part holding the labels (every part without labels), 0 for the others.
+    pub fn values(&self) -> NullCond {
+        let v = self.cond_null.unwrap_or(0.0);
+        match self.labels_as {
+            LabelsAs::None => NullCond { q: v, a: v },
+            LabelsAs::A => NullCond { q: 0.0, a: v },
+            LabelsAs::Q => NullCond { q: v, a: 0.0 },
+        }
+    }
+
+    /// A warning for guided sampling of a label-conditioned run stored without its null
+    /// value: it was trained with 0, which is also class 0.
+    pub fn guidance_warning(&self) -> Option<String> {
+        (self.labels_as != LabelsAs::None && self.cond_null.is_none()).then(|| {
+            "warning: this run conditions on class labels but stores no [train] cond_null (it              was trained before sbgm-xla stored one), so its \"no label\" input is 0, the same              as class 0: guidance pushes away from class 0, not from the unconditional model;              retrain it (new runs use cond_null = -1)"
+                .to_string()
+        })
+    }
+}
+
 /// The `[train]` section.
 ///
 /// ```toml
@@ -78,6 +121,7 @@ pub enum LabelsAs {
 /// cond_dropout = 0.0        # probability of dropping the conditioning (classifier-free guidance)
 /// feed = "auto"             # auto | device | host
 /// labels_as = "none"        # none | a | q: condition on the class labels
+/// # cond_null = -1.0         # "no conditioning" (default: -1 with labels_as = a | q, else 0)
 /// # time_sampling = "importance"  # uniform | importance (default: importance with
 ///                                 # [sde] weighting = "likelihood", else uniform)
 /// optimizer = "adamw"      # and the other keys of OptimConfig: lr, use_ema, ema_rate, ...
@@ -146,6 +190,11 @@ pub struct TrainConfig {
     /// Condition on the data's class labels as `a` or `q` (`none`, `a`, `q`).
     #[serde(default)]
     pub labels_as: LabelsAs,
+    /// The value that stands for "no conditioning" ([`NullSpec`]): what `cond_dropout` puts
+    /// in dropped rows and guided sampling feeds. Training stores it resolved in the run's
+    /// `config.toml` (default: −1 with `labels_as` = a | q, else 0).
+    #[serde(default)]
+    pub cond_null: Option<f64>,
     /// How `f32` matrix products multiply: `"f32"` (default) or `"bf16"` (operands rounded to
     /// bfloat16, f32 accumulation): on CPUs with AMX the products run in sbgm-xla's own kernel
     /// (moons training about 2x faster than f32); elsewhere XLA's bf16 product (about 10%).
@@ -239,6 +288,25 @@ impl TrainConfig {
         Ok(train)
     }
 
+    /// How this config's conditioning stands for "none" (see [`NullSpec`]).
+    pub fn null_spec(&self) -> NullSpec {
+        NullSpec {
+            labels_as: self.labels_as,
+            cond_null: self.cond_null,
+        }
+    }
+
+    /// The same with `cond_null` set to its default when not given (what training stores).
+    pub fn with_resolved_cond_null(&self) -> TrainConfig {
+        TrainConfig {
+            cond_null: Some(
+                self.cond_null
+                    .unwrap_or_else(|| NullSpec::default_for(self.labels_as)),
+            ),
+            ..self.clone()
+        }
+    }
+
     /// Every key of `[train]`, the optimizer's included, sorted.
     pub fn keys() -> Vec<String> {
         match serde_json::to_value(TrainConfig::default()) {
@@ -312,6 +380,14 @@ impl TrainConfig {
             return bad(
                 "cond_dropout",
                 format!("cond_dropout = {} must lie in [0, 1)", self.cond_dropout),
+            );
+        }
+        if let Some(v) = self.cond_null
+            && !v.is_finite()
+        {
+            return bad(
+                "cond_null",
+                format!("cond_null = {v} must be a finite number (e.g. -1 for class labels)"),
             );
         }
         if self.devices == Some(0) {

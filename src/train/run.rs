@@ -119,6 +119,11 @@ pub fn run_on(config: &Config, opts: &RunOptions, target: &Target) -> Result<Run
     let roles = opts.roles.unwrap_or_else(|| Roles::of(target));
     let agree = agreement_of(target.client());
     let devices = devices_to_use(config, opts, target)?;
+    // the null conditioning is fixed now and stored with the run (`config.toml`, checkpoints)
+    let config = &Config {
+        train: config.train.with_resolved_cond_null(),
+        ..config.clone()
+    };
     let setup = Setup::new(config)?;
     run_layout(&setup, target, devices).validate()?;
     setup.size(devices, target.in_host_memory()).check()?;

@@ -21,7 +21,7 @@ use crate::exec::Target;
 use crate::graph::{
     BuildOptions, Graph, GraphOptions, MatmulPrecision, Module, Rng, Shape, Tensor, value_and_grad,
 };
-use crate::sample::Cond;
+use crate::sample::{Cond, NullCond};
 use crate::sde::Sde;
 use crate::train::ema::{ema_update, ema_update_warm};
 use crate::train::loss::{LossWeight, drop_conditioning, dsm_terms};
@@ -87,8 +87,10 @@ pub struct StepLayout {
     pub mesh: Mesh,
     /// Minibatches per step (gradient accumulation).
     pub accumulate: usize,
-    /// Probability of replacing a sample's `q`/`a` by zeros.
+    /// Probability of replacing a sample's `q`/`a` by the null values `cond_null`.
     pub cond_dropout: f64,
+    /// The values of dropped `q`/`a` ([`crate::train::NullSpec::values`]).
+    pub cond_null: NullCond,
     /// Per-sample dims of `x`.
     pub x_dims: Vec<usize>,
     /// Per-sample dims of `q`, if the data has context maps.
@@ -208,14 +210,16 @@ pub fn batch_loss(
     Ok(dsm_terms(obj.sde, obj.weight, &score, x, t, &eps)?.loss)
 }
 
-/// Replaces each sample's conditioning by zeros with probability `p`.
-fn drop_cond(cond: &Cond, p: f64, rng: &mut Rng) -> Result<Cond> {
+/// Replaces each sample's conditioning by the null values `null` with probability `p`.
+pub(crate) fn drop_cond(cond: &Cond, p: f64, null: &NullCond, rng: &mut Rng) -> Result<Cond> {
     if p <= 0.0 {
         return Ok(cond.clone());
     }
     let mut conds: Vec<(Tensor, Tensor)> = Vec::new();
-    for t in [&cond.q, &cond.a].into_iter().flatten() {
-        conds.push((t.clone(), t.graph().scalar(0.0, t.dtype())?));
+    for (t, v) in [(&cond.q, null.q), (&cond.a, null.a)] {
+        if let Some(t) = t {
+            conds.push((t.clone(), t.graph().scalar(v, t.dtype())?));
+        }
     }
     if conds.is_empty() {
         return Ok(cond.clone());
@@ -528,7 +532,7 @@ fn train_step(
     let t = obj
         .weight
         .sample_time(obj.sde, &mut rng, layout.batch, DType::F32)?;
-    let cond = drop_cond(cond, layout.cond_dropout, &mut rng)?;
+    let cond = drop_cond(cond, layout.cond_dropout, &layout.cond_null, &mut rng)?;
     let p = c.params;
     let (loss, grads, key_out) = if layout.accumulate == 1 {
         let loss = batch_loss(obj, p, x, &t, &cond, &mut rng, true)?;
