@@ -623,4 +623,36 @@ mod tests {
         assert!(apply_override(&mut t, "trian.steps=3").is_err());
         assert!(apply_override(&mut t, "train.steps").is_err());
     }
+
+    #[test]
+    fn cond_null_resolves_per_labels_as_and_keeps_a_given_value() {
+        let with = |labels_as, cond_null| TrainConfig {
+            labels_as,
+            cond_null,
+            ..TrainConfig::default()
+        };
+        let resolved = |t: TrainConfig| t.with_resolved_cond_null().null_spec().values();
+        let v = |q, a| NullCond { q, a };
+        assert_eq!(resolved(with(LabelsAs::None, None)), v(0.0, 0.0));
+        assert_eq!(resolved(with(LabelsAs::A, None)), v(0.0, -1.0));
+        assert_eq!(resolved(with(LabelsAs::Q, None)), v(-1.0, 0.0));
+        assert_eq!(resolved(with(LabelsAs::A, Some(-7.0))), v(0.0, -7.0));
+        assert_eq!(resolved(with(LabelsAs::None, Some(2.0))), v(2.0, 2.0));
+        // as stored by a run from before cond_null: 0, with a warning for labels only
+        assert_eq!(with(LabelsAs::Q, None).null_spec().values(), v(0.0, 0.0));
+        assert!(
+            with(LabelsAs::Q, None)
+                .null_spec()
+                .guidance_warning()
+                .is_some()
+        );
+        assert!(
+            with(LabelsAs::None, None)
+                .null_spec()
+                .guidance_warning()
+                .is_none()
+        );
+        let e = with(LabelsAs::A, Some(f64::NAN)).validate().unwrap_err();
+        assert!(e.to_string().contains("cond_null"), "{e}");
+    }
 }

@@ -24,7 +24,7 @@ use crate::graph::{
 use crate::sample::{Cond, NullCond};
 use crate::sde::Sde;
 use crate::train::ema::{ema_update, ema_update_warm};
-use crate::train::loss::{LossWeight, drop_conditioning, dsm_terms};
+use crate::train::loss::{LossWeight, drop_cond, dsm_terms};
 use crate::train::mesh::Mesh;
 
 /// The score network as a function of its parameters, in graph code: `(params, t (B),
@@ -208,30 +208,6 @@ pub fn batch_loss(
         }
     };
     Ok(dsm_terms(obj.sde, obj.weight, &score, x, t, &eps)?.loss)
-}
-
-/// Replaces each sample's conditioning by the null values `null` with probability `p`.
-pub(crate) fn drop_cond(cond: &Cond, p: f64, null: &NullCond, rng: &mut Rng) -> Result<Cond> {
-    if p <= 0.0 {
-        return Ok(cond.clone());
-    }
-    let mut conds: Vec<(Tensor, Tensor)> = Vec::new();
-    for (t, v) in [(&cond.q, null.q), (&cond.a, null.a)] {
-        if let Some(t) = t {
-            conds.push((t.clone(), t.graph().scalar(v, t.dtype())?));
-        }
-    }
-    if conds.is_empty() {
-        return Ok(cond.clone());
-    }
-    let refs: Vec<(&Tensor, &Tensor)> = conds.iter().map(|(a, b)| (a, b)).collect();
-    let mut out = drop_conditioning(rng, p, &refs)?.into_iter();
-    // (`and_then`: the outputs are in q, a order, only for the ones present)
-    Ok(Cond {
-        q: cond.q.as_ref().and_then(|_| out.next()),
-        a: cond.a.as_ref().and_then(|_| out.next()),
-        labels: None,
-    })
 }
 
 /// Rows `[start, start + len)` of dimension 0.
