@@ -53,16 +53,16 @@ fn guidance_feeds_the_stored_null_and_warns_for_older_runs() {
         &config,
         &run,
         &[
-            "data.n=256",
-            "train.steps=2",
-            "train.steps_per_call=2",
-            "train.batch_size=16",
-            "train.eval_every=0",
-            "train.sample_every=0",
-            "train.checkpoint_every=0",
             "model.width_size=16",
             "model.depth=1",
             "train.cond_dropout=0.2",
+            "data.n=256",
+            "train.batch_size=16",
+            "train.steps=2",
+            "train.steps_per_call=2",
+            "train.sample_every=0",
+            "train.eval_every=0",
+            "train.checkpoint_every=0",
         ],
     );
     // the null is resolved at training and stored with the run
@@ -127,16 +127,10 @@ fn a_cond_null_that_is_not_a_number_is_refused_before_training() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/moons_cond.toml");
+    let args = ["train", "--run-dir", s(&run), "--config", s(&config)];
     let o = Command::new(env!("CARGO_BIN_EXE_sbgm-xla"))
-        .args([
-            "train",
-            "--config",
-            s(&config),
-            "--run-dir",
-            s(&run),
-            "--quiet",
-        ])
-        .args(["--set", "train.cond_null=nan"])
+        .args(args)
+        .args(["--set", "train.cond_null=nan", "--quiet"])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);

@@ -75,12 +75,8 @@ fn guided_network_on_labels_uses_minus_one_as_no_label() {
     let null = train.with_resolved_cond_null().null_spec();
     assert_eq!(null.cond_null, Some(-1.0));
     assert_eq!(null.guidance_warning(), None);
-    let net = ModelConfig::from_toml("kind = \"mlp\"\nwidth_size = 16\ndepth = 2\nin_size = 2")
-        .unwrap()
-        .with_data(&[2], None, Some(1))
-        .unwrap()
-        .build()
-        .unwrap();
+    let mlp = "kind = \"mlp\"\nwidth_size = 16\ndepth = 2\nin_size = 2\na_dim = 1";
+    let net = ModelConfig::from_toml(mlp).unwrap().build().unwrap();
     let leaves = net.init(5).unwrap();
     let model = NetScore::new(&*net, &leaves)
         .unwrap()
