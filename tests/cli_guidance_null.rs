@@ -117,9 +117,21 @@ fn guidance_feeds_the_stored_null_and_warns_for_older_runs() {
     );
     // the same through the run's own config.toml edited likewise, given with --config
     let edited = d.join("older.toml");
-    std::fs::write(&edited, older).unwrap();
+    std::fs::write(&edited, &older).unwrap();
     let err = sample(&["--guidance", "1", "--config", s(&edited)]);
     assert!(err.contains("class 0"), "{err}");
+
+    // resuming it keeps the 0 it began with (stored from now on), still with the warning
+    std::fs::write(run.join("config.toml"), &older).unwrap();
+    let r = ["train", "--run-dir", s(&run), "--resume", "--quiet"];
+    stderr_of(&[&r[..], &["--set", "train.steps=4"]].concat());
+    let resumed = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert_eq!(cond_null(&resumed), Some(0.0), "{resumed}");
+    let err = sample(&["--guidance", "1"]);
+    assert!(
+        err.contains("class 0") && !err.contains("stores no"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -254,12 +254,12 @@ pub fn stored_model(metadata: &BTreeMap<String, String>, file: &Path) -> Result<
     .map_err(|e| named(e, file))
 }
 
-/// The `[train]` `labels_as` and `cond_null` of a stored training config (the rest of it is
-/// not read).
-fn stored_null(text: &str) -> Result<NullSpec> {
+/// The `[train]` `labels_as` and `cond_null` of a stored training config (a checkpoint's
+/// `config`, a run's `config.toml`; the rest of it is not read).
+pub fn stored_null(text: &str) -> Result<NullSpec> {
     let table: toml::Table = toml::from_str(text).map_err(|e| {
         Error::msg(format!(
-            "the training config stored in the checkpoint (`{META_CONFIG}`) is not valid TOML: {}",
+            "the stored training config is not valid TOML: {}",
             e.to_string().trim_end()
         ))
     })?;

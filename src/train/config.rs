@@ -92,12 +92,23 @@ impl NullSpec {
         }
     }
 
-    /// A warning for guided sampling of a label-conditioned run stored without its null
-    /// value: it was trained with 0, which is also class 0.
+    /// A warning for guided sampling of a label-conditioned run whose null value is also a
+    /// class (a whole number ≥ 0; e.g. 0 for runs trained before `cond_null` was stored).
     pub fn guidance_warning(&self) -> Option<String> {
-        (self.labels_as != LabelsAs::None && self.cond_null.is_none()).then(|| {
-            "warning: this run conditions on class labels but stores no [train] cond_null (it              was trained before sbgm-xla stored one), so its \"no label\" input is 0, the same              as class 0: guidance pushes away from class 0, not from the unconditional model;              retrain it (new runs use cond_null = -1)"
-                .to_string()
+        let v = self.cond_null.unwrap_or(0.0);
+        (self.labels_as != LabelsAs::None && v >= 0.0 && v.fract() == 0.0).then(|| {
+            let why = match self.cond_null {
+                None => {
+                    " (the run stores no [train] cond_null: it was trained before sbgm-xla \
+                         stored one)"
+                }
+                Some(_) => "",
+            };
+            format!(
+                "warning: this run conditions on class labels and its \"no label\" value is \
+                 {v}{why}, the same as class {v}: guidance pushes away from class {v}, not from \
+                 the unconditional model; retrain it with [train] cond_null = -1 (the default)"
+            )
         })
     }
 }
