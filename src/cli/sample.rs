@@ -97,8 +97,8 @@ pub struct SampleArgs {
     /// Euler-Maruyama instead of reverse-diffusion as the predictor (pc).
     #[arg(long)]
     pub em_predictor: bool,
-    /// Classifier-free guidance scale w: (1 + w) s(x, c) - w s(x, 0), for models trained with
-    /// conditioning dropout.
+    /// Classifier-free guidance scale w: (1 + w) s(x, c) - w s(x, null), for models trained
+    /// with conditioning dropout (null: the run's `[train] cond_null`).
     #[arg(long, value_name = "W", allow_hyphen_values = true)]
     pub guidance: Option<f64>,
     /// Samples per compiled call.
@@ -195,6 +195,11 @@ pub fn sample_cmd(args: &SampleArgs) -> anyhow::Result<()> {
              conditioning dropout); this {} takes no conditioning",
             model.net.name()
         );
+    }
+    if args.guidance.is_some()
+        && let Some(w) = model.null.guidance_warning()
+    {
+        eprintln!("{w}");
     }
     let target = args.runtime.target()?;
     let start = Instant::now();

@@ -12,6 +12,7 @@ use crate::data::{DataSpec, Transform};
 use crate::error::{Error, Result};
 use crate::nn::ModelConfig;
 use crate::sde::SdeConfig;
+use crate::train::NullSpec;
 use crate::train::state::META_MODEL;
 pub use crate::train::state::{META_TRANSFORM, META_VALUE_RANGE, ModelInfo, model_toml};
 use serde::de::DeserializeOwned;
@@ -40,6 +41,8 @@ pub struct ConfigDoc {
     pub sde: Option<SdeConfig>,
     /// The `[data]` section.
     pub data: Option<DataSpec>,
+    /// The null conditioning: `labels_as` and `cond_null` of the `[train]` section.
+    pub null: NullSpec,
 }
 
 /// Reads a model configuration file: TOML (a `[model]` table, e.g. a whole training config, or
@@ -87,6 +90,7 @@ pub fn parse_config(text: &str) -> Result<ConfigDoc> {
             model: parse_sbgm_json(text)?,
             sde: None,
             data: None,
+            null: NullSpec::default(),
         });
     }
     let table: toml::Table = toml::from_str(text).map_err(|e| {
@@ -110,6 +114,7 @@ pub fn parse_config(text: &str) -> Result<ConfigDoc> {
         model,
         sde: section(&table, "sde")?,
         data: section(&table, "data")?,
+        null: section(&table, "train")?.unwrap_or_default(),
     })
 }
 
@@ -154,7 +159,7 @@ fn parse_sbgm_json(text: &str) -> Result<ModelConfig> {
 
 /// The model configuration as the TOML text stored in our checkpoints (a `[model]` section).
 pub fn model_config_toml(cfg: &ModelConfig) -> Result<String> {
-    model_toml(cfg, None)
+    model_toml(cfg, None, &NullSpec::default())
 }
 
 /// Reads the `[sde]` section of a TOML file (or the file's bare keys when it is one SDE table).
@@ -195,6 +200,7 @@ pub fn model_of_file(path: &Path) -> Result<ModelInfo> {
         sde: doc.sde,
         transform,
         value_range,
+        null: doc.null,
     })
 }
 
@@ -229,14 +235,35 @@ pub fn stored_model(metadata: &BTreeMap<String, String>, file: &Path) -> Result<
             file.display()
         )));
     }
+    // the training config stored beside the resolved model is the older checkpoints' only
+    // record of `labels_as` (their resolved model has no [train])
+    let null = match metadata.get(META_CONFIG) {
+        Some(t) if key == META_MODEL && doc.null == NullSpec::default() => {
+            stored_null(t).map_err(|e| named(e, file))?
+        }
+        _ => doc.null,
+    };
     ModelInfo {
         model: doc.model,
         sde: doc.sde,
         transform: None,
         value_range: None,
+        null,
     }
     .with_stored_scaling(metadata)
     .map_err(|e| named(e, file))
+}
+
+/// The `[train]` `labels_as` and `cond_null` of a stored training config (a checkpoint's
+/// `config`, a run's `config.toml`; the rest of it is not read).
+pub fn stored_null(text: &str) -> Result<NullSpec> {
+    let table: toml::Table = toml::from_str(text).map_err(|e| {
+        Error::msg(format!(
+            "the stored training config is not valid TOML: {}",
+            e.to_string().trim_end()
+        ))
+    })?;
+    Ok(section(&table, "train")?.unwrap_or_default())
 }
 
 /// The model of a checkpoint: from the configuration file given (with the checkpoint's

@@ -72,6 +72,8 @@ pub struct Model {
     pub transform: Option<Transform>,
     /// The data's value range (e.g. 0..255 for 8-bit images), when known.
     pub value_range: Option<(f32, f32)>,
+    /// How its conditioning stands for "none" (the unconditional score of guidance).
+    pub null: crate::train::NullSpec,
 }
 
 impl Model {
@@ -123,6 +125,7 @@ impl Model {
             sde: self.sde.clone(),
             transform: self.transform,
             value_range: self.value_range,
+            null: self.null,
         }
     }
 
@@ -204,6 +207,7 @@ pub fn load_model(checkpoint: &Path, config: Option<&Path>, group: Option<&str>)
         sde: info.sde,
         transform: info.transform,
         value_range: info.value_range,
+        null: info.null,
     })
 }
 

@@ -126,7 +126,7 @@ impl Model {
         opts: &Options,
     ) -> Result<Samples> {
         let sde = self.sde()?;
-        let score = NetScore::new(self.net.as_ref(), &self.leaves)?;
+        let score = NetScore::new(self.net.as_ref(), &self.leaves)?.with_null(self.null.values());
         let ds = self.net.data_shape();
         let (seed, progress) = (opts.seed, opts.progress);
         let mut s = sample(target, &score, &sde, cfg, &ds, n, seed, cond, progress)?;
@@ -178,7 +178,7 @@ impl Model {
         };
         let y = cast_float(&HostArray::from_ndarray(&y), self.dtype())?;
         Ok(LoglikJob {
-            score: NetScore::new(self.net.as_ref(), &self.leaves)?,
+            score: NetScore::new(self.net.as_ref(), &self.leaves)?.with_null(self.null.values()),
             dim: self.net.data_shape().iter().product(),
             sde,
             cfg: cfg.clone(),

@@ -52,5 +52,5 @@ pub use config::{
 pub use likelihood::{LoglikTrace, loglik_trace};
 pub use net::{BoundNet, NetScore};
 pub use ode::{Controller, OdeStats, solve_adaptive, solve_fixed};
-pub use score::{Cond, CondNeeds, Guided, HostCond, ScoreFn, ScoreModel};
+pub use score::{Cond, CondNeeds, Guided, HostCond, NullCond, ScoreFn, ScoreModel};
 pub use tableau::Tableau;

@@ -2,8 +2,8 @@
 //! values it is a [`ScoreModel`] ([`NetScore`]); bound to traced parameters it is a
 //! [`ScoreFn`] ([`BoundNet`]). Parameters become graph arguments named
 //! `params.<leaf path>`, the network runs in inference mode (no dropout), and the
-//! unconditional score for guidance feeds zeros for `q` and `a` (the null value of the
-//! training's conditioning dropout).
+//! unconditional score for guidance feeds the null values of the training's conditioning
+//! dropout for `q` and `a` ([`NullCond`]: zeros unless set, −1 for class labels).
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -11,7 +11,7 @@ use crate::graph::{Graph, Tensor};
 use crate::host::HostArray;
 use crate::io::LeafKind;
 use crate::nn::{ApplyMode, Params, ScoreNet, array_values};
-use crate::sample::score::{Cond, CondNeeds, ScoreFn, ScoreModel};
+use crate::sample::score::{Cond, CondNeeds, NullCond, ScoreFn, ScoreModel};
 
 /// A score network and its parameter values (all leaves, scalar leaves included, as from
 /// [`ScoreNet::init`], an `.eqx` file or a checkpoint).
@@ -19,6 +19,7 @@ pub struct NetScore<'a> {
     net: &'a dyn ScoreNet,
     values: Vec<HostArray>,
     dtype: DType,
+    null: NullCond,
 }
 
 impl<'a> NetScore<'a> {
@@ -35,7 +36,14 @@ impl<'a> NetScore<'a> {
             net,
             values: array_values(&skel, leaves)?,
             dtype,
+            null: NullCond::default(),
         })
+    }
+
+    /// The same with `null` as its unconditional conditioning (the values the training's
+    /// conditioning dropout put in dropped rows; default zeros).
+    pub fn with_null(self, null: NullCond) -> NetScore<'a> {
+        NetScore { null, ..self }
     }
 
     /// The network.
@@ -45,7 +53,7 @@ impl<'a> NetScore<'a> {
 
     /// Replaces the parameter values (e.g. after more training), in the same layout.
     pub fn set_values(&mut self, leaves: &[(String, HostArray)]) -> Result<()> {
-        *self = NetScore::new(self.net, leaves)?;
+        *self = NetScore::new(self.net, leaves)?.with_null(self.null);
         Ok(())
     }
 }
@@ -54,18 +62,24 @@ impl<'a> NetScore<'a> {
 pub struct BoundNet<'a> {
     net: &'a dyn ScoreNet,
     params: Params,
+    null: NullCond,
 }
 
 impl<'a> BoundNet<'a> {
     /// Binds `net` to traced `params` (e.g. inside a training graph, to sample from the
     /// parameters being trained).
     pub fn new(net: &'a dyn ScoreNet, params: Params) -> BoundNet<'a> {
-        BoundNet { net, params }
+        BoundNet {
+            net,
+            params,
+            null: NullCond::default(),
+        }
     }
-}
 
-fn zeros_opt(t: &Option<Tensor>) -> Result<Option<Tensor>> {
-    t.as_ref().map(|t| t.zeros_like()).transpose()
+    /// The same with `null` as its unconditional conditioning (see [`NetScore::with_null`]).
+    pub fn with_null(self, null: NullCond) -> BoundNet<'a> {
+        BoundNet { null, ..self }
+    }
 }
 
 impl ScoreFn for BoundNet<'_> {
@@ -87,12 +101,7 @@ impl ScoreFn for BoundNet<'_> {
     }
 
     fn score_uncond(&self, t: &Tensor, x: &Tensor, cond: &Cond) -> Result<Tensor> {
-        let null = Cond {
-            q: zeros_opt(&cond.q)?,
-            a: zeros_opt(&cond.a)?,
-            labels: None,
-        };
-        self.score(t, x, &null)
+        self.score(t, x, &cond.null_filled(&self.null)?)
     }
 }
 
@@ -103,7 +112,9 @@ impl ScoreModel for NetScore<'_> {
 
     fn bind<'b>(&'b self, g: &Graph) -> Result<Box<dyn ScoreFn + 'b>> {
         let params = Params::declare(g, &self.net.skeleton(), "params.")?;
-        Ok(Box::new(BoundNet::new(self.net, params)))
+        Ok(Box::new(
+            BoundNet::new(self.net, params).with_null(self.null),
+        ))
     }
 
     fn arguments(&self) -> Vec<HostArray> {

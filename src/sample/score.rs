@@ -41,9 +41,22 @@ impl Cond {
         self.q.is_none() && self.a.is_none() && self.labels.is_none()
     }
 
-    /// The null conditioning (everything dropped), used for the unconditional score.
+    /// The null conditioning (everything dropped), used for the unconditional score of
+    /// models that take absent conditioning as "none" (the analytic ones).
     pub fn null(&self) -> Cond {
         Cond::default()
+    }
+
+    /// The null conditioning of a network trained with conditioning dropout: each given `q`
+    /// and `a` replaced by a tensor of its shape filled with `null`'s value for it (what the
+    /// training put in dropped rows), labels dropped.
+    pub fn null_filled(&self, null: &NullCond) -> Result<Cond> {
+        let fill = |t: &Option<Tensor>, v: f64| t.as_ref().map(|t| t.full_like(v)).transpose();
+        Ok(Cond {
+            q: fill(&self.q, null.q)?,
+            a: fill(&self.a, null.a)?,
+            labels: None,
+        })
     }
 
     fn parts(&self) -> [(&'static str, &Option<Tensor>); 3] {
@@ -82,6 +95,18 @@ impl Cond {
             labels: rep(&self.labels)?,
         })
     }
+}
+
+/// The values that stand for "no conditioning" in a network's `q` and `a` (classifier-free
+/// guidance): training puts them in the rows it drops (`[train] cond_dropout`), and the
+/// unconditional score feeds them. Conditioning on class labels (`[train] labels_as`) uses
+/// −1 (not a class); real parameter vectors and maps use 0 (the default).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct NullCond {
+    /// The value of every element of a dropped `q`.
+    pub q: f64,
+    /// The value of every element of a dropped `a`.
+    pub a: f64,
 }
 
 /// A score function traced in a graph: `s(t, x | cond) ≈ ∇ₓ log p_t(x | cond)`.

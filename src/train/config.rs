@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::DataSpec;
 use crate::error::{Error, Result};
 use crate::graph::MatmulPrecision;
-use crate::sample::TraceMethod;
+use crate::sample::{NullCond, TraceMethod};
 use crate::sde::{SdeConfig, Weighting};
 use crate::train::loss::TimeSampling;
 use crate::train::optim::OptimConfig;
@@ -59,6 +59,60 @@ pub enum LabelsAs {
     Q,
 }
 
+/// How a model's conditioning stands for "none" (classifier-free guidance): its training
+/// config's `[train] labels_as` and `cond_null`, as stored with the run (other keys ignored).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NullSpec {
+    /// Whether the conditioning is the class labels.
+    #[serde(default)]
+    pub labels_as: LabelsAs,
+    /// The null value; `None` for a run trained before it was stored (trained with 0).
+    #[serde(default)]
+    pub cond_null: Option<f64>,
+}
+
+impl NullSpec {
+    /// The default null of conditioning on `labels_as`: −1 (not a class) for labels, else 0.
+    pub fn default_for(labels_as: LabelsAs) -> f64 {
+        if labels_as == LabelsAs::None {
+            0.0
+        } else {
+            -1.0
+        }
+    }
+
+    /// The values fed for a dropped `q` and `a`: `cond_null` (0 when not stored) for the
+    /// part holding the labels (every part without labels), 0 for the others.
+    pub fn values(&self) -> NullCond {
+        let v = self.cond_null.unwrap_or(0.0);
+        match self.labels_as {
+            LabelsAs::None => NullCond { q: v, a: v },
+            LabelsAs::A => NullCond { q: 0.0, a: v },
+            LabelsAs::Q => NullCond { q: v, a: 0.0 },
+        }
+    }
+
+    /// A warning for guided sampling of a label-conditioned run whose null value is also a
+    /// class (a whole number ≥ 0; e.g. 0 for runs trained before `cond_null` was stored).
+    pub fn guidance_warning(&self) -> Option<String> {
+        let v = self.cond_null.unwrap_or(0.0);
+        (self.labels_as != LabelsAs::None && v >= 0.0 && v.fract() == 0.0).then(|| {
+            let why = match self.cond_null {
+                None => {
+                    " (the run stores no [train] cond_null: it was trained before sbgm-xla \
+                         stored one)"
+                }
+                Some(_) => "",
+            };
+            format!(
+                "warning: this run conditions on class labels and its \"no label\" value is \
+                 {v}{why}, the same as class {v}: guidance pushes away from class {v}, not from \
+                 the unconditional model; retrain it with [train] cond_null = -1 (the default)"
+            )
+        })
+    }
+}
+
 /// The `[train]` section.
 ///
 /// ```toml
@@ -78,6 +132,7 @@ pub enum LabelsAs {
 /// cond_dropout = 0.0        # probability of dropping the conditioning (classifier-free guidance)
 /// feed = "auto"             # auto | device | host
 /// labels_as = "none"        # none | a | q: condition on the class labels
+/// # cond_null = -1.0         # "no conditioning" (default: -1 with labels_as = a | q, else 0)
 /// # time_sampling = "importance"  # uniform | importance (default: importance with
 ///                                 # [sde] weighting = "likelihood", else uniform)
 /// optimizer = "adamw"      # and the other keys of OptimConfig: lr, use_ema, ema_rate, ...
@@ -146,6 +201,11 @@ pub struct TrainConfig {
     /// Condition on the data's class labels as `a` or `q` (`none`, `a`, `q`).
     #[serde(default)]
     pub labels_as: LabelsAs,
+    /// The value that stands for "no conditioning" ([`NullSpec`]): what `cond_dropout` puts
+    /// in dropped rows and guided sampling feeds. Training stores it resolved in the run's
+    /// `config.toml` (default: −1 with `labels_as` = a | q, else 0).
+    #[serde(default)]
+    pub cond_null: Option<f64>,
     /// How `f32` matrix products multiply: `"f32"` (default) or `"bf16"` (operands rounded to
     /// bfloat16, f32 accumulation): on CPUs with AMX the products run in sbgm-xla's own kernel
     /// (moons training about 2x faster than f32); elsewhere XLA's bf16 product (about 10%).
@@ -239,6 +299,25 @@ impl TrainConfig {
         Ok(train)
     }
 
+    /// How this config's conditioning stands for "none" (see [`NullSpec`]).
+    pub fn null_spec(&self) -> NullSpec {
+        NullSpec {
+            labels_as: self.labels_as,
+            cond_null: self.cond_null,
+        }
+    }
+
+    /// The same with `cond_null` set to its default when not given (what training stores).
+    pub fn with_resolved_cond_null(&self) -> TrainConfig {
+        TrainConfig {
+            cond_null: Some(
+                self.cond_null
+                    .unwrap_or_else(|| NullSpec::default_for(self.labels_as)),
+            ),
+            ..self.clone()
+        }
+    }
+
     /// Every key of `[train]`, the optimizer's included, sorted.
     pub fn keys() -> Vec<String> {
         match serde_json::to_value(TrainConfig::default()) {
@@ -312,6 +391,14 @@ impl TrainConfig {
             return bad(
                 "cond_dropout",
                 format!("cond_dropout = {} must lie in [0, 1)", self.cond_dropout),
+            );
+        }
+        if let Some(v) = self.cond_null
+            && !v.is_finite()
+        {
+            return bad(
+                "cond_null",
+                format!("cond_null = {v} must be a finite number (e.g. -1 for class labels)"),
             );
         }
         if self.devices == Some(0) {
@@ -546,5 +633,37 @@ mod tests {
         assert!(apply_override(&mut t, "steps=3").is_err());
         assert!(apply_override(&mut t, "trian.steps=3").is_err());
         assert!(apply_override(&mut t, "train.steps").is_err());
+    }
+
+    #[test]
+    fn cond_null_resolves_per_labels_as_and_keeps_a_given_value() {
+        let with = |labels_as, cond_null| TrainConfig {
+            labels_as,
+            cond_null,
+            ..TrainConfig::default()
+        };
+        let resolved = |t: TrainConfig| t.with_resolved_cond_null().null_spec().values();
+        let v = |q, a| NullCond { q, a };
+        assert_eq!(resolved(with(LabelsAs::None, None)), v(0.0, 0.0));
+        assert_eq!(resolved(with(LabelsAs::A, None)), v(0.0, -1.0));
+        assert_eq!(resolved(with(LabelsAs::Q, None)), v(-1.0, 0.0));
+        assert_eq!(resolved(with(LabelsAs::A, Some(-7.0))), v(0.0, -7.0));
+        assert_eq!(resolved(with(LabelsAs::None, Some(2.0))), v(2.0, 2.0));
+        // as stored by a run from before cond_null: 0, with a warning for labels only
+        assert_eq!(with(LabelsAs::Q, None).null_spec().values(), v(0.0, 0.0));
+        assert!(
+            with(LabelsAs::Q, None)
+                .null_spec()
+                .guidance_warning()
+                .is_some()
+        );
+        assert!(
+            with(LabelsAs::None, None)
+                .null_spec()
+                .guidance_warning()
+                .is_none()
+        );
+        let e = with(LabelsAs::A, Some(f64::NAN)).validate().unwrap_err();
+        assert!(e.to_string().contains("cond_null"), "{e}");
     }
 }

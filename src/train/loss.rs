@@ -38,6 +38,7 @@ use serde::{Deserialize, Serialize};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::{Rng, Tensor};
+use crate::sample::{Cond, NullCond};
 use crate::sde::{LikelihoodTimes, Sde, Weighting, per_sample};
 
 /// A user loss weighting: times `t (B,)` to weights `λ(t) (B,)`.
@@ -314,6 +315,30 @@ pub fn drop_conditioning(
         .collect()
 }
 
+/// Replaces each sample's conditioning by the null values `null` with probability `p`.
+pub(crate) fn drop_cond(cond: &Cond, p: f64, null: &NullCond, rng: &mut Rng) -> Result<Cond> {
+    if p <= 0.0 {
+        return Ok(cond.clone());
+    }
+    let mut conds: Vec<(Tensor, Tensor)> = Vec::new();
+    for (t, v) in [(&cond.q, null.q), (&cond.a, null.a)] {
+        if let Some(t) = t {
+            conds.push((t.clone(), t.graph().scalar(v, t.dtype())?));
+        }
+    }
+    if conds.is_empty() {
+        return Ok(cond.clone());
+    }
+    let refs: Vec<(&Tensor, &Tensor)> = conds.iter().map(|(a, b)| (a, b)).collect();
+    let mut out = drop_conditioning(rng, p, &refs)?.into_iter();
+    // (`and_then`: the outputs are in q, a order, only for the ones present)
+    Ok(Cond {
+        q: cond.q.as_ref().and_then(|_| out.next()),
+        a: cond.a.as_ref().and_then(|_| out.next()),
+        labels: None,
+    })
+}
+
 fn check_batch(x: &Tensor, t: &Tensor, eps: &Tensor) -> Result<()> {
     if x.rank() == 0 || !x.dtype().is_float() {
         return Err(Error::msg(format!(
@@ -337,4 +362,62 @@ fn check_batch(x: &Tensor, t: &Tensor, eps: &Tensor) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::Target;
+    use crate::graph::Graph;
+    use crate::host::HostArray;
+    use crate::train::config::{LabelsAs, TrainConfig};
+
+    /// Training on labels as `a` with a real map `q` beside them: dropped rows get −1 in
+    /// `a` (not a class; 0 is class 0) and 0 in `q`, both in the same rows.
+    #[test]
+    fn dropped_label_rows_hold_minus_one_and_other_parts_zero() {
+        let train = TrainConfig {
+            labels_as: LabelsAs::A,
+            ..TrainConfig::default()
+        }
+        .with_resolved_cond_null();
+        assert_eq!(train.cond_null, Some(-1.0));
+        let null = train.null_spec().values();
+        let n = 64;
+        let labels: Vec<f32> = (0..n).map(|i| (i % 3) as f32).collect();
+        let maps: Vec<f32> = (0..n).map(|i| 1.0 + i as f32).collect();
+        let g = Graph::new();
+        let cond = Cond {
+            q: Some(
+                g.constant(&HostArray::from_vec(vec![n, 1], maps.clone()).unwrap())
+                    .unwrap(),
+            ),
+            a: Some(
+                g.constant(&HostArray::from_vec(vec![n, 1], labels.clone()).unwrap())
+                    .unwrap(),
+            ),
+            labels: None,
+        };
+        let mut rng = Rng::from_seed(&g, 7).unwrap();
+        let out = drop_cond(&cond, 0.5, &null, &mut rng).unwrap();
+        let (q, a) = (out.q.unwrap(), out.a.unwrap());
+        let m = g.build("drop", &[("q", &q), ("a", &a)]).unwrap();
+        let target = Target::cpu().unwrap();
+        let res = target.run(&m, &[]).unwrap();
+        let (q, a) = (res[0].to_f64_vec(), res[1].to_f64_vec());
+        let mut dropped = 0;
+        for i in 0..n {
+            if a[i] == -1.0 {
+                dropped += 1;
+                assert_eq!(q[i], 0.0, "row {i}: q dropped with a");
+            } else {
+                assert_eq!(a[i], labels[i] as f64, "row {i}: a kept or −1");
+                assert_eq!(q[i], maps[i] as f64, "row {i}: q kept with a");
+            }
+        }
+        assert!(
+            (12..=52).contains(&dropped),
+            "{dropped} of {n} rows dropped at p = 0.5"
+        );
+    }
 }

@@ -42,7 +42,7 @@ pub mod setup;
 pub mod state;
 pub mod step;
 
-pub use config::{Config, Feed, TrainConfig};
+pub use config::{Config, Feed, NullSpec, TrainConfig};
 pub use ema::{DEFAULT_EMA_RATE, EMA_PREFIX, ema_name, ema_update};
 pub use engine::Engine;
 pub use loss::{

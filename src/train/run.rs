@@ -101,6 +101,26 @@ pub struct RunSummary {
     pub roles: Roles,
 }
 
+/// `config` with its null conditioning fixed, as the run stores it (`config.toml`,
+/// checkpoints): `cond_null` as given, else on resume what the run began with (0 for a run
+/// from before it was stored), else its default for `labels_as`.
+fn with_cond_null(config: &Config, opts: &RunOptions) -> Result<Config> {
+    let mut train = config.train.clone();
+    let stored = opts.run_dir.join("config.toml");
+    if opts.resume
+        && train.cond_null.is_none()
+        && let Ok(text) = std::fs::read_to_string(&stored)
+    {
+        let null = crate::model::config::stored_null(&text)
+            .map_err(|e| Error::format(&stored, e.to_string()))?;
+        train.cond_null = Some(null.cond_null.unwrap_or(0.0));
+    }
+    Ok(Config {
+        train: train.with_resolved_cond_null(),
+        ..config.clone()
+    })
+}
+
 /// Trains as `config` says, in `opts.run_dir`, on the default CPU client.
 pub fn run(config: &Config, opts: &RunOptions) -> Result<RunSummary> {
     run_on(config, opts, &Target::cpu()?)
@@ -119,6 +139,7 @@ pub fn run_on(config: &Config, opts: &RunOptions, target: &Target) -> Result<Run
     let roles = opts.roles.unwrap_or_else(|| Roles::of(target));
     let agree = agreement_of(target.client());
     let devices = devices_to_use(config, opts, target)?;
+    let config = &with_cond_null(config, opts)?;
     let setup = Setup::new(config)?;
     run_layout(&setup, target, devices).validate()?;
     setup.size(devices, target.in_host_memory()).check()?;

@@ -123,6 +123,7 @@ impl Setup {
             sde: Some(self.config.sde.clone()),
             transform: Some(self.data.transform),
             value_range: self.data.train.value_range(),
+            null: self.config.train.null_spec(),
         }
     }
 
@@ -245,6 +246,7 @@ impl Setup {
             mesh: t.mesh.unwrap_or(Mesh::data_parallel(devices)),
             accumulate: t.accumulate,
             cond_dropout: t.cond_dropout,
+            cond_null: t.null_spec().values(),
             x_dims: self.net.data_shape(),
             q_dims: self.net.q_shape(),
             a_dim: self.net.a_dim(),

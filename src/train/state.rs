@@ -11,6 +11,7 @@ use crate::host::HostArray;
 use crate::io::{Checkpoint, LeafSpec, load_checkpoint, save_checkpoint};
 use crate::nn::ModelConfig;
 use crate::sde::SdeConfig;
+use crate::train::config::NullSpec;
 
 /// Metadata key of the training step.
 pub const META_STEP: &str = "step";
@@ -42,6 +43,9 @@ pub struct ModelInfo {
     pub transform: Option<Transform>,
     /// The data's value range (e.g. 0..16 for the digits), when known.
     pub value_range: Option<(f32, f32)>,
+    /// How its conditioning stands for "none" (classifier-free guidance), from the training
+    /// config.
+    pub null: NullSpec,
 }
 
 impl ModelInfo {
@@ -49,7 +53,10 @@ impl ModelInfo {
     /// [`META_TRANSFORM`] and the value range under [`META_VALUE_RANGE`].
     pub fn write_metadata(&self, ck: &mut Checkpoint, model_key: &str) -> Result<()> {
         let json = |e: serde_json::Error| Error::msg(format!("cannot write the metadata: {e}"));
-        ck.set_meta(model_key, model_toml(&self.model, self.sde.as_ref())?);
+        ck.set_meta(
+            model_key,
+            model_toml(&self.model, self.sde.as_ref(), &self.null)?,
+        );
         if let Some(t) = &self.transform {
             ck.set_meta(META_TRANSFORM, serde_json::to_string(t).map_err(json)?);
         }
@@ -80,15 +87,19 @@ impl ModelInfo {
     }
 }
 
-/// The model (and SDE) configuration as TOML text (`[sde]`, `[model]` sections).
-pub fn model_toml(model: &ModelConfig, sde: Option<&SdeConfig>) -> Result<String> {
+/// The model (and SDE) configuration as TOML text (`[sde]`, `[model]` sections, and a
+/// `[train]` section with `labels_as` and `cond_null` when `null` is not the default).
+pub fn model_toml(model: &ModelConfig, sde: Option<&SdeConfig>, null: &NullSpec) -> Result<String> {
     #[derive(serde::Serialize)]
     struct Doc<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         sde: Option<&'a SdeConfig>,
         model: &'a ModelConfig,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        train: Option<&'a NullSpec>,
     }
-    toml::to_string(&Doc { sde, model })
+    let train = (*null != NullSpec::default()).then_some(null);
+    toml::to_string(&Doc { sde, model, train })
         .map_err(|e| Error::msg(format!("cannot write the model config as TOML: {e}")))
 }
 

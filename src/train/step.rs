@@ -21,10 +21,10 @@ use crate::exec::Target;
 use crate::graph::{
     BuildOptions, Graph, GraphOptions, MatmulPrecision, Module, Rng, Shape, Tensor, value_and_grad,
 };
-use crate::sample::Cond;
+use crate::sample::{Cond, NullCond};
 use crate::sde::Sde;
 use crate::train::ema::{ema_update, ema_update_warm};
-use crate::train::loss::{LossWeight, drop_conditioning, dsm_terms};
+use crate::train::loss::{LossWeight, drop_cond, dsm_terms};
 use crate::train::mesh::Mesh;
 
 /// The score network as a function of its parameters, in graph code: `(params, t (B),
@@ -87,8 +87,10 @@ pub struct StepLayout {
     pub mesh: Mesh,
     /// Minibatches per step (gradient accumulation).
     pub accumulate: usize,
-    /// Probability of replacing a sample's `q`/`a` by zeros.
+    /// Probability of replacing a sample's `q`/`a` by the null values `cond_null`.
     pub cond_dropout: f64,
+    /// The values of dropped `q`/`a` ([`crate::train::NullSpec::values`]).
+    pub cond_null: NullCond,
     /// Per-sample dims of `x`.
     pub x_dims: Vec<usize>,
     /// Per-sample dims of `q`, if the data has context maps.
@@ -206,28 +208,6 @@ pub fn batch_loss(
         }
     };
     Ok(dsm_terms(obj.sde, obj.weight, &score, x, t, &eps)?.loss)
-}
-
-/// Replaces each sample's conditioning by zeros with probability `p`.
-fn drop_cond(cond: &Cond, p: f64, rng: &mut Rng) -> Result<Cond> {
-    if p <= 0.0 {
-        return Ok(cond.clone());
-    }
-    let mut conds: Vec<(Tensor, Tensor)> = Vec::new();
-    for t in [&cond.q, &cond.a].into_iter().flatten() {
-        conds.push((t.clone(), t.graph().scalar(0.0, t.dtype())?));
-    }
-    if conds.is_empty() {
-        return Ok(cond.clone());
-    }
-    let refs: Vec<(&Tensor, &Tensor)> = conds.iter().map(|(a, b)| (a, b)).collect();
-    let mut out = drop_conditioning(rng, p, &refs)?.into_iter();
-    // (`and_then`: the outputs are in q, a order, only for the ones present)
-    Ok(Cond {
-        q: cond.q.as_ref().and_then(|_| out.next()),
-        a: cond.a.as_ref().and_then(|_| out.next()),
-        labels: None,
-    })
 }
 
 /// Rows `[start, start + len)` of dimension 0.
@@ -528,7 +508,7 @@ fn train_step(
     let t = obj
         .weight
         .sample_time(obj.sde, &mut rng, layout.batch, DType::F32)?;
-    let cond = drop_cond(cond, layout.cond_dropout, &mut rng)?;
+    let cond = drop_cond(cond, layout.cond_dropout, &layout.cond_null, &mut rng)?;
     let p = c.params;
     let (loss, grads, key_out) = if layout.accumulate == 1 {
         let loss = batch_loss(obj, p, x, &t, &cond, &mut rng, true)?;

@@ -111,6 +111,7 @@ pub fn layout(ds: &Dataset, batch: usize, k: usize, devices: usize, host: bool) 
         mesh: sbgm_xla::train::mesh::Mesh::data_parallel(devices),
         accumulate: 1,
         cond_dropout: 0.0,
+        cond_null: Default::default(),
         x_dims: ds.data_shape().to_vec(),
         q_dims: None,
         a_dim: None,
