@@ -227,8 +227,7 @@ fn times_follow_g2_over_sigma2_and_weights_are_lambda_over_p() {
                 let p = ratio(&sde, ti) / z;
                 let sigma2 = sde.marginal_f64(ti).1.powi(2);
                 assert!(
-                    (wi - out[2][i] / p).abs() <= 1e-3 * wi
-                        && (wi - z * sigma2).abs() <= 1e-3 * wi,
+                    (wi - out[2][i] / p).abs() <= 1e-3 * wi && (wi - z * sigma2).abs() <= 1e-3 * wi,
                     "{what}: weight at t = {ti} is {wi}; λ/p = {}, host Z σ² = {}",
                     out[2][i] / p,
                     z * sigma2
