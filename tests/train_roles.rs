@@ -46,9 +46,8 @@ fn opts(dir: &Path, resume: bool, roles: Option<Roles>) -> RunOptions {
         run_dir: dir.to_path_buf(),
         resume,
         devices: Some(1),
-        progress: false,
-        stop_after: None,
         roles,
+        ..Default::default()
     }
 }
 

@@ -47,9 +47,7 @@ fn opts(dir: &Path, resume: bool) -> RunOptions {
         run_dir: dir.to_path_buf(),
         resume,
         devices: Some(1),
-        progress: false,
-        stop_after: None,
-        roles: None,
+        ..Default::default()
     }
 }
 

@@ -38,9 +38,7 @@ fn opts(dir: &Path, resume: bool, devices: usize) -> RunOptions {
         run_dir: dir.to_path_buf(),
         resume,
         devices: Some(devices),
-        progress: false,
-        stop_after: None,
-        roles: None,
+        ..Default::default()
     }
 }
 
