@@ -27,9 +27,20 @@ use clap::{Args, Parser, Subcommand};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+/// The environment variables users set, shown after the top-level `--help`.
+const ENVIRONMENT: &str = "Environment:
+  SBGM_XLA_PLUGIN          the PJRT plugin (a .so path, or cpu, cuda, tpu), as --plugin
+  SBGM_XLA_CACHE           where the CPU plugin is installed (default ~/.cache/sbgm-xla/plugins)
+  SBGM_XLA_COMPILE_CACHE   compiled programs (default ~/.cache/sbgm-xla/compiled; off disables)
+  SBGM_XLA_IMAGE_CACHE     decoded image sets (default ~/.cache/sbgm-xla/images; off disables)
+  SBGM_XLA_COMPILE_TIMEOUT seconds a compilation may take (default 600)
+  SBGM_XLA_COORDINATOR, SBGM_XLA_PROCESS_ID, SBGM_XLA_NUM_PROCESSES
+                           a multi-process job, as --coordinator, --process-id, --num-processes
+  SBGM_XLA_CONNECT_TIMEOUT seconds the processes of a job wait for each other (default 300)";
+
 /// sbgm-xla: score-based generative models on XLA (PJRT plugins), from Rust.
 #[derive(Debug, Parser)]
-#[command(name = "sbgm-xla", version, about)]
+#[command(name = "sbgm-xla", version, about, after_help = ENVIRONMENT)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
